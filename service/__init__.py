@@ -1,0 +1,1 @@
+"""tuneq service: the HTTP API and the core contract that workers share."""

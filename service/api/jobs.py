@@ -1,0 +1,100 @@
+"""The jobs resource: submit a tuning job, read its status, best result and trials."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+from redis import RedisError
+
+from service.api.errors import ApiError
+from service.api.views import job_view, trial_view
+from service.core.records import JobRecord
+from service.core.spec import SpecLimits, load_spec
+from service.core.store import JobNotFound, JobStore
+from service.dispatch import Dispatcher
+
+blueprint = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
+
+_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+DEFAULT_TENANT = "default"
+
+
+def _store() -> JobStore:
+    return current_app.extensions["tuneq.store"]
+
+
+def _dispatcher() -> Dispatcher:
+    return current_app.extensions["tuneq.dispatcher"]
+
+
+def _json_body() -> Any:
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        raise ApiError(400, "bad_request", "A JSON body is required.")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, "bad_request", f"The body is not valid JSON: {exc}"[:300]) from None
+
+
+def _tenant() -> str:
+    return DEFAULT_TENANT
+
+
+def _job(job_id: str) -> JobRecord:
+    """The caller's job, or 404 (also for malformed ids and other tenants' jobs)."""
+    if not _JOB_ID.match(job_id):
+        raise JobNotFound(job_id)
+    job = _store().get_job(job_id)
+    if job.tenant != _tenant():
+        raise JobNotFound(job_id)
+    return job
+
+
+@blueprint.post("")
+def submit_job() -> ResponseReturnValue:
+    settings = current_app.config["TUNEQ_SETTINGS"]
+    limits = SpecLimits(
+        max_trials=settings.max_trials_limit,
+        max_epochs=settings.max_epochs_limit,
+        max_parallelism=settings.max_parallelism_limit,
+    )
+    spec = load_spec(_json_body(), limits)
+    store = _store()
+    job_id = store.create_job(
+        tenant=_tenant(),
+        name=spec.name,
+        spec=spec.to_dict(),
+        max_trials=spec.search.max_trials,
+        direction=spec.training.objective.direction,
+    )
+    try:
+        _dispatcher().advance(job_id)
+    except Exception as exc:  # the broker refused: do not leave a job nobody will run
+        try:
+            store.delete_job(job_id)
+        except RedisError:
+            pass
+        raise ApiError(503, "unavailable", "The task queue is unavailable; retry shortly.",
+                       headers={"Retry-After": "5"}) from exc
+    location = f"/v1/jobs/{job_id}"
+    body = {"id": job_id, "status": "queued", "links": {"self": location}}
+    return jsonify(body), 202, {"Location": location}
+
+
+@blueprint.get("/<job_id>")
+def get_job(job_id: str) -> ResponseReturnValue:
+    job = _job(job_id)
+    best = _store().get_trial(job.id, job.best_trial) if job.best_trial is not None else None
+    return jsonify(job_view(job, best))
+
+
+@blueprint.get("/<job_id>/trials")
+def list_trials(job_id: str) -> ResponseReturnValue:
+    job = _job(job_id)
+    trials = _store().list_trials(job.id)
+    return jsonify({"job_id": job.id, "trials": [trial_view(t) for t in trials]})

@@ -1,0 +1,71 @@
+"""How jobs and trials look on the wire."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from service.core.records import JobRecord, TrialRecord
+from service.core.vocabulary import configuration
+
+
+def iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+
+
+def job_view(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
+    objective = job.spec["training"]["objective"]
+    view: dict[str, Any] = {
+        "id": job.id,
+        "name": job.name,
+        "status": job.status.value,
+        "progress": {
+            "trials_finished": job.trials_finished,
+            "trials_created": job.trials_created,
+            "trials_total": job.max_trials,
+            "fraction": round(job.trials_finished / job.max_trials, 4),
+        },
+        "objective": objective,
+        "best": None,
+        "error": job.error,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+        "status_history": [
+            {"status": e["status"], "at": iso(e["at"])} for e in job.status_history
+        ],
+        "spec": job.spec,
+        "links": {"self": f"/v1/jobs/{job.id}", "trials": f"/v1/jobs/{job.id}/trials"},
+    }
+    if best is not None:
+        view["best"] = {
+            "trial": best.number,
+            "value": best.value,
+            "params": best.params,
+            "configuration": configuration(job.spec.get("fixed", {}), best.params),
+            "metrics": {**best.metrics, **job.test_metrics},
+            "epochs": best.epochs,
+            "best_epoch": best.best_epoch,
+        }
+    return view
+
+
+def trial_view(trial: TrialRecord) -> dict[str, Any]:
+    return {
+        "number": trial.number,
+        "state": trial.state.value,
+        "params": trial.params,
+        "value": trial.value,
+        "metrics": trial.metrics,
+        "epochs": trial.epochs,
+        "best_epoch": trial.best_epoch,
+        "attempt": trial.attempt,
+        "history": trial.history,
+        "error": trial.error,
+        "worker": trial.worker,
+        "created_at": iso(trial.created_at),
+        "started_at": iso(trial.started_at),
+        "finished_at": iso(trial.finished_at),
+    }

@@ -1,0 +1,73 @@
+"""Job and trial records as read from the store: immutable, with string enums.
+
+A finished trial never changes; the store's scripts enforce it (see ``store.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_finished(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class TrialState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    DIVERGED = "diverged"
+
+    @property
+    def is_finished(self) -> bool:
+        return self in (TrialState.COMPLETED, TrialState.FAILED, TrialState.DIVERGED)
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    job_id: str
+    number: int
+    state: TrialState
+    params: dict[str, Any]
+    attempt: int = 0
+    value: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epochs: int = 0
+    best_epoch: int | None = None
+    error: str | None = None
+    worker: str | None = None
+    created_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    tenant: str
+    name: str
+    status: JobStatus
+    spec: dict[str, Any]
+    max_trials: int
+    trials_created: int = 0
+    trials_finished: int = 0
+    best_trial: int | None = None
+    best_value: float | None = None
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    status_history: list[dict[str, Any]] = field(default_factory=list)
+    created_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None

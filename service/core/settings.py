@@ -1,0 +1,85 @@
+"""One settings object, read once from the environment.
+
+Every module takes a ``Settings`` instead of reading ``os.environ`` itself, so a value is parsed
+and checked in one place and a test can build the exact configuration it needs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value tuneq cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Deployment settings. Each field maps to ``TUNEQ_<FIELD NAME IN UPPER CASE>``."""
+
+    redis_url: str = DEFAULT_REDIS_URL
+    # Broker: a task unacknowledged this long is redelivered; must exceed the longest trial.
+    visibility_timeout_s: int = 4 * 3600
+    # A running trial's lease; its heartbeat renews it every third of this.
+    trial_lease_s: int = 60
+    # Seconds a finished job (and its trials) is kept in Redis.
+    job_retention_s: int = 30 * 24 * 3600
+    # Upper bounds that a job spec may ask for.
+    max_trials_limit: int = 1000
+    max_epochs_limit: int = 1000
+    max_parallelism_limit: int = 64
+    max_request_bytes: int = 1024 * 1024
+    # A worker process is replaced after this many tasks, to bound leaked memory.
+    worker_max_tasks_per_child: int = 100
+    # Seconds the API waits for Redis before answering 503.
+    redis_timeout_s: float = 2.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``TUNEQ_*`` variables; anything unset keeps its default.
+
+        Raises:
+            SettingsError: a variable does not parse as its field's type or is out of range.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in fields(cls):
+            name = f"TUNEQ_{field.name.upper()}"
+            raw = env.get(name)
+            if raw is None or raw.strip() == "":
+                continue
+            values[field.name] = _parse(name, raw.strip(), field.type)
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse combinations that would silently break the service."""
+        if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(f"TUNEQ_REDIS_URL must be a redis:// URL, got {self.redis_url!r}")
+        for name in ("visibility_timeout_s", "trial_lease_s", "max_trials_limit",
+                     "max_epochs_limit", "max_parallelism_limit", "max_request_bytes",
+                     "worker_max_tasks_per_child"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"TUNEQ_{name.upper()} must be positive")
+        if self.visibility_timeout_s <= self.trial_lease_s:
+            raise SettingsError(
+                "TUNEQ_VISIBILITY_TIMEOUT_S must exceed TUNEQ_TRIAL_LEASE_S, or the broker "
+                "redelivers trials that are still running"
+            )
+
+
+def _parse(name: str, raw: str, kind: object) -> object:
+    kind_name = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    try:
+        if kind_name == "int":
+            return int(raw)
+        if kind_name == "float":
+            return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a {kind_name}, got {raw!r}") from exc
+    return raw

@@ -1,0 +1,481 @@
+"""The job spec: marshmallow schemas that load a client's JSON into frozen dataclasses.
+
+Everything a client can get wrong is caught here and reported with the path of the field, so the
+worker can trust a loaded ``JobSpec``. The same schema reloads a stored spec on the worker (with
+``limits=None``: a job accepted under one set of limits keeps running if they change).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
+
+from service.core.catalog import BUILTIN_DATASETS, OBJECTIVES, monitorable
+from service.core.vocabulary import HYPERPARAMETERS
+
+STRATEGIES = ("bayesian", "random")
+SURROGATES = ("GP", "RF", "ET")
+ACQUISITIONS = ("gp_hedge", "EI", "PI", "LCB")
+MODEL_FAMILIES = ("mlp",)
+MAX_CHOICES = 256
+MAX_DIMENSIONS = 32
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One searched hyperparameter: a numeric range or a list of choices."""
+
+    type: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] | None = None
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    builtin: str
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    family: str = "mlp"
+
+
+@dataclass(frozen=True)
+class EarlyStoppingSpec:
+    enabled: bool = True
+    monitor: str = "val_loss"
+    patience: int = 5
+    min_delta: float = 0.0
+    restore_best_weights: bool = True
+
+
+@dataclass(frozen=True)
+class ValidationSpec:
+    split: float = 0.2
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    metric: str
+    direction: str
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    objective: ObjectiveSpec
+    max_epochs: int = 30
+    early_stopping: EarlyStoppingSpec = field(default_factory=EarlyStoppingSpec)
+    validation: ValidationSpec = field(default_factory=ValidationSpec)
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    strategy: str = "bayesian"
+    max_trials: int = 20
+    parallelism: int = 1
+    seed: int = 0
+    initial_points: int | None = None
+    surrogate: str = "GP"
+    acquisition: str = "gp_hedge"
+
+    @property
+    def n_initial_points(self) -> int:
+        """Random points before the surrogate takes over (default: a third, 3 to 10)."""
+        if self.initial_points is not None:
+            return self.initial_points
+        return max(3, min(10, self.max_trials // 3))
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    dataset: DatasetRef
+    model: ModelSpec
+    search_space: dict[str, Dimension]
+    fixed: dict[str, Any]
+    training: TrainingSpec
+    search: SearchSpec
+
+    @property
+    def task(self) -> str:
+        return BUILTIN_DATASETS[self.dataset.builtin].task
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as JSON-ready data, defaults filled in, absent values left out."""
+        return _drop_none(dataclasses.asdict(self))
+
+
+@dataclass(frozen=True)
+class SpecLimits:
+    """Server-side bounds on what one job may ask for."""
+
+    max_trials: int = 1000
+    max_epochs: int = 1000
+    max_parallelism: int = 64
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+# ---- strict scalar fields: JSON types are checked, never coerced ("3" is not 3, true is not 1)
+
+
+class StrictNumber(fields.Field):
+    default_error_messages = {"invalid": "Not a valid number.", "finite": "Must be finite."}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> float | int:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid")
+        if not math.isfinite(value):
+            raise self.make_error("finite")
+        return value
+
+
+class StrictInteger(fields.Field):
+    default_error_messages = {"invalid": "Not a valid integer."}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.make_error("invalid")
+        return value
+
+
+class StrictBoolean(fields.Field):
+    default_error_messages = {"invalid": "Not a valid boolean."}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class Scalar(fields.Field):
+    """A string, finite number or boolean: the only values a hyperparameter can take."""
+
+    default_error_messages = {"invalid": "Must be a string, a finite number or a boolean."}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str) and len(value) <= 200:
+            return value
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int | float) and math.isfinite(value):
+            return value
+        raise self.make_error("invalid")
+
+
+# ---- schemas
+
+
+class DimensionSchema(Schema):
+    type = fields.String(
+        required=True, validate=validate.OneOf(["float", "int", "categorical"])
+    )
+    low = StrictNumber()
+    high = StrictNumber()
+    log = StrictBoolean(load_default=False)
+    choices = fields.List(Scalar(), validate=validate.Length(min=1, max=MAX_CHOICES))
+
+    @validates_schema
+    def _check_shape(self, data: dict[str, Any], **kwargs: Any) -> None:
+        errors: dict[str, list[str]] = {}
+        if data["type"] == "categorical":
+            for name in ("low", "high"):
+                if name in data:
+                    errors[name] = ["Not allowed for a categorical dimension; use choices."]
+            if data.get("log"):
+                errors["log"] = ["Not allowed for a categorical dimension."]
+            if "choices" not in data:
+                errors["choices"] = ["Missing data for required field."]
+            elif len({(type(c), c) for c in data["choices"]}) != len(data["choices"]):
+                errors["choices"] = ["Choices must be distinct."]
+        else:
+            if "choices" in data:
+                errors["choices"] = [f"Not allowed for a {data['type']} dimension."]
+            for name in ("low", "high"):
+                if name not in data:
+                    errors[name] = ["Missing data for required field."]
+                elif data["type"] == "int" and not isinstance(data[name], int):
+                    errors[name] = ["Not a valid integer."]
+            if not errors:
+                if data["low"] >= data["high"]:
+                    errors["low"] = ["Must be less than high."]
+                elif data.get("log") and data["low"] <= 0:
+                    errors["low"] = ["Must be positive on a log scale."]
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> Dimension:
+        if "choices" in data:
+            data["choices"] = tuple(data["choices"])
+        return Dimension(**data)
+
+
+class SearchSpaceField(fields.Field):
+    """A mapping of hyperparameter name to dimension, checked against the vocabulary."""
+
+    default_error_messages = {
+        "invalid": "Must be an object of hyperparameter name to dimension.",
+        "empty": "Search at least one hyperparameter.",
+        "too_many": f"At most {MAX_DIMENSIONS} dimensions.",
+    }
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dict:
+        if not isinstance(value, dict):
+            raise self.make_error("invalid")
+        if not value:
+            raise self.make_error("empty")
+        if len(value) > MAX_DIMENSIONS:
+            raise self.make_error("too_many")
+        errors: dict[str, Any] = {}
+        dims: dict[str, Dimension] = {}
+        for name, raw in value.items():
+            hp = HYPERPARAMETERS.get(name)
+            if hp is None:
+                errors[name] = [f"Unknown hyperparameter. Known: {sorted(HYPERPARAMETERS)}."]
+                continue
+            if not isinstance(raw, dict):
+                errors[name] = ["Must be an object with type and low/high or choices."]
+                continue
+            try:
+                dim = DimensionSchema().load(raw)
+            except ValidationError as exc:
+                errors[name] = exc.messages
+                continue
+            problem = _check_dimension(name, dim)
+            if problem:
+                errors[name] = problem
+            else:
+                dims[name] = dim
+        if errors:
+            raise ValidationError(errors)
+        return dims
+
+
+def _check_dimension(name: str, dim: Dimension) -> dict[str, list[str]] | None:
+    """Check a well-formed dimension against what its hyperparameter accepts."""
+    hp = HYPERPARAMETERS[name]
+    if dim.type == "categorical":
+        bad = {
+            str(i): [f"{choice!r} {reason}."]
+            for i, choice in enumerate(dim.choices or ())
+            if (reason := hp.check(choice))
+        }
+        return {"choices": bad} if bad else None  # type: ignore[dict-item]
+    if not hp.numeric:
+        return {"type": [f"'{name}' takes choices; use a categorical dimension."]}
+    if hp.kind == "int" and dim.type == "float":
+        return {"type": [f"'{name}' is an integer; use an int or categorical dimension."]}
+    for bound in ("low", "high"):
+        reason = hp.check(getattr(dim, bound))
+        if reason:
+            return {bound: [reason[0].upper() + reason[1:] + "."]}
+    return None
+
+
+class FixedField(fields.Field):
+    """A mapping of hyperparameter name to one fixed value."""
+
+    default_error_messages = {"invalid": "Must be an object of hyperparameter name to value."}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dict:
+        if not isinstance(value, dict):
+            raise self.make_error("invalid")
+        errors: dict[str, list[str]] = {}
+        for name, item in value.items():
+            hp = HYPERPARAMETERS.get(name)
+            if hp is None:
+                errors[name] = [f"Unknown hyperparameter. Known: {sorted(HYPERPARAMETERS)}."]
+            elif reason := hp.check(item):
+                errors[name] = [reason[0].upper() + reason[1:] + "."]
+        if errors:
+            raise ValidationError(errors)
+        return dict(value)
+
+
+class DatasetRefSchema(Schema):
+    builtin = fields.String(required=True, validate=validate.OneOf(sorted(BUILTIN_DATASETS)))
+
+    @post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> DatasetRef:
+        return DatasetRef(**data)
+
+
+class ModelSchema(Schema):
+    family = fields.String(load_default="mlp", validate=validate.OneOf(MODEL_FAMILIES))
+
+    @post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> ModelSpec:
+        return ModelSpec(**data)
+
+
+class EarlyStoppingSchema(Schema):
+    enabled = StrictBoolean(load_default=True)
+    monitor = fields.String(load_default="val_loss", validate=validate.Length(max=64))
+    patience = StrictInteger(load_default=5, validate=validate.Range(min=0, max=1000))
+    min_delta = StrictNumber(load_default=0.0, validate=validate.Range(min=0))
+    restore_best_weights = StrictBoolean(load_default=True)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> EarlyStoppingSpec:
+        return EarlyStoppingSpec(**data)
+
+
+class ValidationSchema(Schema):
+    split = StrictNumber(
+        load_default=0.2,
+        validate=validate.Range(min=0.05, max=0.5, error="Must be between 0.05 and 0.5."),
+    )
+
+    @post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> ValidationSpec:
+        return ValidationSpec(**data)
+
+
+class ObjectiveSchema(Schema):
+    metric = fields.String(validate=validate.Length(max=64))
+    direction = fields.String(validate=validate.OneOf(["max", "min"]))
+
+
+class TrainingSchema(Schema):
+    max_epochs = StrictInteger(load_default=30, validate=validate.Range(min=1))
+    early_stopping = fields.Nested(EarlyStoppingSchema, load_default=EarlyStoppingSpec)
+    validation = fields.Nested(ValidationSchema, load_default=ValidationSpec)
+    objective = fields.Nested(ObjectiveSchema, load_default=dict)
+
+
+class SearchSchema(Schema):
+    strategy = fields.String(load_default="bayesian", validate=validate.OneOf(STRATEGIES))
+    max_trials = StrictInteger(load_default=20, validate=validate.Range(min=1))
+    parallelism = StrictInteger(load_default=1, validate=validate.Range(min=1))
+    seed = StrictInteger(load_default=0, validate=validate.Range(min=0, max=2**31 - 1))
+    initial_points = StrictInteger(validate=validate.Range(min=1))
+    surrogate = fields.String(load_default="GP", validate=validate.OneOf(SURROGATES))
+    acquisition = fields.String(load_default="gp_hedge", validate=validate.OneOf(ACQUISITIONS))
+
+    @post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> SearchSpec:
+        return SearchSpec(**data)
+
+
+class JobSpecSchema(Schema):
+    """The whole job spec. Unknown fields anywhere are refused (marshmallow's RAISE)."""
+
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    dataset = fields.Nested(DatasetRefSchema, required=True)
+    model = fields.Nested(ModelSchema, load_default=ModelSpec)
+    search_space = SearchSpaceField(required=True)
+    fixed = FixedField(load_default=dict)
+    training = fields.Nested(TrainingSchema, load_default=dict)
+    search = fields.Nested(SearchSchema, load_default=SearchSpec)
+
+    def __init__(self, *, limits: SpecLimits | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.limits = limits
+
+    @validates_schema
+    def _check_whole(self, data: dict[str, Any], **kwargs: Any) -> None:
+        errors: dict[str, Any] = {}
+
+        def add(path: str, message: str) -> None:
+            node = errors
+            *parents, leaf = path.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node.setdefault(leaf, []).append(message)
+
+        task = BUILTIN_DATASETS[data["dataset"].builtin].task
+        for name in sorted(set(data["search_space"]) & set(data["fixed"])):
+            add(f"fixed.{name}", "Already in search_space: search it or fix it, not both.")
+
+        training = data["training"]
+        objective = training.get("objective", {})
+        allowed = OBJECTIVES[task]
+        metric = objective.get("metric")
+        if metric is not None and metric not in allowed:
+            add("training.objective.metric", f"For {task} use one of {sorted(allowed)}.")
+        elif metric is not None and objective.get("direction") not in (None, allowed[metric]):
+            add("training.objective.direction", f"{metric} must be {allowed[metric]}imized.")
+        stopping = training.get("early_stopping", EarlyStoppingSpec())
+        if stopping.monitor not in monitorable(task):
+            add("training.early_stopping.monitor",
+                f"For {task} use one of {sorted(monitorable(task))}.")
+
+        search = data["search"]
+        if search.initial_points is not None and search.initial_points > search.max_trials:
+            add("search.initial_points", "Must not exceed max_trials.")
+        if self.limits is not None:
+            if search.max_trials > self.limits.max_trials:
+                add("search.max_trials", f"Must be at most {self.limits.max_trials}.")
+            if search.parallelism > self.limits.max_parallelism:
+                add("search.parallelism", f"Must be at most {self.limits.max_parallelism}.")
+            if training.get("max_epochs", 30) > self.limits.max_epochs:
+                add("training.max_epochs", f"Must be at most {self.limits.max_epochs}.")
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> JobSpec:
+        task = BUILTIN_DATASETS[data["dataset"].builtin].task
+        training = dict(data["training"])
+        objective = training.pop("objective", {})
+        metric = objective.get("metric") or next(iter(OBJECTIVES[task]))
+        direction = objective.get("direction") or OBJECTIVES[task][metric]
+        return JobSpec(
+            name=data.get("name") or f"{data['dataset'].builtin}-{data['model'].family}",
+            dataset=data["dataset"],
+            model=data["model"],
+            search_space=data["search_space"],
+            fixed=data["fixed"],
+            training=TrainingSpec(objective=ObjectiveSpec(metric, direction), **training),
+            search=data["search"],
+        )
+
+
+def load_spec(payload: Any, limits: SpecLimits | None = None) -> JobSpec:
+    """Load and validate a job spec.
+
+    Raises:
+        marshmallow.ValidationError: with the messages keyed by field path.
+    """
+    return JobSpecSchema(limits=limits).load(payload)
+
+
+def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Turn marshmallow's nested messages into ``{"a.b.c": [message, ...]}``."""
+    if isinstance(messages, Mapping):
+        flat: dict[str, list[str]] = {}
+        for key, value in messages.items():
+            part = prefix if key == "_schema" else (f"{prefix}.{key}" if prefix else str(key))
+            for path, items in flatten_errors(value, part).items():
+                flat.setdefault(path, []).extend(items)
+        return flat
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return {prefix or "body": list(messages)}
+    if isinstance(messages, list):
+        flat = {}
+        for item in messages:
+            for path, items in flatten_errors(item, prefix).items():
+                flat.setdefault(path, []).extend(items)
+        return flat
+    return {prefix or "body": [str(messages)]}

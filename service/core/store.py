@@ -1,0 +1,295 @@
+"""The Redis job store: the one source of truth for jobs and trials.
+
+What it promises:
+- A job moves queued -> running -> succeeded | failed | cancelled; each change is atomic and
+  logged with the Redis server's time. A finished job never changes status again.
+- A trial is created with its params fixed (``add_trials``), never beyond the job's budget,
+  moves queued -> running under a lease (``claim_trial``), and is finished exactly once by the
+  holder of its current lease (``finish_trial``): a redelivered task or a worker whose lease was
+  taken over gets ``False`` and writes nothing. Finished trials never change.
+- The job's best trial is updated in the same atomic step that finishes a trial.
+- Every method either completes or raises ``redis.RedisError``; callers decide whether to retry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from service.core import keys, scripts
+from service.core.records import JobRecord, JobStatus, TrialRecord, TrialState
+
+
+class JobNotFound(KeyError):
+    """No job with this id (or it expired)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of trying to take a trial: ``claimed`` means the caller now runs it."""
+
+    outcome: str
+    attempt: int
+    token: str
+
+    @property
+    def claimed(self) -> bool:
+        return self.outcome == "claimed"
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """What a finished trial reports: its state, objective value and what it measured."""
+
+    state: TrialState
+    value: float | None = None
+    metrics: Mapping[str, float] | None = None
+    history: Mapping[str, list[float]] | None = None
+    epochs: int = 0
+    best_epoch: int | None = None
+    error: str | None = None
+
+
+def connect(url: str, timeout_s: float = 5.0) -> redis.Redis:
+    """A Redis client that fails fast instead of hanging when the server is away."""
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=timeout_s,
+        socket_timeout=timeout_s,
+        health_check_interval=30,
+    )
+
+
+class JobStore:
+    def __init__(self, client: redis.Redis, retention_s: int = 30 * 24 * 3600) -> None:
+        self.redis = client
+        self.retention_s = retention_s
+        self._add_trials = client.register_script(scripts.ADD_TRIALS)
+        self._claim = client.register_script(scripts.CLAIM_TRIAL)
+        self._renew = client.register_script(scripts.RENEW_LEASE)
+        self._finish = client.register_script(scripts.FINISH_TRIAL)
+        self._set_status = client.register_script(scripts.SET_STATUS)
+        self._release = client.register_script(scripts.RELEASE_LOCK)
+
+    # ---- jobs
+
+    def create_job(
+        self, *, tenant: str, name: str, spec: Mapping[str, Any], max_trials: int, direction: str
+    ) -> str:
+        """Store a new queued job and return its id."""
+        job_id = uuid.uuid4().hex
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(
+            keys.job(job_id),
+            mapping={
+                "id": job_id,
+                "tenant": tenant,
+                "name": name,
+                "status": JobStatus.QUEUED.value,
+                "spec": json.dumps(spec, separators=(",", ":")),
+                "max_trials": max_trials,
+                "direction": direction,
+                "trials_created": 0,
+                "trials_finished": 0,
+                "created_at": f"{now:.6f}",
+            },
+        )
+        pipe.rpush(keys.status_log(job_id), f"{JobStatus.QUEUED.value}@{now:.6f}")
+        pipe.zadd(keys.tenant_jobs(tenant), {job_id: now})
+        pipe.execute()
+        return job_id
+
+    def delete_job(self, job_id: str) -> None:
+        """Remove a job and its trials (used when a new job could not be dispatched)."""
+        raw = self.redis.hmget(keys.job(job_id), ["tenant", "trials_created"])
+        tenant, created = raw[0], int(raw[1] or 0)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(keys.job(job_id), keys.status_log(job_id), keys.job_lock(job_id))
+        pipe.delete(*[keys.trial(job_id, n) for n in range(created)] or [keys.trial(job_id, 0)])
+        if tenant:
+            pipe.zrem(keys.tenant_jobs(tenant), job_id)
+        pipe.execute()
+
+    def get_job(self, job_id: str) -> JobRecord:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(keys.job(job_id))
+        pipe.lrange(keys.status_log(job_id), 0, -1)
+        raw, log = pipe.execute()
+        if not raw:
+            raise JobNotFound(job_id)
+        return JobRecord(
+            id=raw["id"],
+            tenant=raw["tenant"],
+            name=raw["name"],
+            status=JobStatus(raw["status"]),
+            spec=json.loads(raw["spec"]),
+            max_trials=int(raw["max_trials"]),
+            trials_created=int(raw.get("trials_created", 0)),
+            trials_finished=int(raw.get("trials_finished", 0)),
+            best_trial=_int(raw.get("best_trial")),
+            best_value=_float(raw.get("best_value")),
+            test_metrics=json.loads(raw.get("test_metrics") or "{}"),
+            error=raw.get("error") or None,
+            status_history=[_log_entry(entry) for entry in log],
+            created_at=_float(raw.get("created_at")),
+            started_at=_float(raw.get("started_at")),
+            finished_at=_float(raw.get("finished_at")),
+        )
+
+    def set_status(
+        self,
+        job_id: str,
+        status: JobStatus,
+        allowed_from: tuple[JobStatus, ...],
+        **fields: str,
+    ) -> bool:
+        """Move the job to ``status`` if it is in one of ``allowed_from``; True if it moved.
+
+        A finished status also starts the retention clock on the job and its trials.
+        """
+        flat = [item for pair in fields.items() for item in pair]
+        moved = bool(
+            self._set_status(
+                keys=[keys.job(job_id), keys.status_log(job_id)],
+                args=[status.value, ",".join(s.value for s in allowed_from), *flat],
+            )
+        )
+        if moved and status.is_finished:
+            self._expire_job(job_id)
+        return moved
+
+    def set_fields(self, job_id: str, **fields: str) -> None:
+        self.redis.hset(keys.job(job_id), mapping=fields)
+
+    def claim_finalize(self, job_id: str) -> bool:
+        """True for exactly one caller: the one that runs the job's finalization."""
+        return bool(self.redis.hsetnx(keys.job(job_id), "finalize_claimed", "1"))
+
+    def _expire_job(self, job_id: str) -> None:
+        created = int(self.redis.hget(keys.job(job_id), "trials_created") or 0)
+        pipe = self.redis.pipeline(transaction=False)
+        for key in (keys.job(job_id), keys.status_log(job_id)):
+            pipe.expire(key, self.retention_s)
+        for n in range(created):
+            pipe.expire(keys.trial(job_id, n), self.retention_s)
+        pipe.execute()
+
+    # ---- trials
+
+    def add_trials(self, job_id: str, params: list[Mapping[str, Any]]) -> list[int]:
+        """Record new queued trials with their params fixed; returns their numbers."""
+        if not params:
+            return []
+        encoded = [json.dumps(p, separators=(",", ":"), sort_keys=True) for p in params]
+        numbers = self._add_trials(
+            keys=[keys.job(job_id)], args=[keys.trial_prefix(job_id), *encoded]
+        )
+        return [int(n) for n in numbers]
+
+    def get_trial(self, job_id: str, number: int) -> TrialRecord | None:
+        raw = self.redis.hgetall(keys.trial(job_id, number))
+        return _trial(job_id, raw) if raw else None
+
+    def list_trials(self, job_id: str) -> list[TrialRecord]:
+        created = self.redis.hget(keys.job(job_id), "trials_created")
+        if created is None:
+            raise JobNotFound(job_id)
+        pipe = self.redis.pipeline(transaction=False)
+        for n in range(int(created)):
+            pipe.hgetall(keys.trial(job_id, n))
+        return [_trial(job_id, raw) for raw in pipe.execute() if raw]
+
+    def claim_trial(self, job_id: str, number: int, worker: str, lease_s: float) -> Claim:
+        """Take a queued trial (or one whose lease expired) for the calling worker."""
+        token = secrets.token_hex(16)
+        outcome, attempt = self._claim(
+            keys=[keys.trial(job_id, number), keys.job(job_id), keys.status_log(job_id)],
+            args=[token, lease_s, worker],
+        )
+        return Claim(outcome=outcome, attempt=int(attempt), token=token)
+
+    def renew_lease(
+        self, job_id: str, number: int, token: str, lease_s: float, **fields: str
+    ) -> bool:
+        """Extend the lease (and write ``fields``) if ``token`` still holds it."""
+        flat = [item for pair in fields.items() for item in pair]
+        return bool(
+            self._renew(keys=[keys.trial(job_id, number)], args=[token, lease_s, *flat])
+        )
+
+    def finish_trial(self, job_id: str, number: int, token: str, outcome: TrialOutcome) -> bool:
+        """Finish the trial exactly once; False if it was finished or its lease taken over."""
+        fields: dict[str, str] = {
+            "metrics": json.dumps(dict(outcome.metrics or {})),
+            "history": json.dumps(dict(outcome.history or {})),
+            "epochs": str(outcome.epochs),
+        }
+        if outcome.best_epoch is not None:
+            fields["best_epoch"] = str(outcome.best_epoch)
+        if outcome.error:
+            fields["error"] = outcome.error[:2000]
+        value = "" if outcome.value is None else repr(float(outcome.value))
+        flat = [item for pair in fields.items() for item in pair]
+        return bool(
+            self._finish(
+                keys=[keys.trial(job_id, number), keys.job(job_id)],
+                args=[token, outcome.state.value, value, *flat],
+            )
+        )
+
+    # ---- the advance lock
+
+    @contextlib.contextmanager
+    def advance_lock(self, job_id: str, ttl_s: float = 30.0) -> Iterator[bool]:
+        """Hold the job's scheduling lock; yields False (without waiting) if another holds it."""
+        token = secrets.token_hex(16)
+        key = keys.job_lock(job_id)
+        acquired = bool(self.redis.set(key, token, nx=True, px=int(ttl_s * 1000)))
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                self._release(keys=[key], args=[token])
+
+
+def _trial(job_id: str, raw: Mapping[str, str]) -> TrialRecord:
+    return TrialRecord(
+        job_id=job_id,
+        number=int(raw["number"]),
+        state=TrialState(raw["state"]),
+        params=json.loads(raw["params"]),
+        attempt=int(raw.get("attempt", 0)),
+        value=_float(raw.get("value")),
+        metrics=json.loads(raw.get("metrics") or "{}"),
+        history=json.loads(raw.get("history") or "{}"),
+        epochs=int(raw.get("epochs") or 0),
+        best_epoch=_int(raw.get("best_epoch")),
+        error=raw.get("error") or None,
+        worker=raw.get("worker") or None,
+        created_at=_float(raw.get("created_at")),
+        started_at=_float(raw.get("started_at")),
+        finished_at=_float(raw.get("finished_at")),
+    )
+
+
+def _log_entry(entry: str) -> dict[str, Any]:
+    status, _, at = entry.partition("@")
+    return {"status": status, "at": float(at)}
+
+
+def _int(value: str | None) -> int | None:
+    return None if value in (None, "") else int(value)
+
+
+def _float(value: str | None) -> float | None:
+    return None if value in (None, "") else float(value)

@@ -1,0 +1,1 @@
+"""tuneq worker: Celery tasks over a plain-Python tuning engine."""

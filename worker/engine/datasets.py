@@ -1,0 +1,78 @@
+"""Datasets as arrays, with the test split fixed once per dataset.
+
+The built-in sets are the ones scikit-learn bundles (nothing is downloaded). Each is cut once
+into a training part and a test part with a fixed seed, stratified for classification; tuning
+only ever sees the training part. Decoded datasets are cached per process.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn import datasets as sk_datasets
+from sklearn.model_selection import train_test_split
+
+from service.core.catalog import (
+    BUILTIN_DATASETS,
+    CLASSIFICATION,
+    TEST_FRACTION,
+    TEST_SPLIT_SEED,
+)
+
+_LOADERS = {
+    "digits": sk_datasets.load_digits,
+    "iris": sk_datasets.load_iris,
+    "wine": sk_datasets.load_wine,
+    "breast_cancer": sk_datasets.load_breast_cancer,
+    "diabetes": sk_datasets.load_diabetes,
+}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    task: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int | None
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x_train.shape[1])
+
+
+@functools.lru_cache(maxsize=8)
+def load_builtin(name: str) -> Dataset:
+    """Load a built-in dataset with its fixed train/test split."""
+    info = BUILTIN_DATASETS[name]
+    x, y = _LOADERS[name](return_X_y=True)
+    x = np.asarray(x, dtype=np.float32)
+    classification = info.task == CLASSIFICATION
+    y = np.asarray(y, dtype=np.int64 if classification else np.float32)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x,
+        y,
+        test_size=TEST_FRACTION,
+        random_state=TEST_SPLIT_SEED,
+        stratify=y if classification else None,
+    )
+    for array in (x_train, x_test, y_train, y_test):
+        array.setflags(write=False)
+    return Dataset(name, info.task, x_train, y_train, x_test, y_test, info.n_classes)
+
+
+def holdout_split(
+    x: np.ndarray, y: np.ndarray, fraction: float, seed: int, task: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split training data into fit and validation parts (stratified for classification).
+
+    Every trial of a job uses the same seed, hence the same split, so their scores compare.
+    """
+    x_fit, x_val, y_fit, y_val = train_test_split(
+        x, y, test_size=fraction, random_state=seed, stratify=y if task == CLASSIFICATION else None
+    )
+    return x_fit, y_fit, x_val, y_val

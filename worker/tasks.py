@@ -1,0 +1,79 @@
+"""Thin Celery tasks: each calls the engine and sends the follow-up tasks.
+
+The engine modules are imported inside the tasks so the Celery parent process never loads the
+ML stack (only its forked children do).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import socket
+
+from celery import Task
+from redis import RedisError
+
+from service.core.contract import TASK_ADVANCE, TASK_FINALIZE, TASK_RUN_TRIAL
+from service.core.store import JobNotFound, JobStore, connect
+from worker.celery_app import app, settings
+
+log = logging.getLogger(__name__)
+
+_RETRY = {
+    "autoretry_for": (RedisError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 30,
+    "max_retries": None,
+}
+
+
+@functools.cache
+def job_store() -> JobStore:
+    return JobStore(connect(settings.redis_url), retention_s=settings.job_retention_s)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@app.task(name=TASK_ADVANCE, bind=True, **_RETRY)
+def advance(self: Task, job_id: str) -> None:
+    """Schedule the job's next trials, or its finalization once the budget is spent."""
+    from worker.engine.scheduler import advance_job
+
+    try:
+        step = advance_job(job_store(), job_id)
+    except JobNotFound:
+        log.warning("advance: job %s is gone", job_id)
+        return
+    if step.busy:
+        raise self.retry(countdown=0.2)
+    for number in step.dispatch:
+        run_trial.apply_async(args=(job_id, number))
+    if step.finalize:
+        finalize.apply_async(args=(job_id,))
+
+
+@app.task(name=TASK_RUN_TRIAL, **_RETRY)
+def run_trial(job_id: str, number: int) -> None:
+    """Train one trial (if this delivery gets to claim it), then let the job advance."""
+    from worker.engine.runner import execute_trial
+
+    try:
+        execute_trial(job_store(), job_id, number, worker_name(), settings.trial_lease_s)
+    except JobNotFound:
+        log.warning("run_trial: job %s is gone", job_id)
+        return
+    advance.apply_async(args=(job_id,))
+
+
+@app.task(name=TASK_FINALIZE, **_RETRY)
+def finalize(job_id: str) -> None:
+    """Refit the best trial, score it on the test set, and mark the job finished."""
+    from worker.engine.runner import finalize_job
+
+    try:
+        finalize_job(job_store(), job_id)
+    except JobNotFound:
+        log.warning("finalize: job %s is gone", job_id)
