@@ -53,8 +53,9 @@ def free_port() -> int:
 
 def redis_reachable(url: str, timeout_s: float = 1.0) -> bool:
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s,
-                                      socket_timeout=timeout_s)
+        client = redis.Redis.from_url(
+            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+        )
         return bool(client.ping())
     except (redis.RedisError, OSError, ValueError):
         return False
@@ -70,8 +71,17 @@ def wait_for_redis(url: str, timeout_s: float = 15.0) -> None:
 
 def start_redis(port: int, data_dir: Path | None = None) -> subprocess.Popen[bytes]:
     """Start ``redis-server`` on 127.0.0.1:port; with ``data_dir``, AOF-persisted there."""
-    args = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
-            "--save", "", "--maxmemory-policy", "noeviction"]
+    args = [
+        redis_server_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--maxmemory-policy",
+        "noeviction",
+    ]
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)
         args += ["--dir", str(data_dir), "--appendonly", "yes", "--appendfsync", "everysec"]
@@ -82,12 +92,31 @@ def start_redis(port: int, data_dir: Path | None = None) -> subprocess.Popen[byt
     return proc
 
 
-def worker_command(queues: str = "control,trials", concurrency: int = 1,
-                   loglevel: str = "WARNING", hostname: str | None = None) -> list[str]:
+def worker_command(
+    queues: str = "control,trials",
+    concurrency: int = 1,
+    loglevel: str = "WARNING",
+    hostname: str | None = None,
+) -> list[str]:
     """The command line of a Celery worker for our tasks."""
-    cmd = [sys.executable, "-m", "celery", "-A", "worker.celery_app:app", "worker",
-           "-Q", queues, "-c", str(concurrency), "--pool", "prefork", "-l", loglevel,
-           "--without-gossip", "--without-mingle"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app:app",
+        "worker",
+        "-Q",
+        queues,
+        "-c",
+        str(concurrency),
+        "--pool",
+        "prefork",
+        "-l",
+        loglevel,
+        "--without-gossip",
+        "--without-mingle",
+    ]
     if hostname:
         cmd += ["-n", hostname]
     return cmd
@@ -134,13 +163,13 @@ def dev_stack(
         else:
             redis_port = free_port()
             redis_proc = start_redis(redis_port, data_dir() / "redis")
-            settings = dataclasses.replace(
-                settings, redis_url=f"redis://127.0.0.1:{redis_port}/0"
+            settings = dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{redis_port}/0")
+            log.info(
+                "started embedded Redis on port %s (data in %s)", redis_port, data_dir() / "redis"
             )
-            log.info("started embedded Redis on port %s (data in %s)", redis_port,
-                     data_dir() / "redis")
-        worker = subprocess.Popen(worker_command(loglevel=worker_loglevel),
-                                  env=settings_env(settings))
+        worker = subprocess.Popen(
+            worker_command(loglevel=worker_loglevel), env=settings_env(settings)
+        )
         server = make_server(host, port, create_app(settings), threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True, name="tuneq-api")
         thread.start()

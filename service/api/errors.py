@@ -76,8 +76,12 @@ def register_error_handlers(app: Flask) -> None:
     def _store_down(error: RedisError) -> ResponseReturnValue:
         log.error("job store unavailable: %s", error)
         return _respond(
-            ApiError(503, "unavailable", "The job store is unavailable; retry shortly.",
-                     headers={"Retry-After": "5"})
+            ApiError(
+                503,
+                "unavailable",
+                "The job store is unavailable; retry shortly.",
+                headers={"Retry-After": "5"},
+            )
         )
 
     @app.errorhandler(HTTPException)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from typing import Any
@@ -75,12 +76,14 @@ def submit_job() -> ResponseReturnValue:
     try:
         _dispatcher().advance(job_id)
     except Exception as exc:  # the broker refused: do not leave a job nobody will run
-        try:
+        with contextlib.suppress(RedisError):
             store.delete_job(job_id)
-        except RedisError:
-            pass
-        raise ApiError(503, "unavailable", "The task queue is unavailable; retry shortly.",
-                       headers={"Retry-After": "5"}) from exc
+        raise ApiError(
+            503,
+            "unavailable",
+            "The task queue is unavailable; retry shortly.",
+            headers={"Retry-After": "5"},
+        ) from exc
     location = f"/v1/jobs/{job_id}"
     body = {"id": job_id, "status": "queued", "links": {"self": location}}
     return jsonify(body), 202, {"Location": location}

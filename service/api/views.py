@@ -33,9 +33,7 @@ def job_view(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
         "created_at": iso(job.created_at),
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
-        "status_history": [
-            {"status": e["status"], "at": iso(e["at"])} for e in job.status_history
-        ],
+        "status_history": [{"status": e["status"], "at": iso(e["at"])} for e in job.status_history],
         "spec": job.spec,
         "links": {"self": f"/v1/jobs/{job.id}", "trials": f"/v1/jobs/{job.id}/trials"},
     }

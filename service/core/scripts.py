@@ -21,7 +21,9 @@ end
 
 # KEYS: job, trial prefix is ARGV[1]; ARGV[2..]: params JSON of each new trial.
 # Returns the numbers of the trials created (fewer than asked when the budget runs out).
-ADD_TRIALS = _NOW + """
+ADD_TRIALS = (
+    _NOW
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return redis.error_reply('NOJOB') end
 if status ~= 'queued' and status ~= 'running' then return {} end
@@ -38,11 +40,15 @@ end
 redis.call('HSET', KEYS[1], 'trials_created', created)
 return out
 """
+)
 
 # KEYS: trial, job, status log. ARGV: token, lease seconds, worker name.
 # Returns {outcome, attempt}: claimed | leased (someone holds a live lease) | finished | missing
 # | job_finished.
-CLAIM_TRIAL = _NOW + _LOG_STATUS + """
+CLAIM_TRIAL = (
+    _NOW
+    + _LOG_STATUS
+    + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'missing', '0'} end
 local job_status = redis.call('HGET', KEYS[2], 'status')
@@ -63,20 +69,26 @@ if job_status == 'queued' then
 end
 return {'claimed', tostring(attempt)}
 """
+)
 
 # KEYS: trial. ARGV: token, lease seconds, then field/value pairs to set with the renewal.
 # Returns 1 when the caller still holds the lease, else 0 (and nothing is written).
-RENEW_LEASE = _NOW + """
+RENEW_LEASE = (
+    _NOW
+    + """
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
 if redis.call('HGET', KEYS[1], 'lease_token') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'lease_deadline', string.format('%.6f', now + tonumber(ARGV[2])))
 for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
 """
+)
 
 # KEYS: trial, job. ARGV: token, state, value ('' = none), then field/value pairs.
 # Finishes the trial exactly once and keeps the job's best up to date. Returns 1 or 0.
-FINISH_TRIAL = _NOW + """
+FINISH_TRIAL = (
+    _NOW
+    + """
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
 if redis.call('HGET', KEYS[1], 'lease_token') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'finished_at', string.format('%.6f', now),
@@ -96,10 +108,14 @@ if ARGV[3] ~= '' then
 end
 return 1
 """
+)
 
 # KEYS: job, status log. ARGV: new status, comma-separated statuses it may move from, then
 # field/value pairs. Returns 1 when the status changed, else 0.
-SET_STATUS = _NOW + _LOG_STATUS + """
+SET_STATUS = (
+    _NOW
+    + _LOG_STATUS
+    + """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return redis.error_reply('NOJOB') end
 if not string.find(',' .. ARGV[2] .. ',', ',' .. current .. ',', 1, true) then return 0 end
@@ -110,6 +126,7 @@ end
 for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
 """
+)
 
 # KEYS: lock. ARGV: token. Deletes the lock only if the caller still holds it.
 RELEASE_LOCK = """

@@ -61,9 +61,15 @@ class Settings:
         """Refuse combinations that would silently break the service."""
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError(f"TUNEQ_REDIS_URL must be a redis:// URL, got {self.redis_url!r}")
-        for name in ("visibility_timeout_s", "trial_lease_s", "max_trials_limit",
-                     "max_epochs_limit", "max_parallelism_limit", "max_request_bytes",
-                     "worker_max_tasks_per_child"):
+        for name in (
+            "visibility_timeout_s",
+            "trial_lease_s",
+            "max_trials_limit",
+            "max_epochs_limit",
+            "max_parallelism_limit",
+            "max_request_bytes",
+            "worker_max_tasks_per_child",
+        ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"TUNEQ_{name.upper()} must be positive")
         if self.visibility_timeout_s <= self.trial_lease_s:

@@ -187,9 +187,7 @@ class Scalar(fields.Field):
 
 
 class DimensionSchema(Schema):
-    type = fields.String(
-        required=True, validate=validate.OneOf(["float", "int", "categorical"])
-    )
+    type = fields.String(required=True, validate=validate.OneOf(["float", "int", "categorical"]))
     low = StrictNumber()
     high = StrictNumber()
     log = StrictBoolean(load_default=False)
@@ -418,8 +416,10 @@ class JobSpecSchema(Schema):
             add("training.objective.direction", f"{metric} must be {allowed[metric]}imized.")
         stopping = training.get("early_stopping", EarlyStoppingSpec())
         if stopping.monitor not in monitorable(task):
-            add("training.early_stopping.monitor",
-                f"For {task} use one of {sorted(monitorable(task))}.")
+            add(
+                "training.early_stopping.monitor",
+                f"For {task} use one of {sorted(monitorable(task))}.",
+            )
 
         search = data["search"]
         if search.initial_points is not None and search.initial_points > search.max_trials:

@@ -223,9 +223,7 @@ class JobStore:
     ) -> bool:
         """Extend the lease (and write ``fields``) if ``token`` still holds it."""
         flat = [item for pair in fields.items() for item in pair]
-        return bool(
-            self._renew(keys=[keys.trial(job_id, number)], args=[token, lease_s, *flat])
-        )
+        return bool(self._renew(keys=[keys.trial(job_id, number)], args=[token, lease_s, *flat]))
 
     def finish_trial(self, job_id: str, number: int, token: str, outcome: TrialOutcome) -> bool:
         """Finish the trial exactly once; False if it was finished or its lease taken over."""

@@ -61,8 +61,9 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = dict(
     [
         _hp("n_layers", "int", 2, "Number of hidden dense layers.", low=1, high=8),
         _hp("units", "int", 64, "Units in each hidden layer.", low=1, high=2048),
-        _hp("activation", "choice", "relu", "Activation of the hidden layers.",
-            choices=ACTIVATIONS),
+        _hp(
+            "activation", "choice", "relu", "Activation of the hidden layers.", choices=ACTIVATIONS
+        ),
         _hp("dropout", "float", 0.0, "Dropout rate after each hidden layer.", low=0.0, high=0.9),
         _hp("l1", "float", 0.0, "L1 penalty on hidden-layer kernels.", low=0.0, high=1.0),
         _hp("l2", "float", 0.0, "L2 penalty on hidden-layer kernels.", low=0.0, high=1.0),

@@ -111,8 +111,11 @@ class BayesianSearch:
     ) -> list[dict[str, Any]]:
         import skopt  # deferred: scheduling code paths that never go Bayesian skip the import
 
-        ys = {id(o): self.to_minimize(o.value) for o in finished if o.value is not None
-              and math.isfinite(o.value)}
+        ys = {
+            id(o): self.to_minimize(o.value)
+            for o in finished
+            if o.value is not None and math.isfinite(o.value)
+        }
         worst = max(ys.values())
         optimizer = skopt.Optimizer(
             [self._skopt_dimension(name) for name in self.names],

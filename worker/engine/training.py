@@ -72,8 +72,9 @@ def fit_trial(
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
-    model = build_model(spec.model.family, config, dataset.n_features, dataset.task,
-                        dataset.n_classes)
+    model = build_model(
+        spec.model.family, config, dataset.n_features, dataset.task, dataset.n_classes
+    )
     reporter = _EpochReporter(on_epoch)
     callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(), reporter]
     stopping = spec.training.early_stopping
@@ -124,8 +125,9 @@ def refit_and_test(
     x_train, x_test = scaler.transform(dataset.x_train), scaler.transform(dataset.x_test)
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
-    model = build_model(spec.model.family, config, dataset.n_features, dataset.task,
-                        dataset.n_classes)
+    model = build_model(
+        spec.model.family, config, dataset.n_features, dataset.task, dataset.n_classes
+    )
     model.fit(
         x_train,
         dataset.y_train,

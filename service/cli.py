@@ -1,0 +1,156 @@
+"""The ``tuneq`` command line: run the stack locally, or one of its parts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from importlib import resources
+from typing import Any
+
+from service.core.settings import Settings, SettingsError
+
+DEMO_SPEC = "digits-demo.json"
+
+
+def demo_spec() -> dict[str, Any]:
+    return json.loads(resources.files("service.specs").joinpath(DEMO_SPEC).read_text())
+
+
+def _port_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _raise_on_sigterm() -> None:
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
+    from service.devstack import dev_stack
+
+    _raise_on_sigterm()
+    try:
+        with dev_stack(settings, args.host, args.port, worker_loglevel="INFO") as (used, url):
+            print(
+                f"tuneq dev: API on {url}  (Redis {used.redis_url}); Ctrl-C stops everything",
+                flush=True,
+            )
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        print("tuneq dev: stopped", file=sys.stderr)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from service.client import Client
+    from service.devstack import dev_stack, free_port
+    from service.progress import ProgressPrinter, summary
+
+    _raise_on_sigterm()
+    spec = demo_spec()
+    if args.trials:
+        spec["search"]["max_trials"] = args.trials
+        spec["search"]["initial_points"] = min(spec["search"]["initial_points"], args.trials)
+    port = args.port if _port_free(args.host, args.port) else free_port()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    try:
+        with dev_stack(settings, args.host, port) as (used, url):
+            print(f"tuneq demo: API on {url}, Redis {used.redis_url}", flush=True)
+            client = Client(url)
+            job = client.submit(spec)
+            print(
+                f"Submitted job {job['id']}: {spec['search']['max_trials']} trials of a "
+                f"digits MLP ({spec['search']['strategy']} search)",
+                flush=True,
+            )
+            final = client.wait(job["id"], timeout_s=args.timeout, on_progress=ProgressPrinter())
+            print(summary(final))
+            return 0 if final["status"] == "succeeded" else 1
+    except KeyboardInterrupt:
+        print("tuneq demo: interrupted", file=sys.stderr)
+        return 130
+
+
+def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        args.bind,
+        "--workers",
+        str(args.workers),
+        "--access-logfile",
+        "-",
+        "service.app:create_app()",
+    ]
+    os.execv(sys.executable, argv)
+    return 0  # not reached
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from service.devstack import worker_command
+
+    argv = worker_command(args.queues, args.concurrency, args.loglevel, args.hostname)
+    os.execv(sys.executable, argv)
+    return 0  # not reached
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tuneq", description="Hyperparameter tuning service")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="run Redis (reused or embedded), a worker and the API")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8000)
+    dev.set_defaults(run=cmd_dev)
+
+    demo = sub.add_parser("demo", help="start the stack and tune a digits MLP end to end")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--trials", type=int, default=None, help="override the trial budget")
+    demo.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait")
+    demo.set_defaults(run=cmd_demo)
+
+    api = sub.add_parser("api", help="serve the API with gunicorn")
+    api.add_argument("--bind", default="0.0.0.0:8000")
+    api.add_argument("--workers", type=int, default=2)
+    api.set_defaults(run=cmd_api)
+
+    worker = sub.add_parser("worker", help="run a Celery worker")
+    worker.add_argument("--queues", default="control,trials")
+    worker.add_argument("--concurrency", type=int, default=1)
+    worker.add_argument("--loglevel", default="INFO")
+    worker.add_argument("--hostname", default=None)
+    worker.set_defaults(run=cmd_worker)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"tuneq: {exc}", file=sys.stderr)
+        return 2
+    return int(args.run(args, settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

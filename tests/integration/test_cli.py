@@ -1,0 +1,63 @@
+"""``tuneq dev`` as a user runs it: embedded Redis when none answers, a job over real HTTP,
+and Ctrl-C stopping every process it started."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.client import Client
+from service.devstack import free_port, redis_reachable
+
+pytestmark = pytest.mark.integration
+
+
+def test_dev_stack_with_embedded_redis(tmp_path: Path, spec: dict[str, Any]) -> None:
+    api_port = free_port()
+    env = {
+        **os.environ,
+        "TUNEQ_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+        "XDG_DATA_HOME": str(tmp_path),
+        "PYTHONUNBUFFERED": "1",
+    }
+    out_path = tmp_path / "dev.out"
+    with out_path.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "dev", "--port", str(api_port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "API on" not in out_path.read_text():
+            assert proc.poll() is None, out_path.read_text()
+            assert time.monotonic() < deadline, out_path.read_text()
+            time.sleep(0.1)
+        match = re.search(r"Redis (redis://\S+?)\)", out_path.read_text())
+        assert match, out_path.read_text()
+        redis_url = match.group(1)
+        assert redis_url != env["TUNEQ_REDIS_URL"] and redis_reachable(redis_url)
+        assert (tmp_path / "tuneq" / "redis").is_dir()  # embedded data in the user data dir
+
+        spec["search"] = {"strategy": "random", "max_trials": 2, "seed": 3}
+        client = Client(f"http://127.0.0.1:{api_port}")
+        job = client.wait(client.submit(spec)["id"], timeout_s=180)
+        assert job["status"] == "succeeded", job
+        assert len(client.trials(job["id"])) == 2
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        code = proc.wait(timeout=60)
+    assert code == 0, out_path.read_text()[-3000:]
+    assert not redis_reachable(redis_url)
+    leftovers = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True)
+    assert leftovers.stdout.strip() == "", "processes left behind"

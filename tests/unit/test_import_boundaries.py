@@ -1,0 +1,49 @@
+"""The API never loads the ML stack; the worker never loads the Flask app.
+
+Each check runs in a fresh interpreter, since this test process may already have imported
+anything.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("tensorflow", "keras", "skopt", "sklearn", "torch", "jax")
+
+
+def loaded_after(code: str) -> set[str]:
+    probe = code + "\nimport sys\nprint(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    return set(out.stdout.split())
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import service.app; service.app.create_app()",
+        "import service.cli, service.client, service.devstack, service.progress",
+        "import service.dispatch, service.core.store, service.core.spec",
+    ],
+)
+def test_api_side_does_not_import_the_ml_stack(code: str) -> None:
+    loaded = loaded_after(code)
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_worker_does_not_import_the_flask_app_or_tensorflow_before_forking() -> None:
+    probe = (
+        "import worker.celery_app, worker.tasks\n"
+        "import sys\n"
+        "print('APP' if 'service.app' in sys.modules else '')\n"
+        "print(' '.join(m for m in ('tensorflow', 'keras', 'flask') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    assert "APP" not in out
+    assert "tensorflow" not in out and "keras" not in out and "flask" not in out

@@ -1,0 +1,221 @@
+"""Every way a client can get the job spec wrong ends in a 422 naming the field, and nothing
+reaches the store or the queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from service.app import create_app
+from service.core.settings import Settings
+from service.core.spec import load_spec
+
+
+class Untouchable:
+    """Stands in for the store and the dispatcher: any use fails the test."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"invalid input reached {name}")
+
+
+@pytest.fixture
+def client() -> FlaskClient:
+    settings = Settings(max_trials_limit=100, max_epochs_limit=200, max_request_bytes=64 * 1024)
+    app = create_app(settings, store=Untouchable(), dispatcher=Untouchable())  # type: ignore[arg-type]
+    return app.test_client()
+
+
+def submit(client: FlaskClient, body: Any) -> tuple[int, dict[str, Any]]:
+    response = client.post("/v1/jobs", json=body)
+    return response.status_code, response.get_json()
+
+
+def assert_field_error(client: FlaskClient, body: Any, path: str) -> None:
+    status, payload = submit(client, body)
+    assert status == 422, payload
+    assert payload["error"]["code"] == "validation_error"
+    assert path in payload["error"]["fields"], payload["error"]["fields"]
+    assert all(isinstance(m, str) and m for m in payload["error"]["fields"][path])
+
+
+def test_valid_spec_loads(spec: dict[str, Any]) -> None:
+    loaded = load_spec(spec)
+    assert loaded.search.max_trials == 5
+    assert loaded.search_space["units"].log is True
+    assert loaded.training.objective.metric == "val_accuracy"
+    assert load_spec(loaded.to_dict()) == loaded
+
+
+def test_unknown_hyperparameter(client: FlaskClient, spec: dict[str, Any]) -> None:
+    spec["search_space"]["warp_drive"] = {"type": "float", "low": 0, "high": 1}
+    assert_field_error(client, spec, "search_space.warp_drive")
+
+
+def test_unknown_fixed_hyperparameter(client: FlaskClient, spec: dict[str, Any]) -> None:
+    spec["fixed"]["keras_config"] = {"class_name": "Lambda"}
+    assert_field_error(client, spec, "fixed.keras_config")
+
+
+def test_empty_choices(client: FlaskClient, spec: dict[str, Any]) -> None:
+    spec["search_space"]["activation"]["choices"] = []
+    assert_field_error(client, spec, "search_space.activation.choices")
+
+
+def test_choice_outside_vocabulary(client: FlaskClient, spec: dict[str, Any]) -> None:
+    spec["search_space"]["activation"]["choices"] = ["relu", "softmax_of_doom"]
+    assert_field_error(client, spec, "search_space.activation.choices.1")
+
+
+def test_low_not_below_high(client: FlaskClient, spec: dict[str, Any]) -> None:
+    spec["search_space"]["units"] = {"type": "int", "low": 32, "high": 32}
+    assert_field_error(client, spec, "search_space.units.low")
+
+
+def test_log_scale_needs_positive_low(client: FlaskClient, spec: dict[str, Any]) -> None:
+    spec["search_space"]["learning_rate"]["low"] = 0.0
+    assert_field_error(client, spec, "search_space.learning_rate.low")
+
+
+def test_range_outside_hyperparameter_bounds(client: FlaskClient, spec: dict[str, Any]) -> None:
+    spec["search_space"]["dropout"] = {"type": "float", "low": 0.1, "high": 1.5}
+    assert_field_error(client, spec, "search_space.dropout.high")
+
+
+def test_float_dimension_for_integer_hyperparameter(
+    client: FlaskClient, spec: dict[str, Any]
+) -> None:
+    spec["search_space"]["units"] = {"type": "float", "low": 4.0, "high": 32.0}
+    assert_field_error(client, spec, "search_space.units.type")
+
+
+@pytest.mark.parametrize("value", [0, -1, 101, "10", 2.5, True, None])
+def test_max_trials_out_of_range_or_wrong_type(
+    client: FlaskClient, spec: dict[str, Any], value: Any
+) -> None:
+    spec["search"]["max_trials"] = value
+    assert_field_error(client, spec, "search.max_trials")
+
+
+def test_max_epochs_over_limit(client: FlaskClient, spec: dict[str, Any]) -> None:
+    spec["training"]["max_epochs"] = 10_000
+    assert_field_error(client, spec, "training.max_epochs")
+
+
+def test_unknown_dataset(client: FlaskClient, spec: dict[str, Any]) -> None:
+    spec["dataset"] = {"builtin": "imagenet"}
+    assert_field_error(client, spec, "dataset.builtin")
+
+
+def test_missing_dataset(client: FlaskClient, spec: dict[str, Any]) -> None:
+    del spec["dataset"]
+    assert_field_error(client, spec, "dataset")
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("search_space.units.low", "4"),
+        ("search_space.learning_rate.log", "yes"),
+        ("training.validation.split", "0.2"),
+        ("training.early_stopping.patience", 2.5),
+        ("search.seed", "seven"),
+        ("search.strategy", 3),
+        ("name", 12),
+        ("fixed.n_layers", "two"),
+    ],
+)
+def test_wrong_types(client: FlaskClient, spec: dict[str, Any], path: str, value: Any) -> None:
+    node = spec
+    *parents, leaf = path.split(".")
+    for part in parents:
+        node = node[part]
+    node[leaf] = value
+    assert_field_error(client, spec, path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "surprise",
+        "search.turbo",
+        "training.objective.weight",
+        "search_space.units.step",
+        "dataset.url",
+    ],
+)
+def test_extra_unknown_fields(client: FlaskClient, spec: dict[str, Any], path: str) -> None:
+    node = spec
+    *parents, leaf = path.split(".")
+    for part in parents:
+        node = node[part]
+    node[leaf] = 1
+    assert_field_error(client, spec, path)
+
+
+def test_searched_and_fixed_at_once(client: FlaskClient, spec: dict[str, Any]) -> None:
+    spec["fixed"]["units"] = 8
+    assert_field_error(client, spec, "fixed.units")
+
+
+def test_objective_must_fit_the_task(client: FlaskClient, spec: dict[str, Any]) -> None:
+    spec["training"]["objective"] = {"metric": "val_mse", "direction": "min"}
+    assert_field_error(client, spec, "training.objective.metric")
+    spec["training"]["objective"] = {"metric": "val_accuracy", "direction": "min"}
+    assert_field_error(client, spec, "training.objective.direction")
+
+
+def test_early_stopping_monitor_must_exist(client: FlaskClient, spec: dict[str, Any]) -> None:
+    spec["training"]["early_stopping"]["monitor"] = "val_auc"
+    assert_field_error(client, spec, "training.early_stopping.monitor")
+
+
+def test_non_finite_numbers(client: FlaskClient, spec: dict[str, Any]) -> None:
+    body = (
+        '{"dataset": {"builtin": "iris"}, "search_space": '
+        '{"dropout": {"type": "float", "low": 0, "high": NaN}}}'
+    )
+    response = client.post("/v1/jobs", data=body, content_type="application/json")
+    assert response.status_code == 422
+    assert "search_space.dropout.high" in response.get_json()["error"]["fields"]
+
+
+def test_body_that_is_not_an_object(client: FlaskClient) -> None:
+    status, payload = submit(client, [1, 2, 3])
+    assert status == 422
+    assert "body" in payload["error"]["fields"]
+
+
+@pytest.mark.parametrize("body", ["{not json", "", "[" * 30_000 + "]" * 30_000])
+def test_malformed_json_is_400(client: FlaskClient, body: str) -> None:
+    response = client.post("/v1/jobs", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "bad_request"
+
+
+def test_oversized_body_is_413(client: FlaskClient) -> None:
+    response = client.post("/v1/jobs", data="x" * (65 * 1024), content_type="application/json")
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize("job_id", ["nope", "0" * 32, "../../etc/passwd"])
+def test_unknown_or_malformed_job_id_is_404(job_id: str) -> None:
+    class EmptyStore:
+        def get_job(self, job_id: str) -> None:
+            from service.core.store import JobNotFound
+
+            raise JobNotFound(job_id)
+
+    app = create_app(Settings(), store=EmptyStore(), dispatcher=Untouchable())  # type: ignore[arg-type]
+    for path in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/trials"):
+        response = app.test_client().get(path)
+        assert response.status_code == 404, path
+        assert response.get_json()["error"]["code"] == "not_found"
+
+
+def test_wrong_method_is_405_in_the_error_shape(client: FlaskClient) -> None:
+    response = client.put("/v1/jobs")
+    assert response.status_code == 405
+    assert set(response.get_json()["error"]) == {"code", "message", "fields"}
