@@ -15,6 +15,7 @@ from celery import Task
 from redis import RedisError
 
 from service.core.contract import TASK_ADVANCE, TASK_FINALIZE, TASK_RUN_TRIAL
+from service.core.records import JobStatus
 from service.core.store import JobNotFound, JobStore, connect
 from worker.celery_app import app, settings
 
@@ -42,10 +43,22 @@ def advance(self: Task, job_id: str) -> None:
     """Schedule the job's next trials, or its finalization once the budget is spent."""
     from worker.engine.scheduler import advance_job
 
+    store = job_store()
     try:
-        step = advance_job(job_store(), job_id)
+        step = advance_job(store, job_id)
     except JobNotFound:
         log.warning("advance: job %s is gone", job_id)
+        return
+    except RedisError:
+        raise  # retried with backoff
+    except Exception as exc:  # a bug or a spec the engine cannot search: end the job, visibly
+        log.exception("advance: job %s cannot continue", job_id)
+        store.set_status(
+            job_id,
+            JobStatus.FAILED,
+            (JobStatus.QUEUED, JobStatus.RUNNING),
+            error=f"scheduling failed: {exc}"[:2000],
+        )
         return
     if step.busy:
         raise self.retry(countdown=0.2)
@@ -55,16 +68,23 @@ def advance(self: Task, job_id: str) -> None:
         finalize.apply_async(args=(job_id,))
 
 
-@app.task(name=TASK_RUN_TRIAL, **_RETRY)
-def run_trial(job_id: str, number: int) -> None:
-    """Train one trial (if this delivery gets to claim it), then let the job advance."""
+@app.task(name=TASK_RUN_TRIAL, bind=True, **_RETRY)
+def run_trial(self: Task, job_id: str, number: int) -> None:
+    """Train one trial (if this delivery gets to claim it), then let the job advance.
+
+    A delivery that finds the trial under a live lease comes back once the lease could have
+    expired: either its holder finished it by then, or the holder died (a killed pool child
+    makes Celery redeliver at once) and this delivery takes it over.
+    """
     from worker.engine.runner import execute_trial
 
     try:
-        execute_trial(job_store(), job_id, number, worker_name(), settings.trial_lease_s)
+        outcome = execute_trial(job_store(), job_id, number, worker_name(), settings.trial_lease_s)
     except JobNotFound:
         log.warning("run_trial: job %s is gone", job_id)
         return
+    if outcome == "leased":
+        raise self.retry(countdown=settings.trial_lease_s)
     advance.apply_async(args=(job_id,))
 
 

@@ -308,7 +308,10 @@ class FixedField(fields.Field):
                 errors[name] = [reason[0].upper() + reason[1:] + "."]
         if errors:
             raise ValidationError(errors)
-        return dict(value)
+        return {
+            name: int(item) if HYPERPARAMETERS[name].kind == "int" else item
+            for name, item in value.items()
+        }
 
 
 class DatasetRefSchema(Schema):

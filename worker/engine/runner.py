@@ -16,7 +16,7 @@ from types import TracebackType
 from redis import RedisError
 
 from service.core.records import JobStatus, TrialState
-from service.core.spec import JobSpec, load_spec
+from service.core.spec import load_spec
 from service.core.store import JobStore, TrialOutcome
 from service.core.vocabulary import configuration
 
@@ -76,12 +76,8 @@ def execute_trial(store: JobStore, job_id: str, number: int, worker: str, lease_
     if not claim.claimed:
         log.info("trial %s/%s not run: %s", job_id, number, claim.outcome)
         return claim.outcome
-    job = store.get_job(job_id)
-    trial = store.get_trial(job_id, number)
-    assert trial is not None
-    spec = load_spec(job.spec)
     with Heartbeat(store, job_id, number, claim.token, lease_s) as heartbeat:
-        outcome = _train(spec, trial.params, number, heartbeat)
+        outcome = _train(store, job_id, number, heartbeat)
     if heartbeat.lost:
         log.warning("trial %s/%s lost its lease; result discarded", job_id, number)
         return "lost"
@@ -89,20 +85,27 @@ def execute_trial(store: JobStore, job_id: str, number: int, worker: str, lease_
     return claim.outcome
 
 
-def _train(spec: JobSpec, params: dict, number: int, heartbeat: Heartbeat) -> TrialOutcome:
+def _train(store: JobStore, job_id: str, number: int, heartbeat: Heartbeat) -> TrialOutcome:
+    """Train the claimed trial. Any error but the store's own is the trial's failure."""
     from worker.engine.datasets import load_builtin
     from worker.engine.training import fit_trial
 
     try:
+        spec = load_spec(store.get_job(job_id).spec)
+        trial = store.get_trial(job_id, number)
+        if trial is None:
+            raise LookupError(f"trial {number} has no record")
         result = fit_trial(
             spec,
-            configuration(spec.fixed, params),
+            configuration(spec.fixed, trial.params),
             load_builtin(spec.dataset.builtin),
             seed=spec.search.seed * 100_003 + number,
             on_epoch=heartbeat.report_epoch,
         )
+    except RedisError:
+        raise
     except Exception as exc:
-        log.exception("trial %s failed", number)
+        log.exception("trial %s/%s failed", job_id, number)
         return TrialOutcome(TrialState.FAILED, error=_describe(exc))
     if result.diverged:
         return TrialOutcome(
