@@ -111,6 +111,15 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0  # not reached
 
 
+def cmd_beat(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from service.devstack import beat_command
+
+    os.execv(sys.executable, beat_command(Path(args.schedule), args.loglevel))
+    return 0  # not reached
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tuneq", description="Hyperparameter tuning service")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -138,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--loglevel", default="INFO")
     worker.add_argument("--hostname", default=None)
     worker.set_defaults(run=cmd_worker)
+
+    beat = sub.add_parser("beat", help="run the beat that sends the periodic sweep (run one)")
+    beat.add_argument(
+        "--schedule", default="/tmp/tuneq-beat-schedule", help="file where the beat keeps its state"
+    )
+    beat.add_argument("--loglevel", default="INFO")
+    beat.set_defaults(run=cmd_beat)
     return parser
 
 

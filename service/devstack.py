@@ -179,3 +179,5 @@ def dev_stack(
             server.shutdown()
         stop_process(worker)
         stop_process(redis_proc)
+        for leftover in data_dir().glob(f"beat-schedule-{os.getpid()}*"):
+            leftover.unlink(missing_ok=True)

@@ -69,7 +69,13 @@ def redis_server() -> Iterator[str]:
 @pytest.fixture
 def settings(redis_server: str) -> Settings:
     redis.Redis.from_url(redis_server).flushdb()
-    return Settings(redis_url=redis_server, trial_lease_s=30, visibility_timeout_s=600)
+    return Settings(
+        redis_url=redis_server,
+        trial_lease_s=30,
+        visibility_timeout_s=600,
+        max_trial_time_s=300,
+        allow_synthetic=True,
+    )
 
 
 @pytest.fixture

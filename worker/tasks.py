@@ -1,7 +1,7 @@
 """Thin Celery tasks: each calls the engine and sends the follow-up tasks.
 
-The engine modules are imported inside the tasks so the Celery parent process never loads the
-ML stack (only its forked children do).
+The engine modules that train are imported inside the tasks so the Celery parent process never
+loads the ML stack (only its forked children do).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import socket
 from celery import Task
 from redis import RedisError
 
-from service.core.contract import TASK_ADVANCE, TASK_FINALIZE, TASK_RUN_TRIAL
+from service.core import keys
+from service.core.contract import TASK_ADVANCE, TASK_FINALIZE, TASK_RUN_TRIAL, TASK_SWEEP
 from service.core.records import JobStatus
 from service.core.store import JobNotFound, JobStore, connect
 from worker.celery_app import app, settings
@@ -38,6 +39,12 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def send_trial(job_id: str, number: int, time_limit_s: float | None = None) -> None:
+    """Queue a trial; Celery's own hard limit is a backstop behind the trial's watchdog."""
+    limit = (time_limit_s or settings.max_trial_time_s) + 2 * settings.trial_lease_s
+    run_trial.apply_async(args=(job_id, number), time_limit=limit)
+
+
 @app.task(name=TASK_ADVANCE, bind=True, **_RETRY)
 def advance(self: Task, job_id: str) -> None:
     """Schedule the job's next trials, or its finalization once the budget is spent."""
@@ -45,7 +52,12 @@ def advance(self: Task, job_id: str) -> None:
 
     store = job_store()
     try:
-        step = advance_job(store, job_id)
+        step = advance_job(
+            store,
+            job_id,
+            finalize_lease_s=settings.max_trial_time_s,
+            send_trial=lambda number, limit: send_trial(job_id, number, limit),
+        )
     except JobNotFound:
         log.warning("advance: job %s is gone", job_id)
         return
@@ -62,8 +74,6 @@ def advance(self: Task, job_id: str) -> None:
         return
     if step.busy:
         raise self.retry(countdown=0.2)
-    for number in step.dispatch:
-        run_trial.apply_async(args=(job_id, number))
     if step.finalize:
         finalize.apply_async(args=(job_id,))
 
@@ -74,17 +84,22 @@ def run_trial(self: Task, job_id: str, number: int) -> None:
 
     A delivery that finds the trial under a live lease comes back once the lease could have
     expired: either its holder finished it by then, or the holder died (a killed pool child
-    makes Celery redeliver at once) and this delivery takes it over.
+    makes Celery redeliver at once) and this delivery takes it over. A trial preempted by this
+    worker's shutdown is queued again before this delivery is acknowledged.
     """
-    from worker.engine.runner import execute_trial
+    from worker.engine.runner import TrialPolicy, execute_trial
 
+    policy = TrialPolicy(settings.trial_lease_s, settings.max_attempts, settings.max_trial_time_s)
     try:
-        outcome = execute_trial(job_store(), job_id, number, worker_name(), settings.trial_lease_s)
+        outcome = execute_trial(job_store(), job_id, number, worker_name(), policy)
     except JobNotFound:
         log.warning("run_trial: job %s is gone", job_id)
         return
     if outcome == "leased":
         raise self.retry(countdown=settings.trial_lease_s)
+    if outcome == "preempted":
+        send_trial(job_id, number)
+        return
     advance.apply_async(args=(job_id,))
 
 
@@ -97,3 +112,21 @@ def finalize(job_id: str) -> None:
         finalize_job(job_store(), job_id)
     except JobNotFound:
         log.warning("finalize: job %s is gone", job_id)
+
+
+@app.task(name=TASK_SWEEP, **_RETRY)
+def sweep() -> None:
+    """Recover what crashes left behind: expired leases, lost messages, stalled jobs."""
+    from worker.engine.sweeper import plan_sweep
+
+    store = job_store()
+    if not store.redis.set(
+        keys.sweep_lock(), worker_name(), nx=True, ex=max(1, settings.sweep_interval_s)
+    ):
+        return  # another sweep (a second beat) is at it
+    plan = plan_sweep(store, settings.requeue_after_s)
+    for job_id, number in plan.run_trials:
+        log.info("sweep: re-sending trial %s/%s", job_id, number)
+        send_trial(job_id, number)
+    for job_id in plan.advance_jobs:
+        advance.apply_async(args=(job_id,))

@@ -13,7 +13,7 @@ from redis import RedisError
 
 from service.api.errors import ApiError
 from service.api.views import job_view, trial_view
-from service.core.records import JobRecord
+from service.core.records import JobRecord, JobStatus
 from service.core.spec import SpecLimits, load_spec
 from service.core.store import JobNotFound, JobStore
 from service.dispatch import Dispatcher
@@ -63,6 +63,8 @@ def submit_job() -> ResponseReturnValue:
         max_trials=settings.max_trials_limit,
         max_epochs=settings.max_epochs_limit,
         max_parallelism=settings.max_parallelism_limit,
+        max_trial_time_s=settings.max_trial_time_s,
+        allow_synthetic=settings.allow_synthetic,
     )
     spec = load_spec(_json_body(), limits)
     store = _store()
@@ -72,6 +74,7 @@ def submit_job() -> ResponseReturnValue:
         spec=spec.to_dict(),
         max_trials=spec.search.max_trials,
         direction=spec.training.objective.direction,
+        max_duration_s=spec.search.max_duration_s,
     )
     try:
         _dispatcher().advance(job_id)
@@ -101,3 +104,17 @@ def list_trials(job_id: str) -> ResponseReturnValue:
     job = _job(job_id)
     trials = _store().list_trials(job.id)
     return jsonify({"job_id": job.id, "trials": [trial_view(t) for t in trials]})
+
+
+@blueprint.post("/<job_id>/cancel")
+def cancel_job(job_id: str) -> ResponseReturnValue:
+    """Stop the job: nothing new starts, running trials stop at their next batch.
+
+    Idempotent: cancelling a cancelled job answers 200 again; a job that already succeeded or
+    failed answers 409.
+    """
+    job = _job(job_id)
+    status = _store().cancel_job(job.id)
+    if status != JobStatus.CANCELLED:
+        raise ApiError(409, "conflict", f"The job already {status.value}; nothing to cancel.")
+    return get_job(job.id)

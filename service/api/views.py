@@ -30,12 +30,18 @@ def job_view(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
         "objective": objective,
         "best": None,
         "error": job.error,
+        "stop_reason": job.stop_reason,
+        "summary": job.summary or None,
         "created_at": iso(job.created_at),
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
         "status_history": [{"status": e["status"], "at": iso(e["at"])} for e in job.status_history],
         "spec": job.spec,
-        "links": {"self": f"/v1/jobs/{job.id}", "trials": f"/v1/jobs/{job.id}/trials"},
+        "links": {
+            "self": f"/v1/jobs/{job.id}",
+            "trials": f"/v1/jobs/{job.id}/trials",
+            "cancel": f"/v1/jobs/{job.id}/cancel",
+        },
     }
     if best is not None:
         view["best"] = {
@@ -60,6 +66,7 @@ def trial_view(trial: TrialRecord) -> dict[str, Any]:
         "epochs": trial.epochs,
         "best_epoch": trial.best_epoch,
         "attempt": trial.attempt,
+        "preemptions": trial.preemptions,
         "history": trial.history,
         "error": trial.error,
         "worker": trial.worker,

@@ -14,6 +14,7 @@ from service.core.settings import Settings
 TASK_ADVANCE = "tuneq.advance"
 TASK_RUN_TRIAL = "tuneq.run_trial"
 TASK_FINALIZE = "tuneq.finalize"
+TASK_SWEEP = "tuneq.sweep"
 
 QUEUE_CONTROL = "control"
 QUEUE_TRIALS = "trials"
@@ -22,6 +23,7 @@ ROUTES = {
     TASK_ADVANCE: {"queue": QUEUE_CONTROL},
     TASK_RUN_TRIAL: {"queue": QUEUE_TRIALS},
     TASK_FINALIZE: {"queue": QUEUE_TRIALS},
+    TASK_SWEEP: {"queue": QUEUE_CONTROL},
 }
 
 
@@ -42,6 +44,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_max_tasks_per_child": settings.worker_max_tasks_per_child,
         "task_routes": ROUTES,
         "task_default_queue": QUEUE_CONTROL,
+        "beat_schedule": {
+            "sweep": {"task": TASK_SWEEP, "schedule": float(settings.sweep_interval_s)},
+        },
         "task_publish_retry_policy": {
             "max_retries": 2,
             "interval_start": 0.2,

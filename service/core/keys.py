@@ -8,6 +8,8 @@ and its Lua scripts stay single-slot):
     tuneq:job:{id}:trial:{n}        hash: one trial (params, state, lease, metrics, history)
     tuneq:job:{id}:lock             string: the advance lock (a token, with a short expiry)
     tuneq:tenant:{tenant}:jobs      sorted set: job ids by creation time
+    tuneq:jobs:active               set: ids of jobs not yet finished (what the sweep visits)
+    tuneq:sweep:lock                string: held by the one sweep running at a time
 """
 
 from __future__ import annotations
@@ -38,3 +40,11 @@ def job_lock(job_id: str) -> str:
 
 def tenant_jobs(tenant: str) -> str:
     return f"{PREFIX}:tenant:{tenant}:jobs"
+
+
+def active_jobs() -> str:
+    return f"{PREFIX}:jobs:active"
+
+
+def sweep_lock() -> str:
+    return f"{PREFIX}:sweep:lock"

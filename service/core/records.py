@@ -26,12 +26,20 @@ class TrialState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     COMPLETED = "completed"
+    PRUNED = "pruned"  # stopped early by the pruning rule; its partial value counts
     FAILED = "failed"
     DIVERGED = "diverged"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
 
     @property
     def is_finished(self) -> bool:
-        return self in (TrialState.COMPLETED, TrialState.FAILED, TrialState.DIVERGED)
+        return self not in (TrialState.QUEUED, TrialState.RUNNING)
+
+    @property
+    def has_value(self) -> bool:
+        """Whether the trial's objective value informs the search."""
+        return self in (TrialState.COMPLETED, TrialState.PRUNED)
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,7 @@ class TrialRecord:
     state: TrialState
     params: dict[str, Any]
     attempt: int = 0
+    preemptions: int = 0
     value: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=dict)
@@ -51,6 +60,8 @@ class TrialRecord:
     created_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    lease_deadline: float | None = None
+    dispatched_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,9 @@ class JobRecord:
     best_value: float | None = None
     test_metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    stop_reason: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    deadline_at: float | None = None
     status_history: list[dict[str, Any]] = field(default_factory=list)
     created_at: float | None = None
     started_at: float | None = None

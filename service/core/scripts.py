@@ -2,28 +2,41 @@
 
 Each runs as one Redis command, so a redelivered task or a second worker sees either the state
 before or the state after, never half of it. Time comes from the Redis server's clock (``TIME``)
-so leases do not depend on the workers' clocks agreeing.
+so leases do not depend on the workers' clocks agreeing. Each script body may use the helpers
+named in its ``_lua`` call.
 """
 
 from __future__ import annotations
 
-_NOW = """
+_HELPERS = {
+    "now": """
 local _t = redis.call('TIME')
 local now = tonumber(_t[1]) + tonumber(_t[2]) / 1000000
-"""
-
-_LOG_STATUS = """
-local function log_status(job, log, status, now)
+local function stamp(t) return string.format('%.6f', t) end
+""",
+    "log_status": """
+local function log_status(job, log, status)
   redis.call('HSET', job, 'status', status)
-  redis.call('RPUSH', log, status .. '@' .. string.format('%.6f', now))
+  redis.call('RPUSH', log, status .. '@' .. stamp(now))
 end
-"""
+""",
+    "finish_unclaimed": """
+local function finish_unclaimed(trial, job, state, reason)
+  redis.call('HSET', trial, 'state', state, 'error', reason, 'lease_deadline', '0',
+             'finished_at', stamp(now))
+  redis.call('HINCRBY', job, 'trials_finished', 1)
+end
+""",
+}
 
-# KEYS: job, trial prefix is ARGV[1]; ARGV[2..]: params JSON of each new trial.
+
+def _lua(body: str, *helpers: str) -> str:
+    return "".join(_HELPERS[name] for name in ("now", *helpers)) + body
+
+
+# KEYS: job. ARGV[1]: trial key prefix; ARGV[2..]: params JSON of each new trial.
 # Returns the numbers of the trials created (fewer than asked when the budget runs out).
-ADD_TRIALS = (
-    _NOW
-    + """
+ADD_TRIALS = _lua("""
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return redis.error_reply('NOJOB') end
 if status ~= 'queued' and status ~= 'running' then return {} end
@@ -33,70 +46,97 @@ local out = {}
 for i = 2, #ARGV do
   if created >= max_trials then break end
   redis.call('HSET', ARGV[1] .. created, 'number', created, 'state', 'queued',
-             'params', ARGV[i], 'attempt', 0, 'created_at', string.format('%.6f', now))
+             'params', ARGV[i], 'attempt', 0, 'created_at', stamp(now))
   table.insert(out, created)
   created = created + 1
 end
 redis.call('HSET', KEYS[1], 'trials_created', created)
 return out
-"""
-)
+""")
 
-# KEYS: trial, job, status log. ARGV: token, lease seconds, worker name.
+# KEYS: trial. Marks a queued trial as sent to the queue (the sweep re-sends stale ones).
+MARK_DISPATCHED = _lua("""
+if redis.call('HGET', KEYS[1], 'state') ~= 'queued' then return 0 end
+redis.call('HSET', KEYS[1], 'dispatched_at', stamp(now))
+return 1
+""")
+
+# KEYS: trial, job, status log. ARGV: token, lease seconds, worker name, max attempts.
 # Returns {outcome, attempt}: claimed | leased (someone holds a live lease) | finished | missing
-# | job_finished.
-CLAIM_TRIAL = (
-    _NOW
-    + _LOG_STATUS
-    + """
+# | job_finished | exhausted (a lost worker's trial out of attempts: now failed) | expired (the
+# job's max_duration_s passed before it started: now cancelled).
+CLAIM_TRIAL = _lua(
+    """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'missing', '0'} end
 local job_status = redis.call('HGET', KEYS[2], 'status')
 if job_status ~= 'queued' and job_status ~= 'running' then return {'job_finished', '0'} end
+local attempt = tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0')
 if state == 'running' then
   local deadline = tonumber(redis.call('HGET', KEYS[1], 'lease_deadline') or '0')
-  if deadline > now then return {'leased', '0'} end
+  if deadline > now then return {'leased', tostring(attempt)} end
+  if attempt >= tonumber(ARGV[4]) then
+    finish_unclaimed(KEYS[1], KEYS[2], 'failed',
+                     'worker lost on each of ' .. attempt .. ' attempts')
+    return {'exhausted', tostring(attempt)}
+  end
 elseif state ~= 'queued' then
-  return {'finished', '0'}
+  return {'finished', tostring(attempt)}
+else
+  local job_deadline = tonumber(redis.call('HGET', KEYS[2], 'deadline_at') or '0')
+  if job_deadline > 0 and now > job_deadline then
+    finish_unclaimed(KEYS[1], KEYS[2], 'cancelled', 'job max_duration_s reached first')
+    return {'expired', tostring(attempt)}
+  end
 end
-local attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1)
+attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1)
 redis.call('HSET', KEYS[1], 'state', 'running', 'lease_token', ARGV[1],
-           'lease_deadline', string.format('%.6f', now + tonumber(ARGV[2])),
-           'worker', ARGV[3], 'started_at', string.format('%.6f', now))
+           'lease_deadline', stamp(now + tonumber(ARGV[2])),
+           'worker', ARGV[3], 'started_at', stamp(now))
 if job_status == 'queued' then
-  redis.call('HSET', KEYS[2], 'started_at', string.format('%.6f', now))
-  log_status(KEYS[2], KEYS[3], 'running', now)
+  redis.call('HSET', KEYS[2], 'started_at', stamp(now))
+  log_status(KEYS[2], KEYS[3], 'running')
 end
 return {'claimed', tostring(attempt)}
-"""
+""",
+    "log_status",
+    "finish_unclaimed",
 )
 
-# KEYS: trial. ARGV: token, lease seconds, then field/value pairs to set with the renewal.
-# Returns 1 when the caller still holds the lease, else 0 (and nothing is written).
-RENEW_LEASE = (
-    _NOW
-    + """
+# KEYS: trial, job. ARGV: token, lease seconds, then field/value pairs to set with the renewal.
+# Returns 0 when the caller lost the lease (nothing is written), 1 when it holds it, 2 when it
+# holds it but the job was cancelled (the trial should stop).
+RENEW_LEASE = _lua("""
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
 if redis.call('HGET', KEYS[1], 'lease_token') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'lease_deadline', string.format('%.6f', now + tonumber(ARGV[2])))
+redis.call('HSET', KEYS[1], 'lease_deadline', stamp(now + tonumber(ARGV[2])))
 for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if redis.call('HGET', KEYS[2], 'status') == 'cancelled' then return 2 end
 return 1
-"""
-)
+""")
+
+# KEYS: trial. ARGV: token. A preempted trial (its worker is shutting down) goes back to the
+# queue; the preemption does not count as an attempt. Returns 1 or 0.
+RELEASE_TRIAL = _lua("""
+if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
+if redis.call('HGET', KEYS[1], 'lease_token') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'queued', 'lease_deadline', '0', 'lease_token', '')
+redis.call('HINCRBY', KEYS[1], 'attempt', -1)
+redis.call('HINCRBY', KEYS[1], 'preemptions', 1)
+return 1
+""")
 
 # KEYS: trial, job. ARGV: token, state, value ('' = none), then field/value pairs.
-# Finishes the trial exactly once and keeps the job's best up to date. Returns 1 or 0.
-FINISH_TRIAL = (
-    _NOW
-    + """
+# Finishes the trial exactly once and keeps the job's best (completed trials only) up to date.
+# Returns 1 or 0.
+FINISH_TRIAL = _lua("""
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
 if redis.call('HGET', KEYS[1], 'lease_token') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'state', ARGV[2], 'finished_at', string.format('%.6f', now),
-           'lease_deadline', '0')
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'finished_at', stamp(now), 'lease_deadline', '0')
 for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('HINCRBY', KEYS[2], 'trials_finished', 1)
-if ARGV[3] ~= '' then
-  redis.call('HSET', KEYS[1], 'value', ARGV[3])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'value', ARGV[3]) end
+if ARGV[3] ~= '' and ARGV[2] == 'completed' then
   local value = tonumber(ARGV[3])
   local best = redis.call('HGET', KEYS[2], 'best_value')
   local direction = redis.call('HGET', KEYS[2], 'direction')
@@ -107,26 +147,58 @@ if ARGV[3] ~= '' then
   end
 end
 return 1
-"""
-)
+""")
 
-# KEYS: job, status log. ARGV: new status, comma-separated statuses it may move from, then
-# field/value pairs. Returns 1 when the status changed, else 0.
-SET_STATUS = (
-    _NOW
-    + _LOG_STATUS
-    + """
+# KEYS: job, status log, active-jobs set. ARGV: new status, comma-separated statuses it may
+# move from, then field/value pairs. Returns 1 when the status changed, else 0.
+SET_STATUS = _lua(
+    """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return redis.error_reply('NOJOB') end
 if not string.find(',' .. ARGV[2] .. ',', ',' .. current .. ',', 1, true) then return 0 end
-log_status(KEYS[1], KEYS[2], ARGV[1], now)
+log_status(KEYS[1], KEYS[2], ARGV[1])
 if ARGV[1] == 'succeeded' or ARGV[1] == 'failed' or ARGV[1] == 'cancelled' then
-  redis.call('HSET', KEYS[1], 'finished_at', string.format('%.6f', now))
+  redis.call('HSET', KEYS[1], 'finished_at', stamp(now))
+  redis.call('SREM', KEYS[3], redis.call('HGET', KEYS[1], 'id'))
 end
 for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
-"""
+""",
+    "log_status",
 )
+
+# KEYS: job, status log, active-jobs set. ARGV: trial key prefix, reason.
+# Cancels an active job: status cancelled, queued trials cancelled; running trials see it at
+# their next lease renewal and stop. Returns the job's status afterwards.
+CANCEL_JOB = _lua(
+    """
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return redis.error_reply('NOJOB') end
+if current ~= 'queued' and current ~= 'running' then return current end
+log_status(KEYS[1], KEYS[2], 'cancelled')
+redis.call('HSET', KEYS[1], 'finished_at', stamp(now), 'stop_reason', ARGV[2])
+redis.call('SREM', KEYS[3], redis.call('HGET', KEYS[1], 'id'))
+local created = tonumber(redis.call('HGET', KEYS[1], 'trials_created') or '0')
+for n = 0, created - 1 do
+  local trial = ARGV[1] .. n
+  if redis.call('HGET', trial, 'state') == 'queued' then
+    redis.call('HSET', trial, 'state', 'cancelled', 'error', ARGV[2], 'finished_at', stamp(now))
+    redis.call('HINCRBY', KEYS[1], 'trials_finished', 1)
+  end
+end
+return 'cancelled'
+""",
+    "log_status",
+)
+
+# KEYS: job. ARGV: lease seconds. True for one caller at a time: finalization holds a lease so
+# that a finalizer that died can be replaced (the sweep asks again once it expired).
+CLAIM_FINALIZE = _lua("""
+local deadline = tonumber(redis.call('HGET', KEYS[1], 'finalize_deadline') or '0')
+if deadline > now then return 0 end
+redis.call('HSET', KEYS[1], 'finalize_deadline', stamp(now + tonumber(ARGV[1])))
+return 1
+""")
 
 # KEYS: lock. ARGV: token. Deletes the lock only if the caller still holds it.
 RELEASE_LOCK = """

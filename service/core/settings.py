@@ -26,6 +26,14 @@ class Settings:
     visibility_timeout_s: int = 4 * 3600
     # A running trial's lease; its heartbeat renews it every third of this.
     trial_lease_s: int = 60
+    # The longest a trial may run (its hard limit when the job sets none).
+    max_trial_time_s: int = 3 * 3600
+    # A trial whose worker was lost is retried until it has run this many times.
+    max_attempts: int = 3
+    # How often the sweep looks for expired leases, lost messages and stuck jobs.
+    sweep_interval_s: int = 10
+    # A queued trial not picked up this long after dispatch is sent again.
+    requeue_after_s: int = 600
     # Seconds a finished job (and its trials) is kept in Redis.
     job_retention_s: int = 30 * 24 * 3600
     # Upper bounds that a job spec may ask for.
@@ -37,6 +45,8 @@ class Settings:
     worker_max_tasks_per_child: int = 100
     # Seconds the API waits for Redis before answering 503.
     redis_timeout_s: float = 2.0
+    # Accept jobs of the synthetic model family (for tests and benchmarks).
+    allow_synthetic: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -72,15 +82,21 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"TUNEQ_{name.upper()} must be positive")
-        if self.visibility_timeout_s <= self.trial_lease_s:
+        if self.visibility_timeout_s <= self.max_trial_time_s + self.trial_lease_s:
             raise SettingsError(
-                "TUNEQ_VISIBILITY_TIMEOUT_S must exceed TUNEQ_TRIAL_LEASE_S, or the broker "
-                "redelivers trials that are still running"
+                "TUNEQ_VISIBILITY_TIMEOUT_S must exceed TUNEQ_MAX_TRIAL_TIME_S plus "
+                "TUNEQ_TRIAL_LEASE_S, or the broker redelivers trials that are still running"
             )
 
 
 def _parse(name: str, raw: str, kind: object) -> object:
     kind_name = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    if kind_name == "bool":
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{name} must be true or false, got {raw!r}")
     try:
         if kind_name == "int":
             return int(raw)

@@ -28,7 +28,9 @@ from service.core.vocabulary import HYPERPARAMETERS
 STRATEGIES = ("bayesian", "random")
 SURROGATES = ("GP", "RF", "ET")
 ACQUISITIONS = ("gp_hedge", "EI", "PI", "LCB")
-MODEL_FAMILIES = ("mlp",)
+PRUNING_RULES = ("median", "asha")
+SYNTHETIC = "synthetic"
+MODEL_FAMILIES = ("mlp", SYNTHETIC)
 MAX_CHOICES = 256
 MAX_DIMENSIONS = 32
 
@@ -51,7 +53,15 @@ class DatasetRef:
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """The model family. ``synthetic`` trains nothing: it scores a configuration with a fixed
+    formula, sleeping ``sleep_s`` per trial, so scheduling and fault handling can be tested and
+    benchmarked apart from training. It is refused unless the server enables it; its
+    ``crash_trials`` / ``hang_trials`` make those trial numbers kill or hang their process."""
+
     family: str = "mlp"
+    sleep_s: float = 0.0
+    crash_trials: tuple[int, ...] = ()
+    hang_trials: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,10 +86,24 @@ class ObjectiveSpec:
 
 @dataclass(frozen=True)
 class TrainingSpec:
+    """How each trial trains. ``time_limit_s`` stops a trial at its next batch (recorded
+    ``timed_out`` with what it measured so far); ``hard_time_limit_s`` kills its process."""
+
     objective: ObjectiveSpec
     max_epochs: int = 30
     early_stopping: EarlyStoppingSpec = field(default_factory=EarlyStoppingSpec)
     validation: ValidationSpec = field(default_factory=ValidationSpec)
+    time_limit_s: float | None = None
+    hard_time_limit_s: float | None = None
+
+
+@dataclass(frozen=True)
+class PruningSpec:
+    """Stopping hopeless trials early: the median rule or asynchronous successive halving."""
+
+    rule: str = "median"
+    min_epochs: int = 5
+    reduction_factor: int = 3
 
 
 @dataclass(frozen=True)
@@ -91,6 +115,8 @@ class SearchSpec:
     initial_points: int | None = None
     surrogate: str = "GP"
     acquisition: str = "gp_hedge"
+    max_duration_s: float | None = None
+    pruning: PruningSpec | None = None
 
     @property
     def n_initial_points(self) -> int:
@@ -116,7 +142,10 @@ class JobSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as JSON-ready data, defaults filled in, absent values left out."""
-        return _drop_none(dataclasses.asdict(self))
+        data = _drop_none(dataclasses.asdict(self))
+        if self.model.family != SYNTHETIC:
+            data["model"] = {"family": self.model.family}
+        return data
 
 
 @dataclass(frozen=True)
@@ -126,6 +155,8 @@ class SpecLimits:
     max_trials: int = 1000
     max_epochs: int = 1000
     max_parallelism: int = 64
+    max_trial_time_s: float = 3 * 3600
+    allow_synthetic: bool = False
 
 
 def _drop_none(value: Any) -> Any:
@@ -324,9 +355,28 @@ class DatasetRefSchema(Schema):
 
 class ModelSchema(Schema):
     family = fields.String(load_default="mlp", validate=validate.OneOf(MODEL_FAMILIES))
+    sleep_s = StrictNumber(validate=validate.Range(min=0, max=600))
+    crash_trials = fields.List(
+        StrictInteger(validate=validate.Range(min=0)), validate=validate.Length(max=100)
+    )
+    hang_trials = fields.List(
+        StrictInteger(validate=validate.Range(min=0)), validate=validate.Length(max=100)
+    )
+
+    @validates_schema
+    def _synthetic_only(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data["family"] != SYNTHETIC:
+            extra = {"sleep_s", "crash_trials", "hang_trials"} & set(data)
+            if extra:
+                raise ValidationError(
+                    {name: ["Only for the synthetic family."] for name in sorted(extra)}
+                )
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> ModelSpec:
+        for name in ("crash_trials", "hang_trials"):
+            if name in data:
+                data[name] = tuple(data[name])
         return ModelSpec(**data)
 
 
@@ -358,8 +408,27 @@ class ObjectiveSchema(Schema):
     direction = fields.String(validate=validate.OneOf(["max", "min"]))
 
 
+class PruningSchema(Schema):
+    rule = fields.String(load_default="median", validate=validate.OneOf(PRUNING_RULES))
+    min_epochs = StrictInteger(load_default=5, validate=validate.Range(min=1, max=10_000))
+    reduction_factor = StrictInteger(load_default=3, validate=validate.Range(min=2, max=10))
+
+    @post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> PruningSpec:
+        return PruningSpec(**data)
+
+
 class TrainingSchema(Schema):
     max_epochs = StrictInteger(load_default=30, validate=validate.Range(min=1))
+    time_limit_s = StrictNumber(validate=validate.Range(min=1))
+    hard_time_limit_s = StrictNumber(validate=validate.Range(min=1))
+
+    @validates_schema
+    def _limits_in_order(self, data: dict[str, Any], **kwargs: Any) -> None:
+        soft, hard = data.get("time_limit_s"), data.get("hard_time_limit_s")
+        if soft is not None and hard is not None and hard <= soft:
+            raise ValidationError({"hard_time_limit_s": ["Must exceed time_limit_s."]})
+
     early_stopping = fields.Nested(EarlyStoppingSchema, load_default=EarlyStoppingSpec)
     validation = fields.Nested(ValidationSchema, load_default=ValidationSpec)
     objective = fields.Nested(ObjectiveSchema, load_default=dict)
@@ -373,6 +442,8 @@ class SearchSchema(Schema):
     initial_points = StrictInteger(validate=validate.Range(min=1))
     surrogate = fields.String(load_default="GP", validate=validate.OneOf(SURROGATES))
     acquisition = fields.String(load_default="gp_hedge", validate=validate.OneOf(ACQUISITIONS))
+    max_duration_s = StrictNumber(validate=validate.Range(min=1))
+    pruning = fields.Nested(PruningSchema)
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> SearchSpec:
@@ -428,12 +499,17 @@ class JobSpecSchema(Schema):
         if search.initial_points is not None and search.initial_points > search.max_trials:
             add("search.initial_points", "Must not exceed max_trials.")
         if self.limits is not None:
+            if data["model"].family == SYNTHETIC and not self.limits.allow_synthetic:
+                add("model.family", "The synthetic family is disabled on this server.")
             if search.max_trials > self.limits.max_trials:
                 add("search.max_trials", f"Must be at most {self.limits.max_trials}.")
             if search.parallelism > self.limits.max_parallelism:
                 add("search.parallelism", f"Must be at most {self.limits.max_parallelism}.")
             if training.get("max_epochs", 30) > self.limits.max_epochs:
                 add("training.max_epochs", f"Must be at most {self.limits.max_epochs}.")
+            for name in ("time_limit_s", "hard_time_limit_s"):
+                if training.get(name, 0) > self.limits.max_trial_time_s:
+                    add(f"training.{name}", f"Must be at most {self.limits.max_trial_time_s:g}.")
         if errors:
             raise ValidationError(errors)
 

@@ -14,9 +14,9 @@ What it promises:
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 import secrets
-import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -30,6 +30,14 @@ from service.core.records import JobRecord, JobStatus, TrialRecord, TrialState
 
 class JobNotFound(KeyError):
     """No job with this id (or it expired)."""
+
+
+class LeaseState(enum.IntEnum):
+    """What a lease renewal found."""
+
+    LOST = 0  # another worker took the trial over, or it was finished: stop, write nothing
+    HELD = 1
+    CANCELLED = 2  # still held, but the job was cancelled: stop and record the trial cancelled
 
 
 @dataclass(frozen=True)
@@ -79,19 +87,35 @@ class JobStore:
         self._finish = client.register_script(scripts.FINISH_TRIAL)
         self._set_status = client.register_script(scripts.SET_STATUS)
         self._release = client.register_script(scripts.RELEASE_LOCK)
+        self._release_trial = client.register_script(scripts.RELEASE_TRIAL)
+        self._mark_dispatched = client.register_script(scripts.MARK_DISPATCHED)
+        self._cancel = client.register_script(scripts.CANCEL_JOB)
+        self._claim_finalize = client.register_script(scripts.CLAIM_FINALIZE)
 
     # ---- jobs
 
     def create_job(
-        self, *, tenant: str, name: str, spec: Mapping[str, Any], max_trials: int, direction: str
+        self,
+        *,
+        tenant: str,
+        name: str,
+        spec: Mapping[str, Any],
+        max_trials: int,
+        direction: str,
+        max_duration_s: float | None = None,
     ) -> str:
-        """Store a new queued job and return its id."""
+        """Store a new queued job and return its id.
+
+        With ``max_duration_s``, no trial starts later than that many seconds after creation.
+        """
         job_id = uuid.uuid4().hex
-        now = time.time()
+        now = self.server_time()
+        extra = {"deadline_at": f"{now + max_duration_s:.6f}"} if max_duration_s else {}
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(
             keys.job(job_id),
             mapping={
+                **extra,
                 "id": job_id,
                 "tenant": tenant,
                 "name": name,
@@ -106,6 +130,7 @@ class JobStore:
         )
         pipe.rpush(keys.status_log(job_id), f"{JobStatus.QUEUED.value}@{now:.6f}")
         pipe.zadd(keys.tenant_jobs(tenant), {job_id: now})
+        pipe.sadd(keys.active_jobs(), job_id)
         pipe.execute()
         return job_id
 
@@ -118,6 +143,7 @@ class JobStore:
         pipe.delete(*[keys.trial(job_id, n) for n in range(created)] or [keys.trial(job_id, 0)])
         if tenant:
             pipe.zrem(keys.tenant_jobs(tenant), job_id)
+        pipe.srem(keys.active_jobs(), job_id)
         pipe.execute()
 
     def get_job(self, job_id: str) -> JobRecord:
@@ -140,6 +166,9 @@ class JobStore:
             best_value=_float(raw.get("best_value")),
             test_metrics=json.loads(raw.get("test_metrics") or "{}"),
             error=raw.get("error") or None,
+            stop_reason=raw.get("stop_reason") or None,
+            summary=json.loads(raw.get("summary") or "{}"),
+            deadline_at=_float(raw.get("deadline_at")),
             status_history=[_log_entry(entry) for entry in log],
             created_at=_float(raw.get("created_at")),
             started_at=_float(raw.get("started_at")),
@@ -160,7 +189,7 @@ class JobStore:
         flat = [item for pair in fields.items() for item in pair]
         moved = bool(
             self._set_status(
-                keys=[keys.job(job_id), keys.status_log(job_id)],
+                keys=[keys.job(job_id), keys.status_log(job_id), keys.active_jobs()],
                 args=[status.value, ",".join(s.value for s in allowed_from), *flat],
             )
         )
@@ -171,9 +200,28 @@ class JobStore:
     def set_fields(self, job_id: str, **fields: str) -> None:
         self.redis.hset(keys.job(job_id), mapping=fields)
 
-    def claim_finalize(self, job_id: str) -> bool:
-        """True for exactly one caller: the one that runs the job's finalization."""
-        return bool(self.redis.hsetnx(keys.job(job_id), "finalize_claimed", "1"))
+    def claim_finalize(self, job_id: str, lease_s: float) -> bool:
+        """True for one caller per ``lease_s``: the one that runs the job's finalization."""
+        return bool(self._claim_finalize(keys=[keys.job(job_id)], args=[lease_s]))
+
+    def cancel_job(self, job_id: str, reason: str = "cancelled by the client") -> JobStatus:
+        """Cancel an active job (idempotent); returns the job's status afterwards."""
+        status = self._cancel(
+            keys=[keys.job(job_id), keys.status_log(job_id), keys.active_jobs()],
+            args=[keys.trial_prefix(job_id), reason],
+        )
+        if status == JobStatus.CANCELLED.value:
+            self._expire_job(job_id)
+        return JobStatus(status)
+
+    def active_job_ids(self) -> list[str]:
+        """Jobs not yet finished, for the sweep."""
+        return sorted(self.redis.smembers(keys.active_jobs()))
+
+    def server_time(self) -> float:
+        """The Redis server's clock, the one leases are measured against."""
+        seconds, micros = self.redis.time()
+        return float(seconds) + micros / 1e6
 
     def _expire_job(self, job_id: str) -> None:
         created = int(self.redis.hget(keys.job(job_id), "trials_created") or 0)
@@ -209,21 +257,37 @@ class JobStore:
             pipe.hgetall(keys.trial(job_id, n))
         return [_trial(job_id, raw) for raw in pipe.execute() if raw]
 
-    def claim_trial(self, job_id: str, number: int, worker: str, lease_s: float) -> Claim:
-        """Take a queued trial (or one whose lease expired) for the calling worker."""
+    def mark_dispatched(self, job_id: str, number: int) -> None:
+        self._mark_dispatched(keys=[keys.trial(job_id, number)])
+
+    def claim_trial(
+        self, job_id: str, number: int, worker: str, lease_s: float, max_attempts: int = 3
+    ) -> Claim:
+        """Take a queued trial (or one whose lease expired) for the calling worker.
+
+        Taking over an expired lease counts an attempt; after ``max_attempts`` the trial is
+        marked failed instead (outcome ``exhausted``).
+        """
         token = secrets.token_hex(16)
         outcome, attempt = self._claim(
             keys=[keys.trial(job_id, number), keys.job(job_id), keys.status_log(job_id)],
-            args=[token, lease_s, worker],
+            args=[token, lease_s, worker, max_attempts],
         )
         return Claim(outcome=outcome, attempt=int(attempt), token=token)
 
     def renew_lease(
         self, job_id: str, number: int, token: str, lease_s: float, **fields: str
-    ) -> bool:
+    ) -> LeaseState:
         """Extend the lease (and write ``fields``) if ``token`` still holds it."""
         flat = [item for pair in fields.items() for item in pair]
-        return bool(self._renew(keys=[keys.trial(job_id, number)], args=[token, lease_s, *flat]))
+        result = self._renew(
+            keys=[keys.trial(job_id, number), keys.job(job_id)], args=[token, lease_s, *flat]
+        )
+        return LeaseState(int(result))
+
+    def release_trial(self, job_id: str, number: int, token: str) -> bool:
+        """Put a running trial back in the queue (its worker is shutting down)."""
+        return bool(self._release_trial(keys=[keys.trial(job_id, number)], args=[token]))
 
     def finish_trial(self, job_id: str, number: int, token: str, outcome: TrialOutcome) -> bool:
         """Finish the trial exactly once; False if it was finished or its lease taken over."""
@@ -267,6 +331,7 @@ def _trial(job_id: str, raw: Mapping[str, str]) -> TrialRecord:
         state=TrialState(raw["state"]),
         params=json.loads(raw["params"]),
         attempt=int(raw.get("attempt", 0)),
+        preemptions=int(raw.get("preemptions", 0)),
         value=_float(raw.get("value")),
         metrics=json.loads(raw.get("metrics") or "{}"),
         history=json.loads(raw.get("history") or "{}"),
@@ -277,6 +342,8 @@ def _trial(job_id: str, raw: Mapping[str, str]) -> TrialRecord:
         created_at=_float(raw.get("created_at")),
         started_at=_float(raw.get("started_at")),
         finished_at=_float(raw.get("finished_at")),
+        lease_deadline=_float(raw.get("lease_deadline")),
+        dispatched_at=_float(raw.get("dispatched_at")),
     )
 
 

@@ -108,8 +108,8 @@ def test_status_changes_are_guarded_and_finished_jobs_stay_finished(store: JobSt
 
 def test_finalize_and_the_advance_lock_have_one_holder(store: JobStore) -> None:
     job_id = new_job(store)
-    assert store.claim_finalize(job_id)
-    assert not store.claim_finalize(job_id)
+    assert store.claim_finalize(job_id, 30)
+    assert not store.claim_finalize(job_id, 30)
     with store.advance_lock(job_id) as first, store.advance_lock(job_id) as second:
         assert first and not second
     with store.advance_lock(job_id) as again:

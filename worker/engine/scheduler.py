@@ -1,12 +1,14 @@
 """Deciding what a job does next: new trials, finalization, or nothing.
 
-``advance_job`` is called after a job is submitted and after each trial finishes. It is safe to
-call any number of times, concurrently or redelivered: it holds the job's lock while it reads the
-stored trials, and the store refuses trials beyond the budget.
+``advance_job`` is called after a job is submitted, after each trial finishes, and by the sweep.
+It is safe to call any number of times, concurrently or redelivered: it holds the job's lock
+while it reads the stored trials, the store refuses trials beyond the budget, and finalization
+is claimed under a lease.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from service.core.records import TrialRecord, TrialState
@@ -14,17 +16,27 @@ from service.core.spec import load_spec
 from service.core.store import JobStore
 from worker.engine.optimizer import Observation, make_suggester
 
+OUT_OF_TIME = "max_duration_s reached"
+
+
+SendTrial = Callable[[int, "float | None"], None]
+"""Sends trial ``n`` to the trials queue, with its time limit (seconds) if it has one."""
+
 
 @dataclass(frozen=True)
 class Advance:
-    """What the caller must do: dispatch these trials, finalize, or retry (lock busy)."""
+    """What happened: trials sent, finalization due (the caller sends it), or lock busy."""
 
-    dispatch: list[int] = field(default_factory=list)
+    dispatched: list[int] = field(default_factory=list)
     finalize: bool = False
     busy: bool = False
 
 
-def advance_job(store: JobStore, job_id: str) -> Advance:
+def advance_job(
+    store: JobStore, job_id: str, *, finalize_lease_s: float, send_trial: SendTrial
+) -> Advance:
+    """Plan and send the job's next trials while holding its lock (so that two advances never
+    send the same new trial), or claim its finalization once nothing is left to run."""
     with store.advance_lock(job_id) as held:
         if not held:
             return Advance(busy=True)
@@ -32,22 +44,35 @@ def advance_job(store: JobStore, job_id: str) -> Advance:
         if job.status.is_finished:
             return Advance()
         spec = load_spec(job.spec)
+        limit = spec.training.hard_time_limit_s or spec.training.time_limit_s
         trials = store.list_trials(job_id)
         finished = [t for t in trials if t.state.is_finished]
         in_flight = [t for t in trials if not t.state.is_finished]
-        remaining = job.max_trials - len(trials)
+        # trials recorded by an advance that died before sending them
+        unsent = [
+            t.number for t in in_flight if t.state == TrialState.QUEUED and t.dispatched_at is None
+        ]
+        out_of_time = job.deadline_at is not None and store.server_time() > job.deadline_at
+        remaining = 0 if out_of_time else job.max_trials - len(trials)
         slots = min(spec.search.parallelism - len(in_flight), remaining)
         if slots > 0:
             suggester = make_suggester(spec)
             points = suggester.suggest(
                 [_observation(t) for t in finished], [t.params for t in in_flight], slots
             )
-            return Advance(dispatch=store.add_trials(job_id, points))
-        if remaining <= 0 and not in_flight and store.claim_finalize(job_id):
+            unsent += store.add_trials(job_id, points)
+        for number in unsent:
+            send_trial(number, limit)
+            store.mark_dispatched(job_id, number)
+        if unsent:
+            return Advance(dispatched=unsent)
+        if remaining <= 0 and not in_flight and store.claim_finalize(job_id, finalize_lease_s):
+            if out_of_time and len(trials) < job.max_trials:
+                store.set_fields(job_id, stop_reason=OUT_OF_TIME)
             return Advance(finalize=True)
         return Advance()
 
 
 def _observation(trial: TrialRecord) -> Observation:
-    value = trial.value if trial.state == TrialState.COMPLETED else None
+    value = trial.value if trial.state.has_value else None
     return Observation(params=trial.params, value=value)

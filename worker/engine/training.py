@@ -8,8 +8,7 @@ long-lived worker process.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import keras
@@ -19,25 +18,21 @@ from sklearn.preprocessing import StandardScaler
 from service.core.spec import JobSpec
 from worker.engine.datasets import Dataset, holdout_split
 from worker.engine.models import build_model
-
-EpochHook = Callable[[int, dict[str, list[float]]], bool]
-"""Called after each epoch with the epoch count and history so far; False stops training."""
-
-
-@dataclass(frozen=True)
-class FitResult:
-    metrics: dict[str, float]
-    history: dict[str, list[float]]
-    epochs: int
-    best_epoch: int | None
-    diverged: bool
+from worker.engine.results import EpochHook, FitResult, StopCheck
 
 
 class _EpochReporter(keras.callbacks.Callback):
-    def __init__(self, hook: EpochHook | None) -> None:
+    """Hands each epoch's logs to the hook, and stops at the next batch when told to."""
+
+    def __init__(self, hook: EpochHook | None, stop_check: StopCheck | None) -> None:
         super().__init__()
         self.hook = hook
+        self.stop_check = stop_check
         self.history: dict[str, list[float]] = {}
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if self.stop_check is not None and self.stop_check():
+            self.model.stop_training = True
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         for name, value in (logs or {}).items():
@@ -54,6 +49,7 @@ def fit_trial(
     *,
     seed: int,
     on_epoch: EpochHook | None = None,
+    stop_check: StopCheck | None = None,
 ) -> FitResult:
     """Train ``config`` on the job's hold-out split and measure it on both parts.
 
@@ -75,7 +71,7 @@ def fit_trial(
     model = build_model(
         spec.model.family, config, dataset.n_features, dataset.task, dataset.n_classes
     )
-    reporter = _EpochReporter(on_epoch)
+    reporter = _EpochReporter(on_epoch, stop_check)
     callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(), reporter]
     stopping = spec.training.early_stopping
     if stopping.enabled:

@@ -1,0 +1,21 @@
+"""What training a configuration produces, whatever trained it (Keras or the synthetic family)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+EpochHook = Callable[[int, dict[str, list[float]]], bool]
+"""Called after each epoch with the epoch count and history so far; False stops training."""
+
+StopCheck = Callable[[], bool]
+"""Polled after each batch; True stops training there (cancel, time limit, shutdown)."""
+
+
+@dataclass(frozen=True)
+class FitResult:
+    metrics: dict[str, float]
+    history: dict[str, list[float]]
+    epochs: int
+    best_epoch: int | None
+    diverged: bool
