@@ -92,34 +92,30 @@ def start_redis(port: int, data_dir: Path | None = None) -> subprocess.Popen[byt
     return proc
 
 
+CELERY = [sys.executable, "-m", "celery", "-A", "worker.celery_app:app"]
+
+
 def worker_command(
     queues: str = "control,trials",
     concurrency: int = 1,
     loglevel: str = "WARNING",
     hostname: str | None = None,
+    beat_schedule: Path | None = None,
 ) -> list[str]:
-    """The command line of a Celery worker for our tasks."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "worker.celery_app:app",
-        "worker",
-        "-Q",
-        queues,
-        "-c",
-        str(concurrency),
-        "--pool",
-        "prefork",
-        "-l",
-        loglevel,
-        "--without-gossip",
-        "--without-mingle",
-    ]
+    """The command line of a Celery worker; with ``beat_schedule``, it also runs the beat
+    (the periodic sweep), keeping the beat's state in that file."""
+    cmd = [*CELERY, "worker", "-Q", queues, "-c", str(concurrency), "--pool", "prefork"]
+    cmd += ["-l", loglevel, "--without-gossip", "--without-mingle"]
     if hostname:
         cmd += ["-n", hostname]
+    if beat_schedule is not None:
+        cmd += ["--beat", "--schedule", str(beat_schedule)]
     return cmd
+
+
+def beat_command(schedule: Path, loglevel: str = "INFO") -> list[str]:
+    """The command line of the Celery beat that sends the periodic sweep."""
+    return [*CELERY, "beat", "--schedule", str(schedule), "-l", loglevel]
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -167,8 +163,11 @@ def dev_stack(
             log.info(
                 "started embedded Redis on port %s (data in %s)", redis_port, data_dir() / "redis"
             )
+        data_dir().mkdir(parents=True, exist_ok=True)
+        schedule = data_dir() / f"beat-schedule-{os.getpid()}"
         worker = subprocess.Popen(
-            worker_command(loglevel=worker_loglevel), env=settings_env(settings)
+            worker_command(loglevel=worker_loglevel, beat_schedule=schedule),
+            env=settings_env(settings),
         )
         server = make_server(host, port, create_app(settings), threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True, name="tuneq-api")
@@ -179,5 +178,7 @@ def dev_stack(
             server.shutdown()
         stop_process(worker)
         stop_process(redis_proc)
+        for leftover in data_dir().glob(f"beat-schedule-{os.getpid()}*"):
+            leftover.unlink(missing_ok=True)
         for leftover in data_dir().glob(f"beat-schedule-{os.getpid()}*"):
             leftover.unlink(missing_ok=True)

@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_shutting_down
+from celery.signals import beat_embedded_init, worker_process_init, worker_shutting_down
 
 from service.core.contract import celery_config
 from service.core.settings import Settings
@@ -31,13 +31,23 @@ app.conf.update(celery_config(settings))
 app.conf.include = ["worker.tasks"]
 
 
-@worker_process_init.connect
-def _init_pool_process(**_: Any) -> None:
-    """In each pool child: die with the parent (a dead node leaves no orphan training), and
-    turn the parent's shutdown notice into a preemption of the running trial."""
+def _die_with_parent() -> None:
+    """A child of a killed worker must not live on: a dead node leaves no orphan training."""
     if sys.platform.startswith("linux"):
         pr_set_pdeathsig = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+@beat_embedded_init.connect
+def _init_embedded_beat(**_: Any) -> None:
+    _die_with_parent()
+
+
+@worker_process_init.connect
+def _init_pool_process(**_: Any) -> None:
+    """In each pool child: die with the parent, and turn the parent's shutdown notice into a
+    preemption of the running trial."""
+    _die_with_parent()
     from worker.engine.runner import PREEMPT
 
     signal.signal(PREEMPT_SIGNAL, lambda signum, frame: PREEMPT.set())

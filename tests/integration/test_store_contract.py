@@ -7,7 +7,7 @@ import time
 import pytest
 
 from service.core.records import JobStatus, TrialState
-from service.core.store import JobNotFound, JobStore, TrialOutcome
+from service.core.store import JobNotFound, JobStore, LeaseState, TrialOutcome
 
 pytestmark = pytest.mark.integration
 
@@ -106,11 +106,72 @@ def test_status_changes_are_guarded_and_finished_jobs_stay_finished(store: JobSt
     assert 0 < store.redis.ttl(f"tuneq:job:{{{job_id}}}") <= store.retention_s
 
 
-def test_finalize_and_the_advance_lock_have_one_holder(store: JobStore) -> None:
+def test_the_advance_lock_has_one_holder(store: JobStore) -> None:
     job_id = new_job(store)
-    assert store.claim_finalize(job_id, 30)
-    assert not store.claim_finalize(job_id, 30)
     with store.advance_lock(job_id) as first, store.advance_lock(job_id) as second:
         assert first and not second
     with store.advance_lock(job_id) as again:
         assert again
+
+
+def test_a_lost_trial_fails_after_max_attempts(store: JobStore) -> None:
+    job_id = new_job(store)
+    store.add_trials(job_id, [{"a": 1}])
+    for attempt in (1, 2):
+        claim = store.claim_trial(job_id, 0, "w", lease_s=0.01, max_attempts=2)
+        assert claim.claimed and claim.attempt == attempt
+        time.sleep(0.03)
+    final = store.claim_trial(job_id, 0, "w", lease_s=30, max_attempts=2)
+    assert final.outcome == "exhausted"
+    trial = store.get_trial(job_id, 0)
+    assert trial is not None and trial.state == TrialState.FAILED and "2 attempts" in trial.error
+    assert store.get_job(job_id).trials_finished == 1
+
+
+def test_a_preempted_trial_goes_back_to_the_queue_without_using_an_attempt(
+    store: JobStore,
+) -> None:
+    job_id = new_job(store)
+    store.add_trials(job_id, [{"a": 1}])
+    claim = store.claim_trial(job_id, 0, "w1", lease_s=30)
+    assert store.release_trial(job_id, 0, claim.token)
+    again = store.claim_trial(job_id, 0, "w2", lease_s=30)
+    assert again.claimed and again.attempt == 1
+    trial = store.get_trial(job_id, 0)
+    assert trial is not None and trial.preemptions == 1
+
+
+def test_cancel_stops_queued_trials_and_tells_running_ones(store: JobStore) -> None:
+    job_id = new_job(store, max_trials=3)
+    store.add_trials(job_id, [{"a": 1}, {"a": 2}])
+    running = store.claim_trial(job_id, 0, "w", lease_s=30)
+    assert store.cancel_job(job_id) == JobStatus.CANCELLED
+    assert store.cancel_job(job_id) == JobStatus.CANCELLED  # idempotent
+    assert store.renew_lease(job_id, 0, running.token, 30) == LeaseState.CANCELLED
+    queued = store.get_trial(job_id, 1)
+    assert queued is not None and queued.state == TrialState.CANCELLED
+    assert store.claim_trial(job_id, 1, "w", lease_s=30).outcome == "job_finished"
+    assert store.add_trials(job_id, [{"a": 3}]) == []
+    assert job_id not in store.active_job_ids()
+    done_id = new_job(store)
+    store.set_status(done_id, JobStatus.SUCCEEDED, ACTIVE)
+    assert store.cancel_job(done_id) == JobStatus.SUCCEEDED
+
+
+def test_no_trial_starts_after_max_duration(store: JobStore) -> None:
+    job_id = store.create_job(
+        tenant="t1", name="job", spec={}, max_trials=3, direction="max", max_duration_s=0.05
+    )
+    store.add_trials(job_id, [{"a": 1}])
+    time.sleep(0.1)
+    assert store.claim_trial(job_id, 0, "w", lease_s=30).outcome == "expired"
+    trial = store.get_trial(job_id, 0)
+    assert trial is not None and trial.state == TrialState.CANCELLED
+
+
+def test_finalization_is_leased(store: JobStore) -> None:
+    job_id = new_job(store)
+    assert store.claim_finalize(job_id, 0.05)
+    assert not store.claim_finalize(job_id, 0.05)
+    time.sleep(0.1)
+    assert store.claim_finalize(job_id, 0.05)  # the first finalizer died: another may go

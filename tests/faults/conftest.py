@@ -1,0 +1,118 @@
+"""Fault tests: real worker processes, killed by pid, with synthetic trials that run in seconds.
+
+Leases and the sweep run fast here (a 2-second lease, a 1-second sweep) so recovery shows in
+seconds; the protocol is the same as in production.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from celery import Celery
+
+from service.core.contract import ROUTES, TASK_RUN_TRIAL, celery_config
+from service.core.records import JobRecord, TrialState
+from service.core.settings import Settings
+from service.core.store import JobStore
+from service.devstack import settings_env, stop_process, worker_command
+
+
+@pytest.fixture
+def fast_settings(settings: Settings) -> Settings:
+    return dataclasses.replace(
+        settings,
+        trial_lease_s=2,
+        sweep_interval_s=1,
+        requeue_after_s=5,
+        max_trial_time_s=60,
+        max_attempts=3,
+    )
+
+
+class Workers:
+    """Starts named worker processes and stops whatever is left at the end."""
+
+    def __init__(self, settings: Settings, tmp_path: Path) -> None:
+        self.settings, self.tmp_path = settings, tmp_path
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(
+        self, name: str, beat: bool = True, concurrency: int = 1, settings: Settings | None = None
+    ) -> subprocess.Popen[bytes]:
+        log = (self.tmp_path / f"{name}.log").open("ab")
+        schedule = self.tmp_path / f"{name}-beat" if beat else None
+        proc = subprocess.Popen(
+            worker_command(
+                concurrency=concurrency,
+                loglevel="INFO",
+                hostname=f"{name}@%h",
+                beat_schedule=schedule,
+            ),
+            env=settings_env(settings or self.settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.procs[name] = proc
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            stop_process(proc, timeout_s=5)
+        for path in sorted(self.tmp_path.glob("*.log")):
+            print(f"---- {path.name} ----\n{path.read_text(errors='replace')[-2500:]}")
+
+
+@pytest.fixture
+def workers(fast_settings: Settings, tmp_path: Path) -> Iterator[Workers]:
+    group = Workers(fast_settings, tmp_path)
+    try:
+        yield group
+    finally:
+        group.stop_all()
+
+
+def synthetic_spec(trials: int, sleep_s: float, epochs: int = 10, **model: Any) -> dict:
+    return {
+        "dataset": {"builtin": "digits"},
+        "model": {"family": "synthetic", "sleep_s": sleep_s, **model},
+        "search_space": {
+            "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+            "units": {"type": "int", "low": 16, "high": 512, "log": True},
+        },
+        "training": {"max_epochs": epochs},
+        "search": {"strategy": "random", "max_trials": trials, "seed": 11},
+    }
+
+
+def wait_job(store: JobStore, job_id: str, timeout_s: float = 120) -> JobRecord:
+    deadline = time.monotonic() + timeout_s
+    while not (job := store.get_job(job_id)).status.is_finished:
+        assert time.monotonic() < deadline, f"job stuck: {job.status} {job.trials_finished}"
+        time.sleep(0.1)
+    return job
+
+
+def wait_running(
+    store: JobStore, job_id: str, number: int, epochs: int = 1, timeout_s: float = 60
+) -> None:
+    """Wait until trial ``number`` is running and has reported ``epochs`` epochs."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        trial = store.get_trial(job_id, number)
+        if trial is not None and trial.state == TrialState.RUNNING and trial.epochs >= epochs:
+            return
+        assert time.monotonic() < deadline, f"trial {number} never ran: {trial}"
+        time.sleep(0.02)
+
+
+def send_run_trial(settings: Settings, job_id: str, number: int) -> None:
+    """Deliver a run_trial message by hand, as a duplicate or late redelivery would."""
+    app = Celery("tuneq-test")
+    app.conf.update(celery_config(settings))
+    app.send_task(TASK_RUN_TRIAL, args=[job_id, number], **ROUTES[TASK_RUN_TRIAL])
