@@ -1,0 +1,126 @@
+"""A Redis killed mid-job and restarted from its append-only file; cancellation mid-trial;
+pruning that saves epochs without changing the best found."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+
+from service.app import create_app
+from service.core.records import JobStatus, TrialState
+from service.core.settings import Settings
+from service.core.store import JobStore, connect
+from service.devstack import free_port, start_redis, stop_process
+from tests.faults.conftest import Workers, synthetic_spec, wait_job, wait_running
+
+pytestmark = pytest.mark.integration
+
+
+def test_kill_9_of_an_aof_redis_mid_job(
+    fast_settings: Settings, tmp_path: Path, workers: Workers
+) -> None:
+    port = free_port()
+    data = tmp_path / "redis-data"
+    redis_proc = start_redis(port, data)
+    settings = dataclasses.replace(
+        fast_settings, redis_url=f"redis://127.0.0.1:{port}/0", redis_timeout_s=1.0
+    )
+    store = JobStore(connect(settings.redis_url, timeout_s=1.0))
+    client = create_app(settings).test_client()
+    try:
+        workers.start("w1", settings=settings)
+        job_id = client.post("/v1/jobs", json=synthetic_spec(trials=8, sleep_s=1.0)).get_json()[
+            "id"
+        ]
+        while store.get_job(job_id).trials_finished < 3:
+            time.sleep(0.1)
+        time.sleep(1.5)  # appendfsync everysec: what was acknowledged a second ago is on disk
+        finished = {
+            t.number: (t.state, t.value, t.attempt)
+            for t in store.list_trials(job_id)
+            if t.state.is_finished
+        }
+
+        redis_proc.kill()
+        redis_proc.wait()
+        started = time.monotonic()
+        down = client.get(f"/v1/jobs/{job_id}")
+        print(f"503 answered in {time.monotonic() - started:.2f} s")
+        assert down.status_code == 503
+        assert down.get_json()["error"]["code"] == "unavailable"
+        time.sleep(3)
+        redis_proc = start_redis(port, data)
+
+        job = wait_job(store, job_id, timeout_s=180)
+        assert job.status == JobStatus.SUCCEEDED, job.error
+        trials = store.list_trials(job_id)
+        assert [t.number for t in trials] == list(range(8))
+        assert all(t.state == TrialState.COMPLETED for t in trials)
+        for number, before in finished.items():  # nothing acknowledged was lost or re-run
+            trial = trials[number]
+            assert (trial.state, trial.value, trial.attempt) == before
+        assert job.trials_finished == 8
+        assert client.get(f"/v1/jobs/{job_id}").status_code == 200
+    finally:
+        workers.stop_all()
+        workers.procs.clear()
+        stop_process(redis_proc)
+
+
+def test_cancel_mid_trial(fast_settings: Settings, store: JobStore, workers: Workers) -> None:
+    workers.start("w1")
+    client = create_app(fast_settings).test_client()
+    job_id = client.post(
+        "/v1/jobs", json=synthetic_spec(trials=5, sleep_s=4.0, epochs=20)
+    ).get_json()["id"]
+    wait_running(store, job_id, 1, epochs=3)
+    at_cancel = store.get_trial(job_id, 1)
+    assert at_cancel is not None
+
+    response = client.post(f"/v1/jobs/{job_id}/cancel")
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "cancelled"
+    deadline = time.monotonic() + 30
+    while not (trial := store.get_trial(job_id, 1)).state.is_finished:  # type: ignore[union-attr]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert trial is not None and trial.state == TrialState.CANCELLED
+    assert trial.epochs <= at_cancel.epochs + 2  # stopped within an epoch of the request
+    time.sleep(1)
+    job = store.get_job(job_id)
+    assert job.status == JobStatus.CANCELLED and job.trials_created == 2
+    assert job.best_trial == 0  # the best so far is kept
+    again = client.post(f"/v1/jobs/{job_id}/cancel")
+    assert again.status_code == 200 and again.get_json()["stop_reason"]
+
+
+def test_pruning_stops_hopeless_trials_and_keeps_the_best(
+    fast_settings: Settings, store: JobStore, workers: Workers
+) -> None:
+    workers.start("w1")
+    client = create_app(fast_settings).test_client()
+    results = {}
+    for rule in (None, "median", "asha"):
+        spec = synthetic_spec(trials=12, sleep_s=0.3, epochs=9)
+        spec["search_space"]["learning_rate"]["low"] = 1e-7  # many hopeless configurations
+        if rule:
+            spec["search"]["pruning"] = {"rule": rule, "min_epochs": 1, "reduction_factor": 3}
+        job_id = client.post("/v1/jobs", json=spec).get_json()["id"]
+        job = wait_job(store, job_id)
+        assert job.status == JobStatus.SUCCEEDED, job.error
+        results[rule] = (job, store.list_trials(job_id))
+
+    plain_job, plain_trials = results[None]
+    assert not any(t.state == TrialState.PRUNED for t in plain_trials)
+    for rule in ("median", "asha"):
+        job, trials = results[rule]
+        pruned = [t for t in trials if t.state == TrialState.PRUNED]
+        assert pruned, rule
+        assert all(t.epochs < 9 and t.value is not None for t in pruned)
+        assert job.best_value == plain_job.best_value, rule
+        assert trials[job.best_trial].params == plain_trials[plain_job.best_trial].params
+        assert job.summary["pruned_trials"] == len(pruned)
+        assert job.summary["epochs_saved_by_pruning"] == sum(9 - t.epochs for t in pruned) > 0
