@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import random
 import subprocess
@@ -19,6 +20,7 @@ import redis
 from service.core.settings import Settings
 from service.core.store import JobStore, connect
 from service.devstack import free_port, settings_env, start_redis, stop_process, worker_command
+from tests.helpers import Workers
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -100,3 +102,26 @@ def worker(settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen[byte
             stop_process(proc)
             print("---- worker log (tail) ----")
             print(log_path.read_text(errors="replace")[-4000:])
+
+
+@pytest.fixture
+def fast_settings(settings: Settings) -> Settings:
+    """Leases and the sweep run fast (a 2-second lease, a 1-second sweep) so that recovery
+    shows in seconds; the protocol is the same as in production."""
+    return dataclasses.replace(
+        settings,
+        trial_lease_s=2,
+        sweep_interval_s=1,
+        requeue_after_s=5,
+        max_trial_time_s=60,
+        max_attempts=3,
+    )
+
+
+@pytest.fixture
+def workers(fast_settings: Settings, tmp_path: Path) -> Iterator[Workers]:
+    group = Workers(fast_settings, tmp_path)
+    try:
+        yield group
+    finally:
+        group.stop_all()

@@ -15,9 +15,15 @@ import sys
 from typing import Any
 
 from celery import Celery
-from celery.signals import beat_embedded_init, worker_process_init, worker_shutting_down
+from celery.signals import (
+    beat_embedded_init,
+    worker_init,
+    worker_process_init,
+    worker_shutting_down,
+)
 
-from service.core.contract import celery_config
+from service.core import keys
+from service.core.contract import celery_config, check_celery_config, options_fingerprint
 from service.core.settings import Settings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -29,6 +35,24 @@ settings = Settings.from_env()
 app = Celery("tuneq")
 app.conf.update(celery_config(settings))
 app.conf.include = ["worker.tasks"]
+check_celery_config(app.conf, settings)
+
+
+@worker_init.connect
+def _check_shared_options(**_: Any) -> None:
+    """Fail fast when the API or other workers run with other broker options."""
+    from service.core.store import connect
+
+    client = connect(settings.redis_url)
+    key, mine = keys.broker_options(), options_fingerprint(app.conf)
+    client.set(key, mine, nx=True)
+    theirs = client.get(key)
+    if theirs != mine:  # SystemExit: Celery logs and swallows ordinary errors from signals
+        raise SystemExit(
+            f"this worker's Celery options differ from the deployment's ({key} holds "
+            f"{theirs}, this worker has {mine}); deploy the same settings everywhere, or "
+            f"delete {key} once every process runs the new ones"
+        )
 
 
 def _die_with_parent() -> None:

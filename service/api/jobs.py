@@ -77,6 +77,7 @@ def submit_job() -> ResponseReturnValue:
         max_duration_s=spec.search.max_duration_s,
     )
     try:
+        _dispatcher().check_shared_options(store.redis)
         _dispatcher().advance(job_id)
     except Exception as exc:  # the broker refused: do not leave a job nobody will run
         with contextlib.suppress(RedisError):

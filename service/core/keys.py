@@ -48,3 +48,8 @@ def active_jobs() -> str:
 
 def sweep_lock() -> str:
     return f"{PREFIX}:sweep:lock"
+
+
+def broker_options() -> str:
+    """The fingerprint of the Celery options every process of a deployment must share."""
+    return f"{PREFIX}:broker_options"

@@ -14,7 +14,7 @@ from service.core.records import JobStatus, TrialState
 from service.core.settings import Settings
 from service.core.store import JobStore, connect
 from service.devstack import free_port, start_redis, stop_process
-from tests.faults.conftest import Workers, synthetic_spec, wait_job, wait_running
+from tests.helpers import Workers, synthetic_spec, wait_job, wait_running
 
 pytestmark = pytest.mark.integration
 

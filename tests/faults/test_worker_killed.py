@@ -13,7 +13,7 @@ from service.app import create_app
 from service.core.records import JobStatus, TrialState
 from service.core.settings import Settings
 from service.core.store import JobStore
-from tests.faults.conftest import (
+from tests.helpers import (
     Workers,
     send_run_trial,
     synthetic_spec,

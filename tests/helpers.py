@@ -1,19 +1,12 @@
-"""Fault tests: real worker processes, killed by pid, with synthetic trials that run in seconds.
-
-Leases and the sweep run fast here (a 2-second lease, a 1-second sweep) so recovery shows in
-seconds; the protocol is the same as in production.
-"""
+"""Helpers for tests that run real worker processes on synthetic trials."""
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from celery import Celery
 
 from service.core.contract import ROUTES, TASK_RUN_TRIAL, celery_config
@@ -21,18 +14,6 @@ from service.core.records import JobRecord, TrialState
 from service.core.settings import Settings
 from service.core.store import JobStore
 from service.devstack import settings_env, stop_process, worker_command
-
-
-@pytest.fixture
-def fast_settings(settings: Settings) -> Settings:
-    return dataclasses.replace(
-        settings,
-        trial_lease_s=2,
-        sweep_interval_s=1,
-        requeue_after_s=5,
-        max_trial_time_s=60,
-        max_attempts=3,
-    )
 
 
 class Workers:
@@ -66,15 +47,6 @@ class Workers:
             stop_process(proc, timeout_s=5)
         for path in sorted(self.tmp_path.glob("*.log")):
             print(f"---- {path.name} ----\n{path.read_text(errors='replace')[-2500:]}")
-
-
-@pytest.fixture
-def workers(fast_settings: Settings, tmp_path: Path) -> Iterator[Workers]:
-    group = Workers(fast_settings, tmp_path)
-    try:
-        yield group
-    finally:
-        group.stop_all()
 
 
 def synthetic_spec(trials: int, sleep_s: float, epochs: int = 10, **model: Any) -> dict:
