@@ -106,6 +106,9 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from service.devstack import worker_command
 
+    if args.gpu is not None:  # one trial worker per GPU: pin it, and let memory grow as needed
+        os.environ["CUDA_VISIBLE_DEVICES"] = args.gpu
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     argv = worker_command(args.queues, args.concurrency, args.loglevel, args.hostname)
     os.execv(sys.executable, argv)
     return 0  # not reached
@@ -146,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, default=1)
     worker.add_argument("--loglevel", default="INFO")
     worker.add_argument("--hostname", default=None)
+    worker.add_argument(
+        "--gpu", default=None, help="GPU index for this worker (sets CUDA_VISIBLE_DEVICES)"
+    )
     worker.set_defaults(run=cmd_worker)
 
     beat = sub.add_parser("beat", help="run the beat that sends the periodic sweep (run one)")

@@ -10,6 +10,7 @@ import functools
 import logging
 import os
 import socket
+import time
 
 from celery import Task
 from redis import RedisError
@@ -51,6 +52,7 @@ def advance(self: Task, job_id: str) -> None:
     from worker.engine.scheduler import advance_job
 
     store = job_store()
+    started = time.perf_counter()
     try:
         step = advance_job(
             store,
@@ -74,6 +76,7 @@ def advance(self: Task, job_id: str) -> None:
         return
     if step.busy:
         raise self.retry(countdown=0.2)
+    store.record_advance(job_id, time.perf_counter() - started)
     if step.finalize:
         finalize.apply_async(args=(job_id,))
 

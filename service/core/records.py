@@ -81,6 +81,8 @@ class JobRecord:
     stop_reason: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     deadline_at: float | None = None
+    advances: int = 0  # scheduling steps run, and the seconds they took in all
+    advance_seconds: float = 0.0
     status_history: list[dict[str, Any]] = field(default_factory=list)
     created_at: float | None = None
     started_at: float | None = None

@@ -169,6 +169,8 @@ class JobStore:
             stop_reason=raw.get("stop_reason") or None,
             summary=json.loads(raw.get("summary") or "{}"),
             deadline_at=_float(raw.get("deadline_at")),
+            advances=int(raw.get("advances") or 0),
+            advance_seconds=float(raw.get("advance_seconds") or 0.0),
             status_history=[_log_entry(entry) for entry in log],
             created_at=_float(raw.get("created_at")),
             started_at=_float(raw.get("started_at")),
@@ -199,6 +201,13 @@ class JobStore:
 
     def set_fields(self, job_id: str, **fields: str) -> None:
         self.redis.hset(keys.job(job_id), mapping=fields)
+
+    def record_advance(self, job_id: str, seconds: float) -> None:
+        """Account one scheduling step (for the job's scheduling statistics)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hincrby(keys.job(job_id), "advances", 1)
+        pipe.hincrbyfloat(keys.job(job_id), "advance_seconds", seconds)
+        pipe.execute()
 
     def claim_finalize(self, job_id: str, lease_s: float) -> bool:
         """True for one caller per ``lease_s``: the one that runs the job's finalization."""

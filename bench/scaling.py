@@ -1,0 +1,184 @@
+"""Scaling: 64 synthetic 1-second trials on 1, 2, 4 and 8 worker processes.
+
+Each trial sleeps ``--sleep`` seconds (the synthetic model family), so the measurement is the
+scheduling and messaging around trials, not training. For each strategy and worker count K, a
+job with ``parallelism = K`` runs on K trial workers (plus one control worker); wall time is
+compared with the ideal ``trials * sleep / K``. Start-up is excluded: workers are warmed by a
+small job before each measurement. Also reported: the mean time of one ``advance`` (rebuild the
+optimizer from the stored trials, tell, ask, record, send).
+
+    python bench/scaling.py                  # the full run (about 8 minutes on 2 cores)
+    python bench/scaling.py --smoke          # seconds: keeps the script working in CI
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service.app import create_app  # noqa: E402
+from service.core.settings import Settings  # noqa: E402
+from service.core.store import JobStore, connect  # noqa: E402
+from service.devstack import (  # noqa: E402
+    free_port,
+    settings_env,
+    start_redis,
+    stop_process,
+    worker_command,
+)
+
+
+def spec(trials: int, sleep_s: float, strategy: str, parallelism: int) -> dict:
+    return {
+        "dataset": {"builtin": "digits"},
+        "model": {"family": "synthetic", "sleep_s": sleep_s},
+        "search_space": {
+            "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},
+            "units": {"type": "int", "low": 16, "high": 512, "log": True},
+            "n_layers": {"type": "int", "low": 1, "high": 4},
+            "dropout": {"type": "float", "low": 0.0, "high": 0.5},
+            "activation": {"type": "categorical", "choices": ["relu", "tanh", "sigmoid"]},
+        },
+        "training": {"max_epochs": 5},
+        "search": {
+            "strategy": strategy,
+            "max_trials": trials,
+            "parallelism": parallelism,
+            "seed": 0,
+            "initial_points": min(trials, max(parallelism, 8)),
+        },
+    }
+
+
+def run_job(client, store: JobStore, body: dict) -> tuple[float, dict]:
+    started = time.perf_counter()
+    response = client.post("/v1/jobs", json=body)
+    assert response.status_code == 202, response.get_json()
+    job_id = response.get_json()["id"]
+    while not (job := store.get_job(job_id)).status.is_finished:
+        time.sleep(0.02)
+    wall = time.perf_counter() - started
+    assert job.status.value == "succeeded", job.error
+    return wall, {
+        "advances": job.advances,
+        "advance_mean_s": job.advance_seconds / max(job.advances, 1),
+    }
+
+
+def measure(
+    settings: Settings, workers: int, strategy: str, trials: int, sleep_s: float, logs: Path
+) -> dict:
+    env = settings_env(settings)
+    procs = [
+        subprocess.Popen(
+            worker_command("control", 1, "WARNING", f"control-{workers}@%h"),
+            env=env,
+            stdout=(logs / "control.log").open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+    ]
+    for k in range(workers):
+        procs.append(
+            subprocess.Popen(
+                worker_command("trials", 1, "WARNING", f"trials-{workers}-{k}@%h"),
+                env=env,
+                stdout=(logs / f"trials-{k}.log").open("ab"),
+                stderr=subprocess.STDOUT,
+            )
+        )
+    client = create_app(settings).test_client()
+    store = JobStore(connect(settings.redis_url))
+    try:
+        run_job(client, store, spec(workers * 2, 0.05, "random", workers))  # warm-up
+        wall, stats = run_job(client, store, spec(trials, sleep_s, strategy, workers))
+    finally:
+        for proc in procs:
+            stop_process(proc, timeout_s=10)
+    ideal = trials * sleep_s / workers
+    return {
+        "strategy": strategy,
+        "workers": workers,
+        "trials": trials,
+        "sleep_s": sleep_s,
+        "wall_s": round(wall, 3),
+        "ideal_s": round(ideal, 3),
+        "ratio": round(wall / ideal, 3),
+        **{k: round(v, 4) for k, v in stats.items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", default="1,2,4,8")
+    parser.add_argument("--strategies", default="random,bayesian")
+    parser.add_argument("--trials", type=int, default=64)
+    parser.add_argument("--sleep", type=float, default=1.0)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "scaling.json"))
+    args = parser.parse_args()
+    if args.smoke:
+        args.workers, args.trials, args.sleep = "1,2", 4, 0.1
+        args.out = str(Path(tempfile.gettempdir()) / "tuneq-scaling-smoke.json")
+
+    port = free_port()
+    redis_proc = start_redis(port)
+    settings = Settings(
+        redis_url=f"redis://127.0.0.1:{port}/0",
+        allow_synthetic=True,
+        trial_lease_s=30,
+        max_trial_time_s=600,
+        visibility_timeout_s=3600,
+        max_trials_limit=10_000,
+    )
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory() as logs:
+            for strategy in args.strategies.split(","):
+                for workers in (int(w) for w in args.workers.split(",")):
+                    row = measure(
+                        dataclasses.replace(settings),
+                        workers,
+                        strategy,
+                        args.trials,
+                        args.sleep,
+                        Path(logs),
+                    )
+                    rows.append(row)
+                    print(
+                        f"{strategy:>9} {workers:>2} workers: {row['wall_s']:7.2f} s "
+                        f"(ideal {row['ideal_s']:6.2f} s, ratio {row['ratio']:.3f}); "
+                        f"advance {1000 * row['advance_mean_s']:.1f} ms mean",
+                        flush=True,
+                    )
+    finally:
+        stop_process(redis_proc)
+    result = {
+        "benchmark": "scaling",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {_cores()} cores, Python {platform.python_version()}",
+        "rows": rows,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+def _cores() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+if __name__ == "__main__":
+    main()
