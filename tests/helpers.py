@@ -88,3 +88,12 @@ def send_run_trial(settings: Settings, job_id: str, number: int) -> None:
     app = Celery("tuneq-test")
     app.conf.update(celery_config(settings))
     app.send_task(TASK_RUN_TRIAL, args=[job_id, number], **ROUTES[TASK_RUN_TRIAL])
+
+
+def alive(pid: int) -> bool:
+    """Whether a process still runs (a zombie awaiting its reaper does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

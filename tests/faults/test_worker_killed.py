@@ -15,6 +15,7 @@ from service.core.settings import Settings
 from service.core.store import JobStore
 from tests.helpers import (
     Workers,
+    alive,
     send_run_trial,
     synthetic_spec,
     wait_job,
@@ -27,14 +28,6 @@ pytestmark = pytest.mark.integration
 def pool_children(pid: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(")")[-1].split()[0] != "Z"  # zombies are dead
-    except FileNotFoundError:
-        return False
 
 
 def submit(settings: Settings, spec: dict) -> str:

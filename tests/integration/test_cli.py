@@ -16,6 +16,7 @@ import pytest
 
 from service.client import Client
 from service.devstack import free_port, redis_reachable
+from tests.helpers import alive
 
 pytestmark = pytest.mark.integration
 
@@ -68,12 +69,4 @@ def test_dev_stack_with_embedded_redis(tmp_path: Path, spec: dict[str, Any]) -> 
 def live_group_members(pgid: int) -> list[int]:
     """Processes of the group that still run (zombies awaiting a reaper do not count)."""
     out = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout
-    live = []
-    for pid in map(int, out.split()):
-        try:
-            with open(f"/proc/{pid}/stat") as handle:
-                if handle.read().rsplit(")", 1)[-1].split()[0] != "Z":
-                    live.append(pid)
-        except FileNotFoundError:
-            pass
-    return live
+    return [pid for pid in map(int, out.split()) if alive(pid)]
