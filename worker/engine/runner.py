@@ -261,15 +261,15 @@ def finalize_job(store: JobStore, job_id: str) -> JobStatus:
     if job.status.is_finished:
         return job.status
     active = (JobStatus.QUEUED, JobStatus.RUNNING)
+    spec = load_spec(job.spec)
     trials = store.list_trials(job_id)
-    store.set_fields(job_id, summary=json.dumps(_summary(load_spec(job.spec), trials)))
+    store.set_fields(job_id, summary=json.dumps(_summary(spec, trials)))
     best = trials[job.best_trial] if job.best_trial is not None else None
     if best is None:
         errors = [t.error for t in trials if t.error]
         reason = f"no trial completed; first error: {errors[0]}" if errors else "no trial completed"
         store.set_status(job_id, JobStatus.FAILED, active, error=reason)
         return JobStatus.FAILED
-    spec = load_spec(job.spec)
     try:
         test_metrics = _test_scores(
             spec, configuration(spec.fixed, best.params), best.best_epoch or best.epochs
