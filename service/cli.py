@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from service.core.settings import Settings, SettingsError
@@ -62,10 +63,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from service.progress import ProgressPrinter, summary
 
     _raise_on_sigterm()
-    spec = demo_spec()
+    spec = json.loads(Path(args.spec).read_text()) if args.spec else demo_spec()
     if args.trials:
-        spec["search"]["max_trials"] = args.trials
-        spec["search"]["initial_points"] = min(spec["search"]["initial_points"], args.trials)
+        search = spec.setdefault("search", {})
+        search["max_trials"] = args.trials
+        if "initial_points" in search:
+            search["initial_points"] = min(search["initial_points"], args.trials)
     port = args.port if _port_free(args.host, args.port) else free_port()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     try:
@@ -73,9 +76,11 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             print(f"tuneq demo: API on {url}, Redis {used.redis_url}", flush=True)
             client = Client(url)
             job = client.submit(spec)
+            search = spec.get("search", {})
             print(
-                f"Submitted job {job['id']}: {spec['search']['max_trials']} trials of a "
-                f"digits MLP ({spec['search']['strategy']} search)",
+                f"Submitted job {job['id']} ({spec.get('name', 'unnamed')}): "
+                f"{search.get('max_trials', 20)} trials, {search.get('strategy', 'bayesian')} "
+                "search",
                 flush=True,
             )
             final = client.wait(job["id"], timeout_s=args.timeout, on_progress=ProgressPrinter())
@@ -136,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--trials", type=int, default=None, help="override the trial budget")
+    demo.add_argument("--spec", default=None, help="a job spec (JSON) to run instead of the demo")
     demo.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait")
     demo.set_defaults(run=cmd_demo)
 

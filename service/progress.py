@@ -62,6 +62,10 @@ def summary(job: dict[str, Any]) -> str:
         if name in metrics
     )
     lines.append(f"Best trial #{best['trial']} (epochs {best['epochs']}): {scores}")
+    diagnosis = best.get("diagnosis")
+    if diagnosis:
+        lines.append(f"Diagnosis: {diagnosis['label']} ({'; '.join(diagnosis['evidence'])})")
+        lines += [f"  - {advice}" for advice in diagnosis["advice"]]
     lines.append("Best configuration:")
     fixed = set(job.get("spec", {}).get("fixed", {}))
     for name, value in best["configuration"].items():

@@ -112,7 +112,7 @@ def finalize(job_id: str) -> None:
     from worker.engine.runner import finalize_job
 
     try:
-        finalize_job(job_store(), job_id)
+        finalize_job(job_store(), job_id, max_model_bytes=settings.max_model_bytes)
     except JobNotFound:
         log.warning("finalize: job %s is gone", job_id)
 

@@ -14,7 +14,7 @@ from redis import RedisError
 from service.api.errors import ApiError
 from service.api.views import job_view, trial_view
 from service.core.records import JobRecord, JobStatus
-from service.core.spec import SpecLimits, load_spec
+from service.core.spec import JobSpec, SpecLimits, load_spec
 from service.core.store import JobNotFound, JobStore
 from service.dispatch import Dispatcher
 
@@ -65,9 +65,11 @@ def submit_job() -> ResponseReturnValue:
         max_parallelism=settings.max_parallelism_limit,
         max_trial_time_s=settings.max_trial_time_s,
         allow_synthetic=settings.allow_synthetic,
+        max_model_params=settings.max_model_params,
     )
     spec = load_spec(_json_body(), limits)
     store = _store()
+    _check_warm_start(store, spec)
     job_id = store.create_job(
         tenant=_tenant(),
         name=spec.name,
@@ -93,6 +95,24 @@ def submit_job() -> ResponseReturnValue:
     return jsonify(body), 202, {"Location": location}
 
 
+def _check_warm_start(store: JobStore, spec: JobSpec) -> None:
+    """Each warm-start job must be the caller's, finished, and have searched the same names."""
+    problems: dict[str, list[str]] = {}
+    for i, job_id in enumerate(spec.search.warm_start):
+        path = f"search.warm_start.{i}"
+        try:
+            earlier = _job(job_id)
+        except JobNotFound:
+            problems[path] = ["No such job."]
+            continue
+        if not earlier.status.is_finished:
+            problems[path] = [f"The job is {earlier.status.value}; warm start from finished jobs."]
+        elif set(earlier.spec.get("search_space", {})) != set(spec.search_space):
+            problems[path] = ["Its search space has other hyperparameters; it is not compatible."]
+    if problems:
+        raise ApiError(422, "validation_error", "The job spec is invalid.", fields=problems)
+
+
 @blueprint.get("/<job_id>")
 def get_job(job_id: str) -> ResponseReturnValue:
     job = _job(job_id)
@@ -105,6 +125,29 @@ def list_trials(job_id: str) -> ResponseReturnValue:
     job = _job(job_id)
     trials = _store().list_trials(job.id)
     return jsonify({"job_id": job.id, "trials": [trial_view(t) for t in trials]})
+
+
+@blueprint.get("/<job_id>/model")
+def download_model(job_id: str) -> ResponseReturnValue:
+    """The refit best model as a ``.keras`` file (feature scaling built in, no optimizer)."""
+    job = _job(job_id)
+    data = _store().get_model(job.id)
+    if data is None:
+        message = (
+            "The job has no model yet; it is kept once the job succeeds."
+            if not job.status.is_finished
+            else "This job has no model (it did not succeed, or the model was over the size limit)."
+        )
+        raise ApiError(404, "not_found", message)
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", job.name)[:100] or "model"
+    return (
+        data,
+        200,
+        {
+            "Content-Type": "application/octet-stream",
+            "Content-Disposition": f'attachment; filename="{name}-{job.id[:8]}.keras"',
+        },
+    )
 
 
 @blueprint.post("/<job_id>/cancel")

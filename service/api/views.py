@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from service.core.catalog import BUILTIN_DATASETS
 from service.core.records import JobRecord, TrialRecord
 from service.core.vocabulary import configuration
 
@@ -17,6 +18,8 @@ def iso(timestamp: float | None) -> str | None:
 
 def job_view(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
     objective = job.spec["training"]["objective"]
+    family = job.spec.get("model", {}).get("family", "mlp")
+    task = BUILTIN_DATASETS[job.spec["dataset"]["builtin"]].task
     view: dict[str, Any] = {
         "id": job.id,
         "name": job.name,
@@ -41,6 +44,7 @@ def job_view(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
             "self": f"/v1/jobs/{job.id}",
             "trials": f"/v1/jobs/{job.id}/trials",
             "cancel": f"/v1/jobs/{job.id}/cancel",
+            "model": f"/v1/jobs/{job.id}/model",
         },
     }
     if best is not None:
@@ -48,10 +52,11 @@ def job_view(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
             "trial": best.number,
             "value": best.value,
             "params": best.params,
-            "configuration": configuration(job.spec.get("fixed", {}), best.params),
+            "configuration": configuration(job.spec.get("fixed", {}), best.params, family, task),
             "metrics": {**best.metrics, **job.test_metrics},
             "epochs": best.epochs,
             "best_epoch": best.best_epoch,
+            "diagnosis": best.details.get("diagnosis"),
         }
     return view
 
@@ -65,6 +70,8 @@ def trial_view(trial: TrialRecord) -> dict[str, Any]:
         "metrics": trial.metrics,
         "epochs": trial.epochs,
         "best_epoch": trial.best_epoch,
+        "diagnosis": trial.details.get("diagnosis"),
+        "folds": trial.details.get("folds"),
         "attempt": trial.attempt,
         "preemptions": trial.preemptions,
         "history": trial.history,

@@ -19,12 +19,13 @@ class DatasetInfo:
     n_features: int
     n_classes: int | None
     n_samples: int
+    image_shape: tuple[int, ...] | None = None
 
 
 BUILTIN_DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
-        DatasetInfo("digits", CLASSIFICATION, 64, 10, 1797),
+        DatasetInfo("digits", CLASSIFICATION, 64, 10, 1797, image_shape=(8, 8, 1)),
         DatasetInfo("iris", CLASSIFICATION, 4, 3, 150),
         DatasetInfo("wine", CLASSIFICATION, 13, 3, 178),
         DatasetInfo("breast_cancer", CLASSIFICATION, 30, 2, 569),
@@ -37,14 +38,32 @@ BUILTIN_DATASETS: dict[str, DatasetInfo] = {
 TEST_FRACTION = 0.2
 TEST_SPLIT_SEED = 20240601
 
-# The validation metrics a job may optimise, by task, with their natural direction.
-OBJECTIVES: dict[str, dict[str, str]] = {
-    CLASSIFICATION: {"val_accuracy": "max", "val_loss": "min"},
-    REGRESSION: {"val_loss": "min", "val_mse": "min", "val_mae": "min"},
+# The metrics each trial reports, by task, with their natural direction. Every one is measured on
+# the training part, the validation part (``val_``) and, after the refit, the test set (``test_``);
+# a job may optimise any validation one. Precision, recall and F1 are macro averages; AUC is
+# one-vs-rest macro for more than two classes.
+METRICS: dict[str, dict[str, str]] = {
+    CLASSIFICATION: {
+        "accuracy": "max",
+        "loss": "min",
+        "auc": "max",
+        "precision": "max",
+        "recall": "max",
+        "f1": "max",
+    },
+    REGRESSION: {"loss": "min", "mse": "min", "mae": "min", "rmse": "min", "r2": "max"},
 }
+
+OBJECTIVES: dict[str, dict[str, str]] = {
+    task: {f"val_{name}": direction for name, direction in metrics.items()}
+    for task, metrics in METRICS.items()
+}
+
+# What Keras itself tracks per epoch, so early stopping and pruning can watch it.
+_PER_EPOCH = {CLASSIFICATION: ("loss", "accuracy"), REGRESSION: ("loss", "mse", "mae")}
 
 
 def monitorable(task: str) -> tuple[str, ...]:
-    """Metric names that early stopping may monitor for a task (training and validation)."""
-    names = tuple(OBJECTIVES[task])
-    return names + tuple(name.removeprefix("val_") for name in names)
+    """Metric names that early stopping may monitor for a task (validation and training)."""
+    names = _PER_EPOCH[task]
+    return tuple(f"val_{name}" for name in names) + names

@@ -34,6 +34,11 @@ def trial_prefix(job_id: str) -> str:
     return f"{job(job_id)}:trial:"
 
 
+def job_model(job_id: str) -> str:
+    """The refit best model, ``.keras`` bytes."""
+    return f"{job(job_id)}:model"
+
+
 def job_lock(job_id: str) -> str:
     return f"{job(job_id)}:lock"
 

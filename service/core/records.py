@@ -55,6 +55,7 @@ class TrialRecord:
     history: dict[str, list[float]] = field(default_factory=dict)
     epochs: int = 0
     best_epoch: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     worker: str | None = None
     created_at: float | None = None

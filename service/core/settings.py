@@ -41,6 +41,10 @@ class Settings:
     max_epochs_limit: int = 1000
     max_parallelism_limit: int = 64
     max_request_bytes: int = 1024 * 1024
+    # Largest model (parameters) a search space may produce; bigger spaces are refused (422).
+    max_model_params: int = 50_000_000
+    # Largest refit model (bytes of its .keras file) kept for download.
+    max_model_bytes: int = 256 * 1024 * 1024
     # A worker process is replaced after this many tasks, to bound leaked memory.
     worker_max_tasks_per_child: int = 100
     # Seconds the API waits for Redis before answering 503.
@@ -78,6 +82,8 @@ class Settings:
             "max_epochs_limit",
             "max_parallelism_limit",
             "max_request_bytes",
+            "max_model_params",
+            "max_model_bytes",
             "worker_max_tasks_per_child",
         ):
             if getattr(self, name) <= 0:

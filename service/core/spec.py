@@ -22,17 +22,21 @@ from marshmallow import (
     validates_schema,
 )
 
-from service.core.catalog import BUILTIN_DATASETS, OBJECTIVES, monitorable
+from service.core.catalog import BUILTIN_DATASETS, OBJECTIVES
 from service.core.vocabulary import HYPERPARAMETERS
 
-STRATEGIES = ("bayesian", "random")
-SURROGATES = ("GP", "RF", "ET")
+STRATEGIES = ("bayesian", "random", "grid", "lr_range_test")
+SURROGATES = ("GP", "RF", "ET", "GBRT", "dummy")
 ACQUISITIONS = ("gp_hedge", "EI", "PI", "LCB")
+INITIAL_POINT_GENERATORS = ("random", "sobol", "halton", "hammersly", "lhs", "grid")
 PRUNING_RULES = ("median", "asha")
+VALIDATION_METHODS = ("holdout", "kfold", "dataset")
 SYNTHETIC = "synthetic"
-MODEL_FAMILIES = ("mlp", SYNTHETIC)
+MODEL_FAMILIES = ("mlp", "conv1d", "conv2d", SYNTHETIC)
 MAX_CHOICES = 256
-MAX_DIMENSIONS = 32
+MAX_DIMENSIONS = 48
+MAX_GRID_STEPS = 100
+MAX_WARM_START_JOBS = 10
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class Dimension:
     high: float | None = None
     log: bool = False
     choices: tuple[Any, ...] | None = None
+    steps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ class ModelSpec:
     ``crash_trials`` / ``hang_trials`` make those trial numbers kill or hang their process."""
 
     family: str = "mlp"
+    input_shape: tuple[int, ...] | None = None
     sleep_s: float = 0.0
     crash_trials: tuple[int, ...] = ()
     hang_trials: tuple[int, ...] = ()
@@ -71,11 +77,18 @@ class EarlyStoppingSpec:
     patience: int = 5
     min_delta: float = 0.0
     restore_best_weights: bool = True
+    start_from_epoch: int = 0
 
 
 @dataclass(frozen=True)
 class ValidationSpec:
+    """``holdout``: a stratified ``split`` of the training data. ``kfold``: ``folds`` stratified
+    folds, the trial's score is their mean (its spread is reported). ``dataset``: the dataset's
+    own validation part."""
+
+    method: str = "holdout"
     split: float = 0.2
+    folds: int = 5
 
 
 @dataclass(frozen=True)
@@ -107,16 +120,30 @@ class PruningSpec:
 
 
 @dataclass(frozen=True)
+class LrRangeSpec:
+    """The learning-rate range test: ``steps`` optimizer steps from ``min_lr`` to ``max_lr``."""
+
+    min_lr: float = 1e-6
+    max_lr: float = 1.0
+    steps: int = 100
+
+
+@dataclass(frozen=True)
 class SearchSpec:
     strategy: str = "bayesian"
     max_trials: int = 20
     parallelism: int = 1
     seed: int = 0
     initial_points: int | None = None
+    initial_point_generator: str = "random"
     surrogate: str = "GP"
     acquisition: str = "gp_hedge"
     max_duration_s: float | None = None
     pruning: PruningSpec | None = None
+    grid_steps: int = 5
+    grid_sample: bool = False
+    warm_start: tuple[str, ...] = ()
+    lr_range: LrRangeSpec = field(default_factory=LrRangeSpec)
 
     @property
     def n_initial_points(self) -> int:
@@ -144,7 +171,9 @@ class JobSpec:
         """The spec as JSON-ready data, defaults filled in, absent values left out."""
         data = _drop_none(dataclasses.asdict(self))
         if self.model.family != SYNTHETIC:
-            data["model"] = {"family": self.model.family}
+            data["model"] = {
+                k: data["model"][k] for k in ("family", "input_shape") if k in data["model"]
+            }
         return data
 
 
@@ -157,6 +186,7 @@ class SpecLimits:
     max_parallelism: int = 64
     max_trial_time_s: float = 3 * 3600
     allow_synthetic: bool = False
+    max_model_params: int = 50_000_000
 
 
 def _drop_none(value: Any) -> Any:
@@ -223,6 +253,7 @@ class DimensionSchema(Schema):
     high = StrictNumber()
     log = StrictBoolean(load_default=False)
     choices = fields.List(Scalar(), validate=validate.Length(min=1, max=MAX_CHOICES))
+    steps = StrictInteger(validate=validate.Range(min=2, max=MAX_GRID_STEPS))
 
     @validates_schema
     def _check_shape(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -233,6 +264,10 @@ class DimensionSchema(Schema):
                     errors[name] = ["Not allowed for a categorical dimension; use choices."]
             if data.get("log"):
                 errors["log"] = ["Not allowed for a categorical dimension."]
+            if "steps" in data:
+                errors["steps"] = [
+                    "Not allowed for a categorical dimension: its choices are its grid."
+                ]
             if "choices" not in data:
                 errors["choices"] = ["Missing data for required field."]
             elif len({(type(c), c) for c in data["choices"]}) != len(data["choices"]):
@@ -265,15 +300,12 @@ class SearchSpaceField(fields.Field):
 
     default_error_messages = {
         "invalid": "Must be an object of hyperparameter name to dimension.",
-        "empty": "Search at least one hyperparameter.",
         "too_many": f"At most {MAX_DIMENSIONS} dimensions.",
     }
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dict:
         if not isinstance(value, dict):
             raise self.make_error("invalid")
-        if not value:
-            raise self.make_error("empty")
         if len(value) > MAX_DIMENSIONS:
             raise self.make_error("too_many")
         errors: dict[str, Any] = {}
@@ -355,6 +387,10 @@ class DatasetRefSchema(Schema):
 
 class ModelSchema(Schema):
     family = fields.String(load_default="mlp", validate=validate.OneOf(MODEL_FAMILIES))
+    input_shape = fields.List(
+        StrictInteger(validate=validate.Range(min=1, max=4096)),
+        validate=validate.Length(min=2, max=3),
+    )
     sleep_s = StrictNumber(validate=validate.Range(min=0, max=600))
     crash_trials = fields.List(
         StrictInteger(validate=validate.Range(min=0)), validate=validate.Length(max=100)
@@ -371,10 +407,12 @@ class ModelSchema(Schema):
                 raise ValidationError(
                     {name: ["Only for the synthetic family."] for name in sorted(extra)}
                 )
+        if "input_shape" in data and data["family"] != "conv2d":
+            raise ValidationError({"input_shape": ["Only for the conv2d family."]})
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> ModelSpec:
-        for name in ("crash_trials", "hang_trials"):
+        for name in ("crash_trials", "hang_trials", "input_shape"):
             if name in data:
                 data[name] = tuple(data[name])
         return ModelSpec(**data)
@@ -386,6 +424,7 @@ class EarlyStoppingSchema(Schema):
     patience = StrictInteger(load_default=5, validate=validate.Range(min=0, max=1000))
     min_delta = StrictNumber(load_default=0.0, validate=validate.Range(min=0))
     restore_best_weights = StrictBoolean(load_default=True)
+    start_from_epoch = StrictInteger(load_default=0, validate=validate.Range(min=0, max=10_000))
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> EarlyStoppingSpec:
@@ -393,6 +432,10 @@ class EarlyStoppingSchema(Schema):
 
 
 class ValidationSchema(Schema):
+    method = fields.String(load_default="holdout", validate=validate.OneOf(VALIDATION_METHODS))
+    folds = StrictInteger(
+        load_default=5, validate=validate.Range(min=2, max=10, error="Must be between 2 and 10.")
+    )
     split = StrictNumber(
         load_default=0.2,
         validate=validate.Range(min=0.05, max=0.5, error="Must be between 0.05 and 0.5."),
@@ -434,6 +477,21 @@ class TrainingSchema(Schema):
     objective = fields.Nested(ObjectiveSchema, load_default=dict)
 
 
+class LrRangeSchema(Schema):
+    min_lr = StrictNumber(load_default=1e-6, validate=validate.Range(min=1e-9, max=10))
+    max_lr = StrictNumber(load_default=1.0, validate=validate.Range(min=1e-8, max=100))
+    steps = StrictInteger(load_default=100, validate=validate.Range(min=10, max=10_000))
+
+    @validates_schema
+    def _in_order(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data["min_lr"] >= data["max_lr"]:
+            raise ValidationError({"min_lr": ["Must be less than max_lr."]})
+
+    @post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> LrRangeSpec:
+        return LrRangeSpec(**data)
+
+
 class SearchSchema(Schema):
     strategy = fields.String(load_default="bayesian", validate=validate.OneOf(STRATEGIES))
     max_trials = StrictInteger(load_default=20, validate=validate.Range(min=1))
@@ -444,9 +502,21 @@ class SearchSchema(Schema):
     acquisition = fields.String(load_default="gp_hedge", validate=validate.OneOf(ACQUISITIONS))
     max_duration_s = StrictNumber(validate=validate.Range(min=1))
     pruning = fields.Nested(PruningSchema)
+    initial_point_generator = fields.String(
+        load_default="random", validate=validate.OneOf(INITIAL_POINT_GENERATORS)
+    )
+    grid_steps = StrictInteger(load_default=5, validate=validate.Range(min=2, max=MAX_GRID_STEPS))
+    grid_sample = StrictBoolean(load_default=False)
+    warm_start = fields.List(
+        fields.String(validate=validate.Regexp(r"^[0-9a-f]{32}$", error="Not a job id.")),
+        validate=validate.Length(max=MAX_WARM_START_JOBS),
+    )
+    lr_range = fields.Nested(LrRangeSchema, load_default=LrRangeSpec)
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> SearchSpec:
+        if "warm_start" in data:
+            data["warm_start"] = tuple(dict.fromkeys(data["warm_start"]))
         return SearchSpec(**data)
 
 
@@ -456,7 +526,7 @@ class JobSpecSchema(Schema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     dataset = fields.Nested(DatasetRefSchema, required=True)
     model = fields.Nested(ModelSchema, load_default=ModelSpec)
-    search_space = SearchSpaceField(required=True)
+    search_space = SearchSpaceField(load_default=dict)
     fixed = FixedField(load_default=dict)
     training = fields.Nested(TrainingSchema, load_default=dict)
     search = fields.Nested(SearchSchema, load_default=SearchSpec)
@@ -476,40 +546,9 @@ class JobSpecSchema(Schema):
                 node = node.setdefault(part, {})
             node.setdefault(leaf, []).append(message)
 
-        task = BUILTIN_DATASETS[data["dataset"].builtin].task
-        for name in sorted(set(data["search_space"]) & set(data["fixed"])):
-            add(f"fixed.{name}", "Already in search_space: search it or fix it, not both.")
+        from service.core.spec_rules import check_spec  # it builds on this module's types
 
-        training = data["training"]
-        objective = training.get("objective", {})
-        allowed = OBJECTIVES[task]
-        metric = objective.get("metric")
-        if metric is not None and metric not in allowed:
-            add("training.objective.metric", f"For {task} use one of {sorted(allowed)}.")
-        elif metric is not None and objective.get("direction") not in (None, allowed[metric]):
-            add("training.objective.direction", f"{metric} must be {allowed[metric]}imized.")
-        stopping = training.get("early_stopping", EarlyStoppingSpec())
-        if stopping.monitor not in monitorable(task):
-            add(
-                "training.early_stopping.monitor",
-                f"For {task} use one of {sorted(monitorable(task))}.",
-            )
-
-        search = data["search"]
-        if search.initial_points is not None and search.initial_points > search.max_trials:
-            add("search.initial_points", "Must not exceed max_trials.")
-        if self.limits is not None:
-            if data["model"].family == SYNTHETIC and not self.limits.allow_synthetic:
-                add("model.family", "The synthetic family is disabled on this server.")
-            if search.max_trials > self.limits.max_trials:
-                add("search.max_trials", f"Must be at most {self.limits.max_trials}.")
-            if search.parallelism > self.limits.max_parallelism:
-                add("search.parallelism", f"Must be at most {self.limits.max_parallelism}.")
-            if training.get("max_epochs", 30) > self.limits.max_epochs:
-                add("training.max_epochs", f"Must be at most {self.limits.max_epochs}.")
-            for name in ("time_limit_s", "hard_time_limit_s"):
-                if training.get(name, 0) > self.limits.max_trial_time_s:
-                    add(f"training.{name}", f"Must be at most {self.limits.max_trial_time_s:g}.")
+        check_spec(data, self.limits, add)
         if errors:
             raise ValidationError(errors)
 
@@ -520,6 +559,16 @@ class JobSpecSchema(Schema):
         objective = training.pop("objective", {})
         metric = objective.get("metric") or next(iter(OBJECTIVES[task]))
         direction = objective.get("direction") or OBJECTIVES[task][metric]
+        search = data["search"]
+        if search.strategy == "lr_range_test":
+            search = dataclasses.replace(search, max_trials=1, parallelism=1)
+        elif search.strategy == "grid":
+            from service.core.grid import distinct_grid_size  # it builds on this module's types
+
+            size = distinct_grid_size(
+                data["search_space"], search.grid_steps, data["fixed"], data["model"].family, task
+            )
+            search = dataclasses.replace(search, max_trials=min(search.max_trials, size))
         return JobSpec(
             name=data.get("name") or f"{data['dataset'].builtin}-{data['model'].family}",
             dataset=data["dataset"],
@@ -527,7 +576,7 @@ class JobSpecSchema(Schema):
             search_space=data["search_space"],
             fixed=data["fixed"],
             training=TrainingSpec(objective=ObjectiveSpec(metric, direction), **training),
-            search=data["search"],
+            search=search,
         )
 
 

@@ -64,6 +64,7 @@ class TrialOutcome:
     epochs: int = 0
     best_epoch: int | None = None
     error: str | None = None
+    details: Mapping[str, Any] | None = None  # diagnosis, per-fold scores, range-test curve
 
 
 def connect(url: str, timeout_s: float = 5.0) -> redis.Redis:
@@ -81,6 +82,7 @@ class JobStore:
     def __init__(self, client: redis.Redis, retention_s: int = 30 * 24 * 3600) -> None:
         self.redis = client
         self.retention_s = retention_s
+        self._raw: redis.Redis | None = None
         self._add_trials = client.register_script(scripts.ADD_TRIALS)
         self._claim = client.register_script(scripts.CLAIM_TRIAL)
         self._renew = client.register_script(scripts.RENEW_LEASE)
@@ -232,10 +234,31 @@ class JobStore:
         seconds, micros = self.redis.time()
         return float(seconds) + micros / 1e6
 
+    def save_model(self, job_id: str, data: bytes) -> None:
+        """Keep the refit model for download (before the job's status turns finished, so the
+        retention clock then covers it too)."""
+        self._binary().set(keys.job_model(job_id), data)
+
+    def get_model(self, job_id: str) -> bytes | None:
+        value = self._binary().get(keys.job_model(job_id))
+        return bytes(value) if value is not None else None
+
+    def _binary(self) -> redis.Redis:
+        """A client on the same server that leaves values as bytes (the main one decodes)."""
+        if self._raw is None:
+            pool = self.redis.connection_pool
+            kwargs = {**pool.connection_kwargs, "decode_responses": False}
+            self._raw = redis.Redis(
+                connection_pool=redis.ConnectionPool(
+                    connection_class=pool.connection_class, **kwargs
+                )
+            )
+        return self._raw
+
     def _expire_job(self, job_id: str) -> None:
         created = int(self.redis.hget(keys.job(job_id), "trials_created") or 0)
         pipe = self.redis.pipeline(transaction=False)
-        for key in (keys.job(job_id), keys.status_log(job_id)):
+        for key in (keys.job(job_id), keys.status_log(job_id), keys.job_model(job_id)):
             pipe.expire(key, self.retention_s)
         for n in range(created):
             pipe.expire(keys.trial(job_id, n), self.retention_s)
@@ -307,6 +330,8 @@ class JobStore:
         }
         if outcome.best_epoch is not None:
             fields["best_epoch"] = str(outcome.best_epoch)
+        if outcome.details:
+            fields["details"] = json.dumps(dict(outcome.details))
         if outcome.error:
             fields["error"] = outcome.error[:2000]
         value = "" if outcome.value is None else repr(float(outcome.value))
@@ -344,6 +369,7 @@ def _trial(job_id: str, raw: Mapping[str, str]) -> TrialRecord:
         value=_float(raw.get("value")),
         metrics=json.loads(raw.get("metrics") or "{}"),
         history=json.loads(raw.get("history") or "{}"),
+        details=json.loads(raw.get("details") or "{}"),
         epochs=int(raw.get("epochs") or 0),
         best_epoch=_int(raw.get("best_epoch")),
         error=raw.get("error") or None,

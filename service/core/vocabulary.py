@@ -1,16 +1,55 @@
-"""The hyperparameters tuneq understands: name, kind, valid range, default, meaning.
+"""The hyperparameters tuneq understands: name, kind, valid range, default, meaning, and when each
+one is active.
 
 A job may search or fix only names listed here. The model builder reads exactly these names, so
-a spec cannot smuggle in arbitrary Keras configuration.
+a spec cannot smuggle in arbitrary Keras configuration. Some names only mean something under
+others (``momentum`` under ``optimizer: sgd``, ``units_3`` when ``n_layers`` reaches 3, the conv
+knobs in a conv family); a configuration leaves them out when they are inactive, so trials never
+report values that did not take effect.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "leaky_relu", "swish")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adagrad", "adamw", "nadam")
+INITIALIZERS = (
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "orthogonal",
+)
+SCHEDULES = ("constant", "exponential", "step", "cosine", "reduce_on_plateau")
+POOLINGS = ("max", "average", "none")
+REGRESSION_LOSSES = ("mse", "mae", "huber")
+CONV_FAMILIES = ("conv1d", "conv2d")
+MAX_LAYERS = 8
+MAX_CONV_BLOCKS = 6
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``name`` is active only when ``parent`` is one of ``values`` or at least ``at_least``."""
+
+    parent: str
+    values: tuple[Any, ...] = ()
+    at_least: int | None = None
+
+    def holds(self, value: Any) -> bool:
+        if self.at_least is not None:
+            return isinstance(value, int | float) and value >= self.at_least
+        return value in self.values
+
+    def describe(self) -> str:
+        if self.at_least is not None:
+            return f"{self.parent} >= {self.at_least}"
+        return f"{self.parent} in {list(self.values)}"
 
 
 @dataclass(frozen=True)
@@ -18,16 +57,23 @@ class Hyperparameter:
     """One tunable knob.
 
     ``kind`` is "float", "int", "bool" or "choice"; numeric kinds use ``low``/``high`` as the
-    inclusive valid range, "choice" uses ``choices``.
+    inclusive valid range, "choice" uses ``choices``. ``default`` None means "falls back to
+    ``fallback``" (a per-layer width defaults to ``units``). ``families`` / ``tasks`` restrict
+    where the name may be used at all; ``when`` says when it is active within those.
     """
 
     name: str
     kind: str
     default: Any
     doc: str
+    group: str
     low: float | None = None
     high: float | None = None
     choices: tuple[Any, ...] | None = None
+    when: Condition | None = None
+    families: tuple[str, ...] | None = None
+    tasks: tuple[str, ...] | None = None
+    fallback: str | None = None
 
     def check(self, value: Any) -> str | None:
         """Return why ``value`` is not valid for this hyperparameter, or None when it is."""
@@ -51,35 +97,185 @@ class Hyperparameter:
     def numeric(self) -> bool:
         return self.kind in ("float", "int")
 
+    def applies_to(self, family: str, task: str) -> bool:
+        """Whether the name means anything for this model family and task."""
+        return (self.families is None or family in self.families) and (
+            self.tasks is None or task in self.tasks
+        )
+
 
 def _hp(*args: Any, **kwargs: Any) -> tuple[str, Hyperparameter]:
     hp = Hyperparameter(*args, **kwargs)
     return hp.name, hp
 
 
+def _per_layer(prefix: str, parent: str, count: int, **kwargs: Any) -> list:
+    return [
+        _hp(
+            f"{prefix}_{i}",
+            kwargs["kind"],
+            None,
+            f"{kwargs['what']} {i}; defaults to `{prefix}`. Active when {parent} >= {i}.",
+            kwargs["group"],
+            low=kwargs["low"],
+            high=kwargs["high"],
+            when=Condition(parent, at_least=i),
+            families=kwargs.get("families"),
+            fallback=prefix,
+        )
+        for i in range(1, count + 1)
+    ]
+
+
+_ARCH, _REG, _OPT, _SCHED, _CONV = "architecture", "regularization", "optimizer", "schedule", "conv"
+_SGD = Condition("optimizer", ("sgd",))
+
 HYPERPARAMETERS: dict[str, Hyperparameter] = dict(
     [
-        _hp("n_layers", "int", 2, "Number of hidden dense layers.", low=1, high=8),
-        _hp("units", "int", 64, "Units in each hidden layer.", low=1, high=2048),
-        _hp(
-            "activation", "choice", "relu", "Activation of the hidden layers.", choices=ACTIVATIONS
-        ),
-        _hp("dropout", "float", 0.0, "Dropout rate after each hidden layer.", low=0.0, high=0.9),
-        _hp("l1", "float", 0.0, "L1 penalty on hidden-layer kernels.", low=0.0, high=1.0),
-        _hp("l2", "float", 0.0, "L2 penalty on hidden-layer kernels.", low=0.0, high=1.0),
-        _hp("optimizer", "choice", "adam", "Optimizer.", choices=OPTIMIZERS),
-        _hp("learning_rate", "float", 1e-3, "Initial learning rate.", low=1e-7, high=10.0),
-        _hp("momentum", "float", 0.0, "Momentum (sgd, rmsprop).", low=0.0, high=0.999),
-        _hp("batch_size", "int", 32, "Mini-batch size.", low=1, high=8192),
+        _hp("n_layers", "int", 2, "Hidden dense layers (the head, in conv families).", _ARCH,
+            low=0, high=MAX_LAYERS),
+        _hp("units", "int", 64, "Units in each hidden dense layer.", _ARCH, low=1, high=2048),
+        *_per_layer("units", "n_layers", MAX_LAYERS, kind="int", what="Units in dense layer",
+                    group=_ARCH, low=1, high=2048),
+        _hp("activation", "choice", "relu", "Activation of the hidden layers.", _ARCH,
+            choices=ACTIVATIONS),
+        _hp("kernel_initializer", "choice", "glorot_uniform", "Initializer of hidden kernels.",
+            _ARCH, choices=INITIALIZERS),
+        _hp("conv_blocks", "int", 2, "Convolution blocks before the dense head.", _CONV,
+            low=1, high=MAX_CONV_BLOCKS, families=CONV_FAMILIES),
+        _hp("filters", "int", 32, "Filters in each convolution block.", _CONV, low=1, high=1024,
+            families=CONV_FAMILIES),
+        *_per_layer("filters", "conv_blocks", MAX_CONV_BLOCKS, kind="int",
+                    what="Filters in convolution block", group=_CONV, low=1, high=1024,
+                    families=CONV_FAMILIES),
+        _hp("kernel_size", "int", 3, "Convolution window (square in conv2d).", _CONV, low=1,
+            high=15, families=CONV_FAMILIES),
+        _hp("pooling", "choice", "max", "Pooling (size 2) after each block.", _CONV,
+            choices=POOLINGS, families=CONV_FAMILIES),
+        _hp("dropout", "float", 0.0, "Dropout rate after each hidden layer.", _REG, low=0.0,
+            high=0.9),
+        _hp("l1", "float", 0.0, "L1 penalty on hidden kernels.", _REG, low=0.0, high=1.0),
+        _hp("l2", "float", 0.0, "L2 penalty on hidden kernels.", _REG, low=0.0, high=1.0),
+        _hp("batch_norm", "bool", False, "Batch normalization before each hidden activation.",
+            _REG),
+        _hp("optimizer", "choice", "adam", "Optimizer.", _OPT, choices=OPTIMIZERS),
+        _hp("learning_rate", "float", 1e-3, "Initial (peak, with warmup) learning rate.", _OPT,
+            low=1e-7, high=10.0),
+        _hp("momentum", "float", 0.0, "Momentum.", _OPT, low=0.0, high=0.999,
+            when=Condition("optimizer", ("sgd", "rmsprop"))),
+        _hp("nesterov", "bool", False, "Nesterov momentum.", _OPT, when=_SGD),
+        _hp("weight_decay", "float", 0.004, "Decoupled weight decay.", _OPT, low=0.0, high=1.0,
+            when=Condition("optimizer", ("adamw",))),
+        _hp("clipnorm", "float", 0.0, "Clip each gradient to this norm (0: off).", _OPT,
+            low=0.0, high=1000.0),
+        _hp("batch_size", "int", 32, "Mini-batch size.", _OPT, low=1, high=8192),
+        _hp("lr_schedule", "choice", "constant", "Learning-rate schedule after warmup.", _SCHED,
+            choices=SCHEDULES),
+        _hp("decay_rate", "float", 0.96, "Exponential: factor per decay_steps.", _SCHED,
+            low=0.01, high=1.0, when=Condition("lr_schedule", ("exponential",))),
+        _hp("decay_steps", "int", 100, "Exponential: optimizer steps per decay_rate.", _SCHED,
+            low=1, high=1_000_000, when=Condition("lr_schedule", ("exponential",))),
+        _hp("staircase", "bool", False, "Exponential: decay in whole steps.", _SCHED,
+            when=Condition("lr_schedule", ("exponential",))),
+        _hp("drop", "float", 0.5, "Step: factor applied every step_epochs.", _SCHED, low=0.01,
+            high=1.0, when=Condition("lr_schedule", ("step",))),
+        _hp("step_epochs", "int", 10, "Step: epochs between drops.", _SCHED, low=1, high=1000,
+            when=Condition("lr_schedule", ("step",))),
+        _hp("plateau_factor", "float", 0.1, "Reduce-on-plateau: factor on a plateau.", _SCHED,
+            low=0.01, high=0.99, when=Condition("lr_schedule", ("reduce_on_plateau",))),
+        _hp("plateau_patience", "int", 3, "Reduce-on-plateau: epochs without improvement.",
+            _SCHED, low=0, high=100, when=Condition("lr_schedule", ("reduce_on_plateau",))),
+        _hp("warmup_epochs", "int", 0, "Linear warmup from 0 to learning_rate (any schedule).",
+            _SCHED, low=0, high=100),
+        _hp("loss", "choice", "mse", "Regression loss.", _OPT, choices=REGRESSION_LOSSES,
+            tasks=("regression",)),
     ]
-)
+)  # fmt: skip
 
 
 def defaults() -> dict[str, Any]:
-    """Every hyperparameter's default value."""
+    """Every hyperparameter's default value (None where it falls back to another name)."""
     return {name: hp.default for name, hp in HYPERPARAMETERS.items()}
 
 
-def configuration(fixed: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """The full set of hyperparameters a trial trains with: defaults, then fixed, then searched."""
-    return {**defaults(), **fixed, **params}
+def is_active(name: str, config: Mapping[str, Any], family: str, task: str) -> bool:
+    """Whether ``name`` takes effect in ``config`` (its own conditions and its parent's)."""
+    hp = HYPERPARAMETERS[name]
+    if not hp.applies_to(family, task):
+        return False
+    if hp.when is None:
+        return True
+    parent = hp.when.parent
+    return is_active(parent, config, family, task) and hp.when.holds(config.get(parent))
+
+
+def configuration(
+    fixed: Mapping[str, Any],
+    params: Mapping[str, Any],
+    family: str = "mlp",
+    task: str = "classification",
+) -> dict[str, Any]:
+    """The hyperparameters a trial trains with: defaults, then fixed, then searched, keeping
+    only the active ones, with fallbacks (``units_3`` from ``units``) resolved."""
+    merged = {**defaults(), **fixed, **params}
+    config: dict[str, Any] = {}
+    for name, hp in HYPERPARAMETERS.items():
+        if not is_active(name, merged, family, task):
+            continue
+        value = merged[name]
+        config[name] = merged[hp.fallback] if value is None and hp.fallback else value
+    return config
+
+
+def active_params(
+    fixed: Mapping[str, Any], params: Mapping[str, Any], family: str, task: str
+) -> dict[str, Any]:
+    """``params`` without the names that are inactive under the rest of the configuration."""
+    merged = {**defaults(), **fixed, **params}
+    return {k: v for k, v in params.items() if is_active(k, merged, family, task)}
+
+
+def markdown_table() -> str:
+    """The README's hyperparameter table (a test keeps the README equal to it)."""
+    rows = [
+        "| name | meaning | type | default | valid range | applies |",
+        "|---|---|---|---|---|---|",
+    ]
+    for hp in HYPERPARAMETERS.values():
+        if hp.fallback and not hp.name.endswith("_1"):
+            continue  # units_2.. and filters_2.. read like units_1 / filters_1
+        name = f"`{hp.name}`"
+        if hp.fallback:
+            top = MAX_LAYERS if hp.fallback == "units" else MAX_CONV_BLOCKS
+            name = f"`{hp.fallback}_1` … `{hp.fallback}_{top}`"
+        if hp.kind == "choice":
+            valid = ", ".join(str(c) for c in hp.choices or ())
+        elif hp.kind == "bool":
+            valid = "true, false"
+        else:
+            valid = f"{_show(hp.low)} \N{EN DASH} {_show(hp.high)}"
+        default = f"`{hp.fallback}`" if hp.fallback else _show(hp.default)
+        where = []
+        if hp.families:
+            where.append("/".join(hp.families))
+        if hp.tasks:
+            where.append("/".join(hp.tasks))
+        if hp.when is not None and hp.fallback:
+            where.append(f"{hp.when.parent} ≥ i")
+        elif hp.when is not None:
+            where.append(f"{hp.when.parent}: {', '.join(map(str, hp.when.values))}")
+        doc = hp.doc.split(" Active when")[0]
+        rows.append(
+            f"| {name} | {doc} | {hp.kind} | {default} | {valid} | {'; '.join(where) or 'all'} |"
+        )
+    return "\n".join(rows)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"`{value}`"
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1:
+        return str(int(value))
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from flask.testing import FlaskClient
 
 from service.app import create_app
 from service.core.settings import Settings
+from worker.engine.datasets import load_builtin
+
+DIAGNOSES = {"good_fit", "overfitting", "underfitting", "underfitting_and_overfitting"}
 
 pytestmark = pytest.mark.integration
 
@@ -39,11 +44,17 @@ def in_space(params: dict[str, Any], space: dict[str, Any]) -> bool:
                 return False
         elif not dim["low"] <= value <= dim["high"]:
             return False
-    return set(params) == set(space)
+    return set(params) <= set(space)
+
+
+def _predict(path: Path, x: np.ndarray) -> np.ndarray:
+    import keras
+
+    return np.asarray(keras.saving.load_model(path).predict(x, verbose=0))
 
 
 def test_bayesian_classification_job(
-    settings: Settings, worker: subprocess.Popen[bytes], spec: dict[str, Any]
+    settings: Settings, worker: subprocess.Popen[bytes], spec: dict[str, Any], tmp_path: Path
 ) -> None:
     client = create_app(settings).test_client()
     response = client.post("/v1/jobs", json=spec)
@@ -79,6 +90,21 @@ def test_bayesian_classification_job(
     assert job["best"]["configuration"]["n_layers"] == spec["fixed"]["n_layers"]
     assert 0.0 <= job["best"]["metrics"]["test_accuracy"] <= 1.0
     assert job["best"]["metrics"]["test_loss"] >= 0.0
+    assert job["best"]["diagnosis"]["label"] in DIAGNOSES
+    assert job["best"]["diagnosis"]["advice"]
+    assert job["summary"]["diagnosis"] == job["best"]["diagnosis"]
+    assert all(t["diagnosis"]["label"] in DIAGNOSES for t in trials)
+
+    # the refit model downloads as a plain .keras file that predicts from raw features
+    response = client.get(job["links"]["model"])
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/octet-stream"
+    assert ".keras" in response.headers["Content-Disposition"]
+    path = tmp_path / "best.keras"
+    path.write_bytes(response.data)
+    data = load_builtin("iris")
+    accuracy = float(np.mean(_predict(path, data.x_test).argmax(axis=1) == data.y_test))
+    assert accuracy == pytest.approx(job["best"]["metrics"]["test_accuracy"])
 
 
 def test_random_regression_job_minimises_its_objective(
@@ -97,3 +123,78 @@ def test_random_regression_job_minimises_its_objective(
     assert len(trials) == 3
     assert job["best"]["value"] == min(t["value"] for t in trials)
     assert {"test_mse", "test_mae", "test_loss"} <= set(job["best"]["metrics"])
+
+
+def test_conditional_grid_kfold_job_and_warm_start(
+    settings: Settings, worker: subprocess.Popen[bytes], spec: dict[str, Any]
+) -> None:
+    spec["search_space"] = {
+        "n_layers": {"type": "int", "low": 1, "high": 2},
+        "units_2": {"type": "int", "low": 4, "high": 8, "steps": 2},
+    }
+    spec["fixed"] = {"learning_rate": 0.05}
+    spec["training"]["validation"] = {"method": "kfold", "folds": 2}
+    spec["search"] = {"strategy": "grid", "max_trials": 50, "parallelism": 2}
+    client = create_app(settings).test_client()
+    job_id = client.post("/v1/jobs", json=spec).get_json()["id"]
+    job, _ = wait_for(client, job_id)
+    assert job["status"] == "succeeded", job["error"]
+    assert job["progress"]["trials_total"] == 3  # one layer (units_2 inactive) + two widths
+    trials = client.get(f"/v1/jobs/{job_id}/trials").get_json()["trials"]
+    params = sorted(
+        (t["params"] for t in trials), key=lambda p: (p["n_layers"], p.get("units_2", 0))
+    )
+    assert params == [{"n_layers": 1}, {"n_layers": 2, "units_2": 4}, {"n_layers": 2, "units_2": 8}]
+    for trial in trials:
+        assert len(trial["folds"]) == 2
+        assert "val_accuracy_std" in trial["metrics"]
+    assert (
+        "units_2" not in job["best"]["configuration"]
+        or job["best"]["configuration"]["n_layers"] == 2
+    )
+
+    # a later job learns from this one; a job from nowhere or with another space is refused
+    later = {
+        **spec,
+        "search": {
+            "strategy": "bayesian",
+            "max_trials": 2,
+            "initial_points": 2,
+            "warm_start": [job_id],
+        },
+    }
+    response = client.post("/v1/jobs", json=later)
+    assert response.status_code == 202, response.get_json()
+    warm, _ = wait_for(client, response.get_json()["id"])
+    assert warm["status"] == "succeeded", warm["error"]
+    for bad, reason in (("0" * 32, "No such job"), (job_id, "not compatible")):
+        other = {
+            **later,
+            "search_space": spec["search_space"]
+            if bad != job_id
+            else {"n_layers": {"type": "int", "low": 1, "high": 2}},
+        }
+        other["search"] = {**later["search"], "warm_start": [bad]}
+        response = client.post("/v1/jobs", json=other)
+        assert response.status_code == 422
+        assert reason in response.get_json()["error"]["fields"]["search.warm_start.0"][0]
+
+
+def test_learning_rate_range_test_job(
+    settings: Settings, worker: subprocess.Popen[bytes], spec: dict[str, Any]
+) -> None:
+    spec["search_space"] = {}
+    spec["fixed"] = {"optimizer": "sgd", "batch_size": 16}
+    spec["search"] = {
+        "strategy": "lr_range_test",
+        "lr_range": {"min_lr": 1e-4, "max_lr": 10.0, "steps": 40},
+    }
+    client = create_app(settings).test_client()
+    job_id = client.post("/v1/jobs", json=spec).get_json()["id"]
+    job, _ = wait_for(client, job_id)
+    assert job["status"] == "succeeded", job["error"]
+    found = job["summary"]["lr_range"]
+    assert 1e-4 <= found["suggested_learning_rate"] <= 10.0
+    (trial,) = client.get(f"/v1/jobs/{job_id}/trials").get_json()["trials"]
+    assert len(trial["history"]["learning_rate"]) == len(trial["history"]["loss"]) >= 5
+    assert client.get(job["links"]["model"]).status_code == 404

@@ -8,8 +8,15 @@ from typing import Any
 
 import pytest
 
+from service.core.grid import grid_size
 from service.core.spec import Dimension, load_spec
-from worker.engine.optimizer import BayesianSearch, Observation, RandomSearch, make_suggester
+from worker.engine.optimizer import (
+    BayesianSearch,
+    GridSearch,
+    Observation,
+    RandomSearch,
+    make_suggester,
+)
 
 SPACE = {
     "learning_rate": Dimension("float", 1e-4, 1e-1, log=True),
@@ -41,15 +48,22 @@ def in_space(params: dict[str, Any]) -> bool:
     return True
 
 
-def bayes(surrogate: str = "GP", acquisition: str = "gp_hedge", seed: int = 3) -> BayesianSearch:
+def bayes(
+    surrogate: str = "GP",
+    acquisition: str = "gp_hedge",
+    seed: int = 3,
+    generator: str = "random",
+    space: dict[str, Dimension] = SPACE,
+) -> BayesianSearch:
     return BayesianSearch(
-        SPACE,
+        space,
         seed=seed,
         n_initial=4,
         surrogate=surrogate,
         acquisition=acquisition,
         metric="val_accuracy",
         direction="max",
+        generator=generator,
     )
 
 
@@ -78,7 +92,7 @@ def test_initial_points_are_distinct() -> None:
     assert len({tuple(sorted(p.items())) for p in points}) == 4
 
 
-@pytest.mark.parametrize("surrogate", ["GP", "RF", "ET"])
+@pytest.mark.parametrize("surrogate", ["GP", "RF", "ET", "GBRT", "dummy"])
 @pytest.mark.parametrize("acquisition", ["gp_hedge", "EI", "PI", "LCB"])
 def test_every_surrogate_and_acquisition_suggests_valid_points(
     surrogate: str, acquisition: str
@@ -121,3 +135,65 @@ def test_make_suggester_reads_the_spec(spec: dict[str, Any]) -> None:
     assert isinstance(make_suggester(load_spec(spec)), BayesianSearch)
     spec["search"] = {"strategy": "random", "max_trials": 3}
     assert isinstance(make_suggester(load_spec(spec)), RandomSearch)
+
+
+@pytest.mark.parametrize("generator", ["random", "sobol", "halton", "hammersly", "lhs", "grid"])
+def test_every_initial_point_generator(generator: str) -> None:
+    first = bayes(generator=generator).suggest([], [], 4)
+    assert first == bayes(generator=generator).suggest([], [], 4)  # seeded
+    assert all(in_space(p) for p in first)
+    assert len({tuple(sorted(p.items())) for p in first}) >= 3
+    # asked one at a time, trial k still gets design point k
+    done = [Observation(p, objective(p)) for p in first[:2]]
+    assert bayes(generator=generator).suggest(done, [], 1) == [first[2]]
+    after = bayes(generator=generator).suggest([Observation(p, objective(p)) for p in first], [], 2)
+    assert all(in_space(p) for p in after)
+
+
+def test_warm_start_prior_is_learned_from_and_shortens_the_initial_design() -> None:
+    prior = run(bayes(seed=9), 8)
+    cold = bayes().suggest([], [], 1)
+    warm = bayes().suggest([], [], 1, prior=prior)
+    assert warm != cold  # 8 earlier results cover the 4 initial points: the surrogate proposes
+    assert objective(warm[0]) > 0.5
+
+
+def test_inactive_parameters_are_told_with_a_stand_in() -> None:
+    space = {
+        "n_layers": Dimension("int", 1, 3),
+        "units_3": Dimension("int", 8, 64),
+        "learning_rate": Dimension("float", 1e-4, 1e-1, log=True),
+    }
+    done = [
+        Observation({"n_layers": 1, "learning_rate": 0.01}, 0.9),  # units_3 inactive: absent
+        Observation({"n_layers": 3, "units_3": 30, "learning_rate": 0.001}, 0.8),
+        Observation({"n_layers": 2, "learning_rate": 0.05}, 0.7),
+        Observation({"n_layers": 1, "learning_rate": 0.0005}, 0.6),
+        Observation({"n_layers": 3, "units_3": 10, "learning_rate": 0.02}, 0.85),
+    ]
+    points = bayes(space=space).suggest(done, [], 2)
+    assert len(points) == 2 and all(8 <= p["units_3"] <= 64 for p in points)
+
+
+def test_grid_search_walks_the_whole_grid_once() -> None:
+    space = {
+        "units": Dimension("int", 1, 3),
+        "learning_rate": Dimension("float", 1e-3, 1e-1, log=True, steps=3),
+        "activation": Dimension("categorical", choices=("relu", "tanh")),
+    }
+    assert grid_size(space, 5) == 3 * 3 * 2  # int 1..3 rounds to three values
+    search = GridSearch(space, 5, seed=0, sample=False, budget=100)
+    points: list[dict[str, Any]] = []
+    while batch := search.suggest([Observation(p, 0.5) for p in points], [], 4):
+        points += batch
+    assert len(points) == 18
+    assert len({tuple(sorted(p.items())) for p in points}) == 18
+    assert sorted({p["learning_rate"] for p in points}) == pytest.approx([1e-3, 1e-2, 1e-1])
+
+
+def test_grid_sample_takes_a_seeded_subset() -> None:
+    space = {"units": Dimension("int", 1, 100, steps=100)}
+    one = GridSearch(space, 5, seed=1, sample=True, budget=10).suggest([], [], 10)
+    assert one == GridSearch(space, 5, seed=1, sample=True, budget=10).suggest([], [], 10)
+    assert len({p["units"] for p in one}) == 10
+    assert GridSearch(space, 5, seed=1, sample=True, budget=10).suggest([], one, 5) == []

@@ -219,3 +219,75 @@ def test_wrong_method_is_405_in_the_error_shape(client: FlaskClient) -> None:
     response = client.put("/v1/jobs")
     assert response.status_code == 405
     assert set(response.get_json()["error"]) == {"code", "message", "fields"}
+
+
+def _grid(spec: dict[str, Any]) -> dict[str, Any]:
+    spec["search"] = {"strategy": "grid", "max_trials": 10, "grid_steps": 5}
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        (lambda s: s["search_space"].update(filters={"type": "int", "low": 4, "high": 8}),
+         "search_space.filters"),
+        (lambda s: s["fixed"].update(loss="huber"), "fixed.loss"),
+        (lambda s: s["fixed"].update(optimizer="adam", momentum=0.9), "fixed.momentum"),
+        (lambda s: s["search_space"].update(
+            n_layers={"type": "int", "low": 1, "high": 3},
+            units_4={"type": "int", "low": 4, "high": 8}), "search_space.units_4"),
+        (lambda s: s["search_space"].update(
+            decay_rate={"type": "float", "low": 0.5, "high": 0.9}), "search_space.decay_rate"),
+        (_grid, "search.max_trials"),
+        (lambda s: s["search_space"]["activation"].update(steps=3),
+         "search_space.activation.steps"),
+        (lambda s: s.update(model={"family": "conv2d"}), "model.input_shape"),
+        (lambda s: s.update(model={"family": "mlp", "input_shape": [2, 2]}), "model.input_shape"),
+        (lambda s: s["training"].update(validation={"method": "dataset"}),
+         "training.validation.method"),
+        (lambda s: s["training"].update(validation={"method": "kfold", "folds": 11}),
+         "training.validation.folds"),
+        (lambda s: (s["training"].update(validation={"method": "kfold"}),
+                    s["search"].update(pruning={})), "search.pruning"),
+        (lambda s: (s["training"].update(objective={"metric": "val_f1"}),
+                    s["search"].update(pruning={})), "search.pruning"),
+        (lambda s: s["search"].update(strategy="lr_range_test"), "search_space"),
+        (lambda s: s.update(search={"strategy": "lr_range_test",
+                                    "lr_range": {"min_lr": 1, "max_lr": 0.1}},
+                            search_space={}), "search.lr_range.min_lr"),
+        (lambda s: s["search"].update(initial_point_generator="magic"),
+         "search.initial_point_generator"),
+        (lambda s: s["search"].update(warm_start=["../../etc"]), "search.warm_start.0"),
+        (lambda s: s.update(search_space={}), "search_space"),
+        (lambda s: s["search_space"].update(
+            n_layers={"type": "int", "low": 1, "high": 8},
+            units={"type": "int", "low": 16, "high": 2048}), "search_space"),
+    ],
+)  # fmt: skip
+def test_fields_that_do_not_fit_together(change: Any, path: str, spec: dict[str, Any]) -> None:
+    settings = Settings(max_model_params=1_000_000, max_trials_limit=100)
+    app = create_app(settings, store=Untouchable(), dispatcher=Untouchable())  # type: ignore[arg-type]
+    change(spec)
+    assert_field_error(app.test_client(), spec, path)
+
+
+def test_valid_combinations_load(spec: dict[str, Any]) -> None:
+    spec["dataset"] = {"builtin": "digits"}
+    spec["model"] = {"family": "conv2d"}
+    spec["search_space"].update(
+        filters={"type": "int", "low": 4, "high": 16},
+        pooling={"type": "categorical", "choices": ["max", "none"]},
+        optimizer={"type": "categorical", "choices": ["sgd", "adam"]},
+        momentum={"type": "float", "low": 0.0, "high": 0.9},
+    )
+    spec["search"] = {"strategy": "bayesian", "surrogate": "GBRT", "initial_point_generator": "lhs"}
+    job = load_spec(spec)
+    assert job.model.family == "conv2d" and job.search.surrogate == "GBRT"
+    assert load_spec(job.to_dict()) == job
+    grid = load_spec({**_grid(spec), "search": {"strategy": "grid", "grid_sample": True}})
+    assert grid.search.max_trials == 20
+    small = {"learning_rate": {"type": "float", "low": 0.001, "high": 0.1, "log": True, "steps": 3}}
+    assert (
+        load_spec({**spec, "search_space": small, "search": {"strategy": "grid"}}).search.max_trials
+        == 3
+    )

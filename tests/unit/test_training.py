@@ -6,12 +6,13 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import pytest
 from sklearn.datasets import load_iris
 
 from service.core.spec import load_spec
 from service.core.vocabulary import configuration
 from worker.engine.datasets import holdout_split, load_builtin
-from worker.engine.training import fit_trial, refit_and_test
+from worker.engine.training import fit_trial, refit
 
 
 def test_builtin_test_split_is_fixed_stratified_and_disjoint() -> None:
@@ -45,7 +46,8 @@ def test_fit_trial_reports_train_and_validation_metrics(spec: dict[str, Any]) ->
         on_epoch=on_epoch,
     )
     assert not result.diverged
-    assert set(result.metrics) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    names = {"loss", "accuracy", "auc", "precision", "recall", "f1"}
+    assert set(result.metrics) == names | {f"val_{name}" for name in names}
     assert 0.0 <= result.metrics["val_accuracy"] <= 1.0
     assert seen == list(range(1, result.epochs + 1))
     assert 1 <= result.epochs <= job.training.max_epochs
@@ -88,19 +90,33 @@ def test_divergence_is_detected(spec: dict[str, Any]) -> None:
     config = configuration(
         job.fixed,
         {"optimizer": "sgd", "learning_rate": 10.0, "momentum": 0.99, "units": 512, "n_layers": 4},
+        "mlp",
+        "regression",
     )
     result = fit_trial(job, config, load_builtin("diabetes"), seed=1)
     assert result.diverged
 
 
-def test_refit_scores_on_the_test_split(spec: dict[str, Any]) -> None:
+def test_refit_scores_on_the_test_split_and_saves_a_plain_keras_model(
+    spec: dict[str, Any], tmp_path: Any
+) -> None:
+    import keras
+
     job = load_spec(spec)
-    scores = refit_and_test(
+    data = load_builtin("iris")
+    scores, model = refit(
         job,
-        configuration(job.fixed, {"learning_rate": 0.05}),
-        load_builtin("iris"),
-        epochs=3,
+        configuration(job.fixed, {"learning_rate": 0.05, "lr_schedule": "cosine"}),
+        data,
+        epochs=20,
         seed=0,
     )
-    assert set(scores) == {"test_loss", "test_accuracy"}
+    names = {"loss", "accuracy", "auc", "precision", "recall", "f1"}
+    assert set(scores) == {f"test_{name}" for name in names}
     assert 0.0 <= scores["test_accuracy"] <= 1.0
+    path = tmp_path / "model.keras"
+    path.write_bytes(model)
+    loaded = keras.saving.load_model(path)  # plain Keras: no tuneq classes needed
+    # the scaling is inside the model: raw test features give the scored accuracy
+    predicted = loaded.predict(data.x_test, verbose=0).argmax(axis=1)
+    assert float(np.mean(predicted == data.y_test)) == pytest.approx(scores["test_accuracy"])

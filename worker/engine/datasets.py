@@ -39,6 +39,8 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     n_classes: int | None
+    x_val: np.ndarray | None = None  # a validation part of the dataset's own, when it has one
+    y_val: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:

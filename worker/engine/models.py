@@ -2,52 +2,111 @@
 
 Only names from ``service.core.vocabulary`` are read; no client-supplied Keras config is ever
 deserialised. Backend-agnostic Keras 3 (no ``tf.*``), so the same code runs on JAX or PyTorch.
+Models take flat feature vectors and reshape them for the conv families, so one data pipeline
+serves every family. ``service.core.capacity`` counts these layers without Keras: change both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
 
 from service.core.catalog import CLASSIFICATION
+from worker.engine.schedules import learning_rate
+
+_POOLING = {
+    ("conv1d", "max"): keras.layers.MaxPooling1D,
+    ("conv1d", "average"): keras.layers.AveragePooling1D,
+    ("conv2d", "max"): keras.layers.MaxPooling2D,
+    ("conv2d", "average"): keras.layers.AveragePooling2D,
+}
+_CONV = {"conv1d": keras.layers.Conv1D, "conv2d": keras.layers.Conv2D}
+_REGRESSION_LOSSES = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "huber": "huber"}
 
 
 def build_model(
-    family: str, params: Mapping[str, Any], n_features: int, task: str, n_classes: int | None
+    family: str,
+    config: Mapping[str, Any],
+    input_shape: Sequence[int],
+    task: str,
+    n_classes: int | None,
+    *,
+    steps_per_epoch: int = 1,
+    max_epochs: int = 1,
+    rate: Any = None,
 ) -> keras.Model:
-    """Build and compile the model a trial trains."""
-    if family != "mlp":
+    """Build and compile the model a trial trains.
+
+    ``input_shape`` is one sample's shape as the family sees it (``(n,)`` for mlp, ``(n, 1)``
+    for conv1d, ``(h, w, c)`` for conv2d); ``steps_per_epoch`` and ``max_epochs`` place the
+    learning-rate schedule's steps; ``rate`` replaces the configured learning rate (the range
+    test's rising schedule).
+    """
+    if family not in ("mlp", *_CONV):
         raise ValueError(f"unknown model family {family!r}")
-    model = build_mlp(params, n_features, task, n_classes)
+    n_features = 1
+    for size in input_shape:
+        n_features *= int(size)
+    inputs = keras.Input(shape=(n_features,), name="features")
+    x = inputs
+    if family in _CONV:
+        x = keras.layers.Reshape(tuple(input_shape), name="to_grid")(x)
+        x = conv_blocks(family, config, x)
+        x = keras.layers.Flatten(name="flatten")(x)
+    x = dense_layers(config, x)
+    model = keras.Model(inputs, output_layer(task, n_classes)(x), name=family)
     model.compile(
-        optimizer=make_optimizer(params),
-        loss=loss_for(task, n_classes),
+        optimizer=make_optimizer(config, steps_per_epoch, max_epochs, rate),
+        loss=loss_for(task, n_classes, config.get("loss", "mse")),
         metrics=metrics_for(task, n_classes),
     )
     return model
 
 
-def build_mlp(
-    params: Mapping[str, Any], n_features: int, task: str, n_classes: int | None
-) -> keras.Model:
-    """Dense layers with the chosen activation, L1/L2 penalties and dropout; output by task."""
-    l1, l2 = float(params["l1"]), float(params["l2"])
-    regularizer = keras.regularizers.L1L2(l1=l1, l2=l2) if (l1 or l2) else None
-    inputs = keras.Input(shape=(n_features,), name="features")
-    x = inputs
-    for i in range(int(params["n_layers"])):
+def _regularizer(config: Mapping[str, Any]) -> keras.regularizers.Regularizer | None:
+    l1, l2 = float(config["l1"]), float(config["l2"])
+    return keras.regularizers.L1L2(l1=l1, l2=l2) if (l1 or l2) else None
+
+
+def _activate(config: Mapping[str, Any], x: Any, name: str) -> Any:
+    """Batch normalization (when on) sits between the linear part and its activation."""
+    if config["batch_norm"]:
+        x = keras.layers.BatchNormalization(name=f"batch_norm_{name}")(x)
+    return keras.layers.Activation(config["activation"], name=f"activation_{name}")(x)
+
+
+def dense_layers(config: Mapping[str, Any], x: Any) -> Any:
+    """Hidden dense layers with their widths, initializer, L1/L2 penalties and dropout."""
+    for i in range(1, int(config["n_layers"]) + 1):
         x = keras.layers.Dense(
-            int(params["units"]),
-            activation=params["activation"],
-            kernel_regularizer=regularizer,
+            int(config[f"units_{i}"]),
+            kernel_initializer=config["kernel_initializer"],
+            kernel_regularizer=_regularizer(config),
             name=f"dense_{i}",
         )(x)
-        if params["dropout"] > 0:
-            x = keras.layers.Dropout(float(params["dropout"]), name=f"dropout_{i}")(x)
-    outputs = output_layer(task, n_classes)(x)
-    return keras.Model(inputs, outputs, name="mlp")
+        x = _activate(config, x, f"dense_{i}")
+        if config["dropout"] > 0:
+            x = keras.layers.Dropout(float(config["dropout"]), name=f"dropout_{i}")(x)
+    return x
+
+
+def conv_blocks(family: str, config: Mapping[str, Any], x: Any) -> Any:
+    """Convolution blocks ("same" padding), each followed by pooling of size 2 unless none."""
+    for i in range(1, int(config["conv_blocks"]) + 1):
+        x = _CONV[family](
+            int(config[f"filters_{i}"]),
+            int(config["kernel_size"]),
+            padding="same",
+            kernel_initializer=config["kernel_initializer"],
+            kernel_regularizer=_regularizer(config),
+            name=f"conv_{i}",
+        )(x)
+        x = _activate(config, x, f"conv_{i}")
+        if config["pooling"] != "none":
+            x = _POOLING[(family, config["pooling"])](2, padding="same", name=f"pool_{i}")(x)
+    return x
 
 
 def output_layer(task: str, n_classes: int | None) -> keras.layers.Layer:
@@ -59,13 +118,15 @@ def output_layer(task: str, n_classes: int | None) -> keras.layers.Layer:
     return keras.layers.Dense(1, activation="linear", name="output")
 
 
-def loss_for(task: str, n_classes: int | None) -> str:
+def loss_for(task: str, n_classes: int | None, regression_loss: str = "mse") -> str:
     if task == CLASSIFICATION:
         return "sparse_categorical_crossentropy" if (n_classes or 0) > 2 else "binary_crossentropy"
-    return "mean_squared_error"
+    return _REGRESSION_LOSSES[regression_loss]
 
 
 def metrics_for(task: str, n_classes: int | None) -> list[keras.metrics.Metric]:
+    """What Keras tracks per epoch (early stopping and pruning watch these); the rest of the
+    reported metrics are computed from predictions after training (``worker.engine.metrics``)."""
     if task == CLASSIFICATION and (n_classes or 0) > 2:
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     if task == CLASSIFICATION:
@@ -76,20 +137,28 @@ def metrics_for(task: str, n_classes: int | None) -> list[keras.metrics.Metric]:
     ]
 
 
-def make_optimizer(params: Mapping[str, Any]) -> keras.optimizers.Optimizer:
-    name = params["optimizer"]
-    lr = float(params["learning_rate"])
-    momentum = float(params.get("momentum", 0.0))
+def make_optimizer(
+    config: Mapping[str, Any], steps_per_epoch: int = 1, max_epochs: int = 1, rate: Any = None
+) -> keras.optimizers.Optimizer:
+    name = config["optimizer"]
+    if rate is None:
+        rate = learning_rate(config, steps_per_epoch, max_epochs)
+    common: dict[str, Any] = {"learning_rate": rate}
+    if config["clipnorm"]:
+        common["clipnorm"] = float(config["clipnorm"])
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=momentum)
+        return keras.optimizers.SGD(
+            momentum=float(config["momentum"]), nesterov=bool(config["nesterov"]), **common
+        )
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=lr, momentum=momentum)
+        return keras.optimizers.RMSprop(momentum=float(config["momentum"]), **common)
+    if name == "adamw":
+        return keras.optimizers.AdamW(weight_decay=float(config["weight_decay"]), **common)
     factories = {
         "adam": keras.optimizers.Adam,
         "adagrad": keras.optimizers.Adagrad,
-        "adamw": keras.optimizers.AdamW,
         "nadam": keras.optimizers.Nadam,
     }
     if name not in factories:
         raise ValueError(f"unknown optimizer {name!r}")
-    return factories[name](learning_rate=lr)
+    return factories[name](**common)

@@ -14,12 +14,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
+
+from service.core.grid import distinct_grid, grid_point, grid_size
 from service.core.spec import Dimension, JobSpec
 from worker.engine.space import sample_point, to_python
 
-# Metrics that live in [0, 1] and are maximised: modelled as log(1 - value), which spreads out
-# the differences near 1.0 that matter and keeps hopeless corners from dominating the surrogate.
-_BOUNDED_SCORES = ("val_accuracy",)
+# Metrics at most 1 and maximised: modelled as log(1 - value), which spreads out the differences
+# near 1.0 that matter and keeps hopeless corners from dominating the surrogate.
+_BOUNDED_SCORES = ("val_accuracy", "val_auc", "val_precision", "val_recall", "val_f1", "val_r2")
 _EPS = 1e-4
 
 
@@ -33,8 +36,15 @@ class Observation:
 
 class Suggester(Protocol):
     def suggest(
-        self, finished: Sequence[Observation], pending: Sequence[Mapping[str, Any]], n: int
-    ) -> list[dict[str, Any]]: ...
+        self,
+        finished: Sequence[Observation],
+        pending: Sequence[Mapping[str, Any]],
+        n: int,
+        prior: Sequence[Observation] = (),
+    ) -> list[dict[str, Any]]:
+        """``n`` new points given this job's finished and running trials; ``prior`` holds the
+        finished trials of earlier jobs to learn from (warm start)."""
+        ...
 
 
 class RandomSearch:
@@ -45,18 +55,72 @@ class RandomSearch:
         self.seed = seed
 
     def suggest(
-        self, finished: Sequence[Observation], pending: Sequence[Mapping[str, Any]], n: int
+        self,
+        finished: Sequence[Observation],
+        pending: Sequence[Mapping[str, Any]],
+        n: int,
+        prior: Sequence[Observation] = (),
     ) -> list[dict[str, Any]]:
         start = len(finished) + len(pending)
         return [sample_point(self.space, self.seed, start + i) for i in range(n)]
 
 
+class GridSearch:
+    """Every point of the grid in a fixed order, or (``sample``) a seeded random subset of it."""
+
+    def __init__(
+        self,
+        space: Mapping[str, Dimension],
+        steps: int,
+        seed: int,
+        sample: bool,
+        budget: int,
+        distinct: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.space, self.steps, self.distinct = space, steps, distinct
+        size = len(distinct) if distinct is not None else grid_size(space, steps)
+        if sample and size > budget:
+            order = np.random.default_rng(seed).choice(size, size=budget, replace=False)
+            self.order = [int(i) for i in order]
+        else:
+            self.order = list(range(size))
+
+    def suggest(
+        self,
+        finished: Sequence[Observation],
+        pending: Sequence[Mapping[str, Any]],
+        n: int,
+        prior: Sequence[Observation] = (),
+    ) -> list[dict[str, Any]]:
+        start = len(finished) + len(pending)
+        picks = self.order[start : start + n]
+        if self.distinct is not None:
+            return [dict(self.distinct[index]) for index in picks]
+        return [grid_point(self.space, self.steps, index) for index in picks]
+
+
+class RangeTest:
+    """The learning-rate range test runs one trial of the fixed configuration."""
+
+    def suggest(
+        self,
+        finished: Sequence[Observation],
+        pending: Sequence[Mapping[str, Any]],
+        n: int,
+        prior: Sequence[Observation] = (),
+    ) -> list[dict[str, Any]]:
+        return [{} for _ in range(min(n, 1 - len(finished) - len(pending)))]
+
+
 class BayesianSearch:
     """scikit-optimize's ask/tell, rebuilt from the finished trials on every call.
 
-    The first ``n_initial`` trials come from the seeded random design. After that a surrogate is
-    fitted to the finished trials (failed ones scored as the worst seen), running trials are
-    told as constant lies so parallel suggestions spread out, and ``ask`` proposes the batch.
+    The first ``n_initial`` trials come from the seeded initial design (random, or one of
+    skopt's space-filling generators), fewer when a warm start brings earlier results. After
+    that a surrogate is fitted to the finished trials (failed ones scored as the worst seen),
+    running trials are told as constant lies so parallel suggestions spread out, and ``ask``
+    proposes the batch. Hyperparameters that were inactive in a trial (``units_3`` with two
+    layers) are told at a fixed stand-in value. The ``dummy`` surrogate is random sampling.
     """
 
     def __init__(
@@ -69,8 +133,10 @@ class BayesianSearch:
         acquisition: str,
         metric: str,
         direction: str,
+        generator: str = "random",
     ) -> None:
         self.names = sorted(space)
+        self.generator = generator
         self.space = space
         self.seed = seed
         self.n_initial = n_initial
@@ -80,20 +146,52 @@ class BayesianSearch:
         self.direction = direction
 
     def suggest(
-        self, finished: Sequence[Observation], pending: Sequence[Mapping[str, Any]], n: int
+        self,
+        finished: Sequence[Observation],
+        pending: Sequence[Mapping[str, Any]],
+        n: int,
+        prior: Sequence[Observation] = (),
     ) -> list[dict[str, Any]]:
         start = len(finished) + len(pending)
+        known = [*prior, *finished]
+        n_initial = max(0, self.n_initial - len(_scored(prior)))
         out: list[dict[str, Any]] = []
-        while len(out) < n and start + len(out) < self.n_initial:
-            out.append(sample_point(self.space, self.seed, start + len(out)))
+        while len(out) < n and start + len(out) < n_initial:
+            out.append(self._initial_point(start + len(out), n_initial))
         if len(out) == n:
             return out
-        scored = [o for o in finished if o.value is not None and math.isfinite(o.value)]
-        if len(scored) < 2:
+        if len(_scored(known)) < 2 or self.surrogate == "dummy":
             return out + [
                 sample_point(self.space, self.seed, start + i) for i in range(len(out), n)
             ]
-        return out + self._ask(finished, [*pending, *out], n - len(out))
+        return out + self._ask(known, [*pending, *out], n - len(out))
+
+    def _initial_point(self, number: int, n_initial: int) -> dict[str, Any]:
+        if self.generator == "random":
+            return sample_point(self.space, self.seed, number)
+        from worker.engine.skopt_compat import initial_design
+
+        design = initial_design(self._skopt_space(), self.generator, n_initial, self.seed)
+        point = design[number % len(design)]
+        return {name: to_python(v) for name, v in zip(self.names, point, strict=True)}
+
+    def _skopt_space(self) -> Any:
+        from skopt.space import Space
+
+        return Space([self._skopt_dimension(name) for name in self.names])
+
+    def _vector(self, params: Mapping[str, Any]) -> list[Any]:
+        """A point as skopt sees it; an inactive name gets its stand-in (low end, first choice)."""
+        out = []
+        for name in self.names:
+            dim = self.space[name]
+            if name in params:
+                out.append(params[name])
+            elif dim.type == "categorical":
+                out.append((dim.choices or ())[0])
+            else:
+                out.append(int(dim.low or 0) if dim.type == "int" else dim.low)
+        return out
 
     def to_minimize(self, value: float) -> float:
         """The objective as scikit-optimize minimises it."""
@@ -111,6 +209,8 @@ class BayesianSearch:
     ) -> list[dict[str, Any]]:
         import skopt  # deferred: scheduling code paths that never go Bayesian skip the import
 
+        from worker.engine.skopt_compat import base_estimator
+
         ys = {
             id(o): self.to_minimize(o.value)
             for o in finished
@@ -119,15 +219,15 @@ class BayesianSearch:
         worst = max(ys.values())
         optimizer = skopt.Optimizer(
             [self._skopt_dimension(name) for name in self.names],
-            base_estimator=self.surrogate,
+            base_estimator=base_estimator(self.surrogate, self.seed),
             acq_func=self.acquisition,
             n_initial_points=0,
             random_state=self.seed * 100_003 + len(finished),
         )
-        xs = [[o.params[name] for name in self.names] for o in finished]
+        xs = [self._vector(o.params) for o in finished]
         y = [ys.get(id(o), worst) for o in finished]
         lie = min(y)
-        xs += [[p[name] for name in self.names] for p in pending]
+        xs += [self._vector(p) for p in pending]
         y += [lie] * len(pending)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -150,11 +250,29 @@ class BayesianSearch:
         return Real(dim.low, dim.high, prior=prior, name=name)
 
 
+def _scored(observations: Sequence[Observation]) -> list[Observation]:
+    return [o for o in observations if o.value is not None and math.isfinite(o.value)]
+
+
 def make_suggester(spec: JobSpec) -> Suggester:
     """The suggester a job's spec asks for."""
     search = spec.search
     if search.strategy == "random":
         return RandomSearch(spec.search_space, search.seed)
+    if search.strategy == "grid":
+        distinct = distinct_grid(
+            spec.search_space, search.grid_steps, spec.fixed, spec.model.family, spec.task
+        )
+        return GridSearch(
+            spec.search_space,
+            search.grid_steps,
+            search.seed,
+            search.grid_sample,
+            search.max_trials,
+            distinct,
+        )
+    if search.strategy == "lr_range_test":
+        return RangeTest()
     return BayesianSearch(
         spec.search_space,
         seed=search.seed,
@@ -163,4 +281,5 @@ def make_suggester(spec: JobSpec) -> Suggester:
         acquisition=search.acquisition,
         metric=spec.training.objective.metric,
         direction=spec.training.objective.direction,
+        generator=search.initial_point_generator,
     )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 EpochHook = Callable[[int, dict[str, list[float]]], bool]
 """Called after each epoch with the epoch count and history so far; False stops training."""
@@ -19,3 +20,4 @@ class FitResult:
     epochs: int
     best_epoch: int | None
     diverged: bool
+    details: dict[str, Any] = field(default_factory=dict)

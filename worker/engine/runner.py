@@ -23,10 +23,12 @@ from types import TracebackType
 
 from redis import RedisError
 
-from service.core.records import JobStatus, TrialState
-from service.core.spec import JobSpec, load_spec
+from service.core.records import JobStatus, TrialRecord, TrialState
+from service.core.spec import SYNTHETIC, JobSpec, load_spec
+from service.core.spec_rules import LR_RANGE
 from service.core.store import JobStore, LeaseState, TrialOutcome
 from service.core.vocabulary import configuration
+from worker.engine.diagnosis import diagnose
 from worker.engine.pruning import Pruner
 from worker.engine.results import FitResult
 
@@ -210,7 +212,8 @@ def execute_trial(
 def _train(spec: JobSpec, params: dict, number: int, monitor: TrialMonitor) -> TrialOutcome:
     """Train the claimed trial. Any error but the store's own is the trial's failure."""
     try:
-        result = _fit(spec, configuration(spec.fixed, params), number, monitor)
+        config = configuration(spec.fixed, params, spec.model.family, spec.task)
+        result = _fit(spec, config, number, monitor)
     except RedisError:
         raise
     except Exception as exc:
@@ -218,11 +221,15 @@ def _train(spec: JobSpec, params: dict, number: int, monitor: TrialMonitor) -> T
         return TrialOutcome(TrialState.FAILED, error=_describe(exc))
     metric = spec.training.objective.metric
     value = result.metrics.get(metric)
+    details = {k: v for k, v in result.details.items() if k != "stopped"}
+    if result.metrics and spec.model.family != SYNTHETIC:
+        details["diagnosis"] = diagnose(result.metrics, result.history, spec.task, config)
     common = {
         "metrics": result.metrics,
         "history": result.history,
         "epochs": result.epochs,
         "best_epoch": result.best_epoch,
+        "details": details,
     }
     if result.diverged:
         return TrialOutcome(TrialState.DIVERGED, error="loss became NaN or infinite", **common)
@@ -236,7 +243,7 @@ def _train(spec: JobSpec, params: dict, number: int, monitor: TrialMonitor) -> T
 
 
 def _fit(spec: JobSpec, config: dict, number: int, monitor: TrialMonitor) -> FitResult:
-    if spec.model.family == "synthetic":
+    if spec.model.family == SYNTHETIC:
         from worker.engine.synthetic import run_synthetic
 
         return run_synthetic(
@@ -245,53 +252,88 @@ def _fit(spec: JobSpec, config: dict, number: int, monitor: TrialMonitor) -> Fit
     from worker.engine.datasets import load_builtin
     from worker.engine.training import fit_trial
 
+    seed = spec.search.seed * 100_003 + number
+    dataset = load_builtin(spec.dataset.builtin)
+    if spec.search.strategy == LR_RANGE:
+        from worker.engine.lr_range import range_test
+
+        return range_test(spec, config, dataset, seed=seed, stop_check=monitor.should_stop)
     return fit_trial(
-        spec,
-        config,
-        load_builtin(spec.dataset.builtin),
-        seed=spec.search.seed * 100_003 + number,
-        on_epoch=monitor.on_epoch,
-        stop_check=monitor.should_stop,
+        spec, config, dataset, seed=seed, on_epoch=monitor.on_epoch, stop_check=monitor.should_stop
     )
 
 
-def finalize_job(store: JobStore, job_id: str) -> JobStatus:
-    """Refit the best configuration on all training data, score it on the test set, finish."""
+def finalize_job(store: JobStore, job_id: str, max_model_bytes: int = 256 << 20) -> JobStatus:
+    """Refit the best configuration on all training data, score it on the test set, keep the
+    model (up to ``max_model_bytes``), finish."""
     job = store.get_job(job_id)
     if job.status.is_finished:
         return job.status
     active = (JobStatus.QUEUED, JobStatus.RUNNING)
     spec = load_spec(job.spec)
     trials = store.list_trials(job_id)
-    store.set_fields(job_id, summary=json.dumps(_summary(spec, trials)))
+    summary = _summary(spec, trials)
+    if spec.search.strategy == LR_RANGE:
+        return _finish_range_test(store, job_id, trials, summary)
     best = trials[job.best_trial] if job.best_trial is not None else None
+    if best is not None and "diagnosis" in best.details:
+        summary["diagnosis"] = best.details["diagnosis"]
+    store.set_fields(job_id, summary=json.dumps(summary))
     if best is None:
         errors = [t.error for t in trials if t.error]
         reason = f"no trial completed; first error: {errors[0]}" if errors else "no trial completed"
         store.set_status(job_id, JobStatus.FAILED, active, error=reason)
         return JobStatus.FAILED
+    config = configuration(spec.fixed, best.params, spec.model.family, spec.task)
     try:
-        test_metrics = _test_scores(
-            spec, configuration(spec.fixed, best.params), best.best_epoch or best.epochs
-        )
+        test_metrics, model = _refit(spec, config, _refit_epochs(best))
     except Exception as exc:
         log.exception("refit of job %s failed", job_id)
         store.set_status(job_id, JobStatus.FAILED, active, error=f"refit failed: {_describe(exc)}")
         return JobStatus.FAILED
-    store.set_fields(job_id, test_metrics=json.dumps(test_metrics))
+    fields = {"test_metrics": json.dumps(test_metrics)}
+    if model is not None and len(model) <= max_model_bytes:
+        store.save_model(job_id, model)
+        fields["model_bytes"] = str(len(model))
+    elif model is not None:
+        summary["model_not_kept"] = f"{len(model)} bytes is over the {max_model_bytes} limit"
+        fields["summary"] = json.dumps(summary)
+    store.set_fields(job_id, **fields)
     store.set_status(job_id, JobStatus.SUCCEEDED, active)
     return JobStatus.SUCCEEDED
 
 
-def _test_scores(spec: JobSpec, config: dict, epochs: int) -> dict[str, float]:
-    if spec.model.family == "synthetic":
+def _refit_epochs(best: TrialRecord) -> int:
+    """The best trial's early-stopping epoch (the fold mean with k-fold), else all it ran."""
+    return best.best_epoch or best.epochs
+
+
+def _finish_range_test(
+    store: JobStore, job_id: str, trials: list[TrialRecord], summary: dict[str, object]
+) -> JobStatus:
+    """A range test has no best trial to refit: its result is the curve and the suggestion."""
+    active = (JobStatus.QUEUED, JobStatus.RUNNING)
+    trial = trials[0] if trials else None
+    result = trial.details.get("lr_range") if trial is not None else None
+    if trial is None or trial.state != TrialState.COMPLETED or not result or "error" in result:
+        error = (result or {}).get("error") or (trial.error if trial else None) or "no result"
+        store.set_fields(job_id, summary=json.dumps(summary))
+        store.set_status(job_id, JobStatus.FAILED, active, error=f"range test failed: {error}")
+        return JobStatus.FAILED
+    store.set_fields(job_id, summary=json.dumps({**summary, "lr_range": result}))
+    store.set_status(job_id, JobStatus.SUCCEEDED, active)
+    return JobStatus.SUCCEEDED
+
+
+def _refit(spec: JobSpec, config: dict, epochs: int) -> tuple[dict[str, float], bytes | None]:
+    if spec.model.family == SYNTHETIC:
         from worker.engine.synthetic import synthetic_test_scores
 
-        return synthetic_test_scores(config)
+        return synthetic_test_scores(config), None
     from worker.engine.datasets import load_builtin
-    from worker.engine.training import refit_and_test
+    from worker.engine.training import refit
 
-    return refit_and_test(
+    return refit(
         spec, config, load_builtin(spec.dataset.builtin), epochs=epochs, seed=spec.search.seed
     )
 

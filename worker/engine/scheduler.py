@@ -8,12 +8,14 @@ is claimed under a lease.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from service.core.records import TrialRecord, TrialState
-from service.core.spec import load_spec
-from service.core.store import JobStore
+from service.core.spec import Dimension, JobSpec, load_spec
+from service.core.store import JobNotFound, JobStore
+from service.core.vocabulary import active_params
 from worker.engine.optimizer import Observation, make_suggester
 
 OUT_OF_TIME = "max_duration_s reached"
@@ -58,8 +60,13 @@ def advance_job(
         if slots > 0:
             suggester = make_suggester(spec)
             points = suggester.suggest(
-                [_observation(t) for t in finished], [t.params for t in in_flight], slots
+                [_observation(t) for t in finished],
+                [t.params for t in in_flight],
+                slots,
+                prior=warm_start(store, spec),
             )
+            family, task = spec.model.family, spec.task
+            points = [active_params(spec.fixed, p, family, task) for p in points]
             unsent += store.add_trials(job_id, points)
         for number in unsent:
             send_trial(number, limit)
@@ -71,6 +78,37 @@ def advance_job(
                 store.set_fields(job_id, stop_reason=OUT_OF_TIME)
             return Advance(finalize=True)
         return Advance()
+
+
+def warm_start(store: JobStore, spec: JobSpec) -> list[Observation]:
+    """The scored trials of the spec's earlier jobs that lie inside its search space (jobs that
+    expired since are skipped)."""
+    prior: list[Observation] = []
+    for job_id in spec.search.warm_start:
+        try:
+            trials = store.list_trials(job_id)
+        except JobNotFound:
+            continue
+        prior += [
+            _observation(t)
+            for t in trials
+            if t.state.has_value and inside(spec.search_space, t.params)
+        ]
+    return prior
+
+
+def inside(space: Mapping[str, Dimension], params: Mapping[str, Any]) -> bool:
+    """Whether every searched value is in the space (an absent, inactive one is fine)."""
+    if not set(params) <= set(space):
+        return False
+    for name, value in params.items():
+        dim = space[name]
+        if dim.type == "categorical":
+            if value not in (dim.choices or ()):
+                return False
+        elif not (dim.low or 0) <= value <= (dim.high or 0):
+            return False
+    return True
 
 
 def _observation(trial: TrialRecord) -> Observation:

@@ -1,45 +1,83 @@
-"""Training one configuration: fit with early stopping, measure, detect divergence.
+"""Training one configuration: fit with early stopping on each validation fold, measure, detect
+divergence; and the final refit on all training data, scored once on the test set.
 
 Feature scaling is fitted on the part of the data the model trains on, never on the validation
-or test part. Each call clears the Keras session first so memory stays flat across trials in one
+or test part. Each fit clears the Keras session first so memory stays flat across trials in one
 long-lived worker process.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from collections.abc import Mapping
 from typing import Any
 
 import keras
 import numpy as np
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
+from service.core.catalog import BUILTIN_DATASETS, CLASSIFICATION
 from service.core.spec import JobSpec
+from service.core.spec_rules import input_shape
 from worker.engine.datasets import Dataset, holdout_split
+from worker.engine.metrics import score
 from worker.engine.models import build_model
 from worker.engine.results import EpochHook, FitResult, StopCheck
+from worker.engine.schedules import schedule_callbacks
+
+Fold = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 class _EpochReporter(keras.callbacks.Callback):
     """Hands each epoch's logs to the hook, and stops at the next batch when told to."""
 
-    def __init__(self, hook: EpochHook | None, stop_check: StopCheck | None) -> None:
+    def __init__(self, hook: EpochHook | None, stop_check: StopCheck | None, offset: int) -> None:
         super().__init__()
-        self.hook = hook
-        self.stop_check = stop_check
+        self.hook, self.stop_check, self.offset = hook, stop_check, offset
         self.history: dict[str, list[float]] = {}
+        self.stopped = False
 
     def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
         if self.stop_check is not None and self.stop_check():
-            self.model.stop_training = True
+            self.model.stop_training = self.stopped = True
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        for name, value in (logs or {}).items():
-            if name != "learning_rate":
-                self.history.setdefault(name, []).append(float(value))
-        if self.hook is not None and not self.hook(epoch + 1, self.history):
-            self.model.stop_training = True
+        logs = dict(logs or {})
+        # the rate the next step will use (schedules are not logged by Keras itself)
+        logs.setdefault("learning_rate", self.model.optimizer.learning_rate)
+        for name, value in logs.items():
+            self.history.setdefault(name, []).append(float(value))
+        if self.hook is not None and not self.hook(self.offset + epoch + 1, self.history):
+            self.model.stop_training = self.stopped = True
+
+
+def model_input_shape(spec: JobSpec, dataset: Dataset) -> tuple[int, ...]:
+    """One sample's shape as the model family sees it."""
+    shape = input_shape(spec.model.family, spec.model.input_shape, BUILTIN_DATASETS[dataset.name])
+    if isinstance(shape, str):
+        raise ValueError(shape)
+    return shape
+
+
+def validation_folds(spec: JobSpec, dataset: Dataset) -> list[Fold]:
+    """The (fit, validation) parts the trial is scored on, the same for every trial of a job."""
+    validation, seed = spec.training.validation, spec.search.seed
+    x, y = dataset.x_train, dataset.y_train
+    if validation.method == "dataset":
+        if dataset.x_val is None or dataset.y_val is None:
+            raise ValueError(f"dataset {dataset.name!r} has no validation part")
+        return [(x, y, dataset.x_val, dataset.y_val)]
+    if validation.method == "holdout":
+        return [holdout_split(x, y, validation.split, seed, dataset.task)]
+    splitter: KFold | StratifiedKFold
+    if dataset.task == CLASSIFICATION:
+        splitter = StratifiedKFold(validation.folds, shuffle=True, random_state=seed)
+    else:
+        splitter = KFold(validation.folds, shuffle=True, random_state=seed)
+    return [(x[a], y[a], x[b], y[b]) for a, b in splitter.split(x, y)]
 
 
 def fit_trial(
@@ -51,29 +89,62 @@ def fit_trial(
     on_epoch: EpochHook | None = None,
     stop_check: StopCheck | None = None,
 ) -> FitResult:
-    """Train ``config`` on the job's hold-out split and measure it on both parts.
+    """Train ``config`` on each validation fold and measure it on both parts of each.
 
     ``metrics`` holds the training metrics (``loss``, ``accuracy``...) and the validation ones
-    (``val_loss``, ``val_accuracy``...) of the weights kept after early stopping.
+    (``val_loss``, ``val_accuracy``...) of the weights kept after early stopping, averaged over
+    the folds; with k-fold, ``details["folds"]`` has each fold's and ``<val metric>_std`` their
+    spread. The history is the fold-mean curve (up to the shortest fold).
     """
-    x_fit, y_fit, x_val, y_val = holdout_split(
-        dataset.x_train,
-        dataset.y_train,
-        spec.training.validation.split,
-        spec.search.seed,
-        dataset.task,
-    )
+    folds = validation_folds(spec, dataset)
+    results: list[FitResult] = []
+    offset = 0
+    for x_fit, y_fit, x_val, y_val in folds:
+        result = _fit_fold(
+            spec, config, dataset, (x_fit, y_fit, x_val, y_val), seed, on_epoch, stop_check, offset
+        )
+        results.append(result)
+        offset += result.epochs
+        if result.diverged or result.details.get("stopped"):
+            break
+    if len(folds) == 1 or results[-1].diverged or results[-1].details.get("stopped"):
+        return results[-1] if len(folds) == 1 else _combine(results, partial=True)
+    return _combine(results)
+
+
+def _fit_fold(
+    spec: JobSpec,
+    config: Mapping[str, Any],
+    dataset: Dataset,
+    fold: Fold,
+    seed: int,
+    on_epoch: EpochHook | None,
+    stop_check: StopCheck | None,
+    offset: int,
+) -> FitResult:
+    x_fit, y_fit, x_val, y_val = fold
     scaler = StandardScaler().fit(x_fit)
     x_fit, x_val = scaler.transform(x_fit), scaler.transform(x_val)
-
+    batch_size = int(config["batch_size"])
+    steps = max(1, math.ceil(len(x_fit) / batch_size))
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     model = build_model(
-        spec.model.family, config, dataset.n_features, dataset.task, dataset.n_classes
+        spec.model.family,
+        config,
+        model_input_shape(spec, dataset),
+        dataset.task,
+        dataset.n_classes,
+        steps_per_epoch=steps,
+        max_epochs=spec.training.max_epochs,
     )
-    reporter = _EpochReporter(on_epoch, stop_check)
-    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(), reporter]
+    reporter = _EpochReporter(on_epoch, stop_check, offset)
     stopping = spec.training.early_stopping
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),
+        *schedule_callbacks(config, steps, stopping.monitor),
+        reporter,
+    ]
     if stopping.enabled:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -81,6 +152,7 @@ def fit_trial(
                 patience=stopping.patience,
                 min_delta=stopping.min_delta,
                 restore_best_weights=stopping.restore_best_weights,
+                start_from_epoch=stopping.start_from_epoch,
                 mode="max" if stopping.monitor.endswith("accuracy") else "min",
             )
         )
@@ -89,55 +161,106 @@ def fit_trial(
         y_fit,
         validation_data=(x_val, y_val),
         epochs=spec.training.max_epochs,
-        batch_size=int(config["batch_size"]),
+        batch_size=batch_size,
         callbacks=callbacks,
         verbose=0,
     )
     history = reporter.history
-    diverged = any(not math.isfinite(v) for v in history.get("loss", [])) or not history
-    if diverged:
-        return FitResult({}, history, len(history.get("loss", [])), None, True)
-    metrics = _evaluate(model, x_fit, y_fit, "")
-    metrics.update(_evaluate(model, x_val, y_val, "val_"))
-    if not all(math.isfinite(v) for v in metrics.values()):
-        return FitResult(metrics, history, len(history["loss"]), None, True)
+    epochs = len(history.get("loss", []))
+    details = {"stopped": True} if reporter.stopped else {}
+    if not history or any(not math.isfinite(v) for v in history.get("loss", [])):
+        return FitResult({}, history, epochs, None, True, details)
+    metrics = score(model, x_fit, y_fit, dataset.task, dataset.n_classes)
+    metrics.update(score(model, x_val, y_val, dataset.task, dataset.n_classes, "val_"))
+    diverged = not all(math.isfinite(v) for v in metrics.values())
+    best = None if diverged else _best_epoch(history, stopping.monitor)
+    return FitResult(metrics, history, epochs, best, diverged, details)
+
+
+def _combine(results: list[FitResult], partial: bool = False) -> FitResult:
+    """One result from k folds: mean metrics (and the spread of the validation ones)."""
+    scored = [r for r in results if r.metrics and not r.diverged]
+    metrics: dict[str, float] = {}
+    for name in scored[0].metrics if scored else ():
+        values = [r.metrics[name] for r in scored if name in r.metrics]
+        metrics[name] = float(np.mean(values))
+        if name.startswith("val_"):
+            metrics[f"{name}_std"] = float(np.std(values))
+    shortest = min(len(r.history.get("loss", [])) for r in results)
+    history = {
+        name: [float(np.mean([r.history[name][i] for r in results])) for i in range(shortest)]
+        for name in results[0].history
+        if all(name in r.history for r in results)
+    }
+    best_epochs = [r.best_epoch for r in scored if r.best_epoch is not None]
+    details: dict[str, Any] = {"folds": [r.metrics for r in results]}
+    if partial:
+        details["stopped"] = True
     return FitResult(
-        metrics=metrics,
+        metrics=metrics if not partial else {},
         history=history,
-        epochs=len(history["loss"]),
-        best_epoch=_best_epoch(history, stopping.monitor),
-        diverged=False,
+        epochs=sum(r.epochs for r in results),
+        best_epoch=round(float(np.mean(best_epochs))) if best_epochs else None,
+        diverged=any(r.diverged for r in results),
+        details=details,
     )
 
 
-def refit_and_test(
+def refit(
     spec: JobSpec, config: Mapping[str, Any], dataset: Dataset, *, epochs: int, seed: int
-) -> dict[str, float]:
+) -> tuple[dict[str, float], bytes]:
     """Train ``config`` on all training data for ``epochs`` and score it once on the test set.
 
-    Returns ``test_<metric>`` for each metric; these are reported, never used for selection.
+    The learning-rate schedule spans ``max_epochs`` as in the trials, so stopping after
+    ``epochs`` (the best trial's early-stopping epoch) leaves the rate where it was then.
+    Returns ``test_<metric>`` for each metric (reported, never used for selection) and the
+    trained model as ``.keras`` bytes, saved without its optimizer so that loading it needs
+    nothing but Keras.
     """
     scaler = StandardScaler().fit(dataset.x_train)
     x_train, x_test = scaler.transform(dataset.x_train), scaler.transform(dataset.x_test)
+    batch_size = int(config["batch_size"])
+    steps = max(1, math.ceil(len(x_train) / batch_size))
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
+    shape = model_input_shape(spec, dataset)
     model = build_model(
-        spec.model.family, config, dataset.n_features, dataset.task, dataset.n_classes
+        spec.model.family,
+        config,
+        shape,
+        dataset.task,
+        dataset.n_classes,
+        steps_per_epoch=steps,
+        max_epochs=spec.training.max_epochs,
     )
     model.fit(
         x_train,
         dataset.y_train,
         epochs=max(1, epochs),
-        batch_size=int(config["batch_size"]),
-        callbacks=[keras.callbacks.TerminateOnNaN()],
+        batch_size=batch_size,
+        callbacks=[keras.callbacks.TerminateOnNaN(), *schedule_callbacks(config, steps, "loss")],
         verbose=0,
     )
-    return _evaluate(model, x_test, dataset.y_test, "test_")
+    metrics = score(model, x_test, dataset.y_test, dataset.task, dataset.n_classes, "test_")
+    return metrics, model_bytes(model, scaler)
 
 
-def _evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray, prefix: str) -> dict[str, float]:
-    results = model.evaluate(x, y, verbose=0, return_dict=True, batch_size=1024)
-    return {f"{prefix}{name}": float(value) for name, value in results.items()}
+def model_bytes(model: keras.Model, scaler: StandardScaler) -> bytes:
+    """The model as a ``.keras`` file, with the feature scaling built in as its first layer, so
+    it takes raw features like the ones uploaded."""
+    inputs = keras.Input(shape=model.input_shape[1:], name="raw_features")
+    scale = np.where(scaler.scale_ == 0, 1.0, scaler.scale_)
+    normalize = keras.layers.Normalization(
+        mean=scaler.mean_.astype(np.float32),
+        variance=(scale**2).astype(np.float32),
+        name="standardize",
+    )
+    served = keras.Model(inputs, model(normalize(inputs)), name=f"tuneq_{model.name}")
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.keras")
+        served.save(path)
+        with open(path, "rb") as file:
+            return file.read()
 
 
 def _best_epoch(history: Mapping[str, list[float]], monitor: str) -> int | None:

@@ -1,0 +1,181 @@
+"""Rules that span several fields of a job spec: each names the field a client must change.
+
+The schemas in ``service.core.spec`` check each field alone; these check that the fields make
+sense together (the objective fits the task, a conditional hyperparameter can ever be active, a
+grid fits the trial budget, the largest model fits the server's cap...).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from service.core.capacity import largest_model
+from service.core.catalog import BUILTIN_DATASETS, OBJECTIVES, DatasetInfo, monitorable
+from service.core.grid import MAX_GRID_POINTS, distinct_grid_size, grid_size
+from service.core.spec import (
+    SYNTHETIC,
+    EarlyStoppingSpec,
+    SearchSpec,
+    SpecLimits,
+    ValidationSpec,
+)
+from service.core.vocabulary import HYPERPARAMETERS, defaults
+
+Add = Callable[[str, str], None]
+LR_RANGE = "lr_range_test"
+
+
+def check_spec(data: dict[str, Any], limits: SpecLimits | None, add: Add) -> None:
+    """Report every cross-field problem of a loaded spec through ``add(path, message)``."""
+    info = BUILTIN_DATASETS[data["dataset"].builtin]
+    _check_names(data, info, add)
+    _check_training(data, info, add)
+    _check_search(data, add)
+    shape = input_shape(data["model"].family, data["model"].input_shape, info)
+    if isinstance(shape, str):
+        add("model.input_shape", shape)
+    if limits is not None:
+        _check_limits(data, limits, add)
+        if not isinstance(shape, str) and data["model"].family != SYNTHETIC:
+            size = largest_model(
+                data["search_space"],
+                data["fixed"],
+                data["model"].family,
+                shape,
+                info.task,
+                info.n_classes,
+            )
+            if size > limits.max_model_params:
+                add(
+                    "search_space",
+                    f"The largest model in this space has {size:,} parameters; the limit is "
+                    f"{limits.max_model_params:,}. Narrow units, filters or depth.",
+                )
+
+
+def input_shape(
+    family: str, given: tuple[int, ...] | None, info: DatasetInfo
+) -> tuple[int, ...] | str:
+    """The shape one sample enters the model with, or why there is none."""
+    if family == "conv1d":
+        return (info.n_features, 1)
+    if family != "conv2d":
+        return (info.n_features,)
+    shape = given or info.image_shape
+    if shape is None:
+        return f"Dataset '{info.name}' has no image shape; give [height, width, channels]."
+    if len(shape) == 2:
+        shape = (*shape, 1)
+    if math.prod(shape) != info.n_features:
+        return f"{list(shape)} holds {math.prod(shape)} values; each sample has {info.n_features}."
+    return tuple(shape)
+
+
+def _check_names(data: dict[str, Any], info: DatasetInfo, add: Add) -> None:
+    space, fixed, family = data["search_space"], data["fixed"], data["model"].family
+    for name in sorted(set(space) & set(fixed)):
+        add(f"fixed.{name}", "Already in search_space: search it or fix it, not both.")
+    if family == SYNTHETIC:
+        return
+    for section, names in (("search_space", space), ("fixed", fixed)):
+        for name in sorted(names):
+            hp = HYPERPARAMETERS[name]
+            if not hp.applies_to(family, info.task):
+                where = f"the {'/'.join(hp.families)} families" if hp.families else ""
+                where = where or f"{'/'.join(hp.tasks or ())} tasks"
+                add(f"{section}.{name}", f"Only for {where}.")
+            elif hp.when is not None and not _can_be_active(name, data):
+                add(f"{section}.{name}", f"Never active: it needs {hp.when.describe()}.")
+
+
+def _can_be_active(name: str, data: dict[str, Any]) -> bool:
+    """Whether some configuration of the space makes ``name`` active."""
+    hp = HYPERPARAMETERS[name]
+    if hp.when is None:
+        return True
+    parent = hp.when.parent
+    dim = data["search_space"].get(parent)
+    if dim is None:
+        values: list[Any] = [data["fixed"].get(parent, defaults()[parent])]
+    elif dim.type == "categorical":
+        values = list(dim.choices or ())
+    else:
+        values = [dim.high]
+    return any(hp.when.holds(v) for v in values) and _can_be_active(parent, data)
+
+
+def _check_training(data: dict[str, Any], info: DatasetInfo, add: Add) -> None:
+    task = info.task
+    training = data["training"]
+    objective = training.get("objective", {})
+    allowed = OBJECTIVES[task]
+    metric = objective.get("metric")
+    if metric is not None and metric not in allowed:
+        add("training.objective.metric", f"For {task} use one of {sorted(allowed)}.")
+    elif metric is not None and objective.get("direction") not in (None, allowed[metric]):
+        add("training.objective.direction", f"{metric} must be {allowed[metric]}imized.")
+    stopping = training.get("early_stopping", EarlyStoppingSpec())
+    if stopping.monitor not in monitorable(task):
+        add(
+            "training.early_stopping.monitor", f"For {task} use one of {sorted(monitorable(task))}."
+        )
+    validation = training.get("validation", ValidationSpec())
+    if validation.method == "dataset":
+        add("training.validation.method", f"Dataset '{info.name}' has no validation part.")
+    search: SearchSpec = data["search"]
+    if search.pruning is not None:
+        if validation.method == "kfold":
+            add("search.pruning", "Pruning compares per-epoch curves; use holdout validation.")
+        chosen = metric or next(iter(allowed))
+        if chosen not in monitorable(task):
+            add(
+                "search.pruning",
+                f"Pruning needs an objective measured every epoch: {sorted(monitorable(task))}.",
+            )
+
+
+def _check_search(data: dict[str, Any], add: Add) -> None:
+    search: SearchSpec = data["search"]
+    space = data["search_space"]
+    if search.strategy == LR_RANGE:
+        if space:
+            add("search_space", "The range test trains the fixed configuration: leave it empty.")
+        if "learning_rate" in data["fixed"]:
+            add("fixed.learning_rate", "The range test sweeps the learning rate itself.")
+        return
+    if not space:
+        add("search_space", "Search at least one hyperparameter.")
+    if search.initial_points is not None and search.initial_points > search.max_trials:
+        add("search.initial_points", "Must not exceed max_trials.")
+    if search.strategy == "grid" and space:
+        size = grid_size(space, search.grid_steps)
+        if size <= MAX_GRID_POINTS:
+            task = BUILTIN_DATASETS[data["dataset"].builtin].task
+            size = distinct_grid_size(
+                space, search.grid_steps, data["fixed"], data["model"].family, task
+            )
+        if size > MAX_GRID_POINTS:
+            add("search_space", f"The grid has {size:,} points; at most {MAX_GRID_POINTS:,}.")
+        elif size > search.max_trials and not search.grid_sample:
+            add(
+                "search.max_trials",
+                f"The grid has {size} points; raise max_trials to {size}, use fewer steps, "
+                "or set grid_sample to try a random subset.",
+            )
+
+
+def _check_limits(data: dict[str, Any], limits: SpecLimits, add: Add) -> None:
+    search, training = data["search"], data["training"]
+    if data["model"].family == SYNTHETIC and not limits.allow_synthetic:
+        add("model.family", "The synthetic family is disabled on this server.")
+    if search.max_trials > limits.max_trials:
+        add("search.max_trials", f"Must be at most {limits.max_trials}.")
+    if search.parallelism > limits.max_parallelism:
+        add("search.parallelism", f"Must be at most {limits.max_parallelism}.")
+    if training.get("max_epochs", 30) > limits.max_epochs:
+        add("training.max_epochs", f"Must be at most {limits.max_epochs}.")
+    for name in ("time_limit_s", "hard_time_limit_s"):
+        if training.get(name, 0) > limits.max_trial_time_s:
+            add(f"training.{name}", f"Must be at most {limits.max_trial_time_s:g}.")
