@@ -71,5 +71,5 @@ def summary(job: dict[str, Any]) -> str:
     for name, value in best["configuration"].items():
         shown = f"{value:.6g}" if isinstance(value, float) else str(value)
         origin = "searched" if name in best["params"] else "fixed" if name in fixed else "default"
-        lines.append(f"  {name:<14} {shown:<12} ({origin})")
+        lines.append(f"  {name:<18} {shown:<14} ({origin})")
     return "\n".join(lines)
