@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from service.core.spec import load_spec
+from service.core.spec import ValidationSpec, load_spec
 from service.core.vocabulary import configuration
 from worker.engine.datasets import load_builtin
 from worker.engine.diagnosis import diagnose
@@ -178,3 +178,19 @@ def test_batch_size_and_schedule_take_effect_in_training(
     steps = -(-96 // batch_size)  # 96 of iris's 120 training rows fit, in ceil(96 / b) batches
     # Keras logs the rate for the step after the epoch's last one
     assert result.history["learning_rate"][0] == pytest.approx(0.01 * 0.9**steps, rel=1e-4)
+
+
+def test_validation_on_the_datasets_own_part(spec: dict[str, Any]) -> None:
+    job = load_spec(spec)
+    job = replace(
+        job, training=replace(job.training, max_epochs=2, validation=ValidationSpec("dataset"))
+    )
+    full = load_builtin("iris")
+    own = replace(full, x_train=full.x_train[:90], y_train=full.y_train[:90],
+                  x_val=full.x_train[90:], y_val=full.y_train[90:])  # fmt: skip
+    (fold,) = validation_folds(job, own)
+    assert fold[2] is own.x_val and fold[0] is own.x_train  # no split: the given parts, as given
+    result = fit_trial(job, configuration(job.fixed, {}), own, seed=0)
+    assert 0.0 <= result.metrics["val_accuracy"] <= 1.0
+    with pytest.raises(ValueError, match="no validation part"):
+        validation_folds(job, full)
