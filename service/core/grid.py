@@ -17,7 +17,7 @@ from service.core.spec import Dimension
 MAX_GRID_POINTS = 1_000_000
 # Grids with conditional names up to this size are listed to drop the points that only differ
 # in inactive names (``units_2`` under ``n_layers: 1``); larger ones are walked as they are.
-MAX_LISTED_GRID = 100_000
+MAX_LISTED_GRID = 100_000  # listed again on every advance: about 0.35 s at this size
 
 
 def grid_axis(dim: Dimension, default_steps: int) -> list[Any]:

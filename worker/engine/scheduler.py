@@ -84,6 +84,8 @@ def warm_start(store: JobStore, spec: JobSpec) -> list[Observation]:
     """The scored trials of the spec's earlier jobs that lie inside its search space (jobs that
     expired since are skipped)."""
     prior: list[Observation] = []
+    if spec.search.strategy != "bayesian":
+        return prior  # only a model learns from them; random and grid points do not change
     for job_id in spec.search.warm_start:
         try:
             trials = store.list_trials(job_id)
