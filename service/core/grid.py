@@ -7,17 +7,19 @@ rounded and deduplicated, so ``int 1..3`` with 5 steps is ``[1, 2, 3]``.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from service.core.spec import Dimension
+from service.core.vocabulary import HYPERPARAMETERS, active_params
 
 MAX_GRID_POINTS = 1_000_000
 # Grids with conditional names up to this size are listed to drop the points that only differ
 # in inactive names (``units_2`` under ``n_layers: 1``); larger ones are walked as they are.
-MAX_LISTED_GRID = 100_000  # listed again on every advance: about 0.35 s at this size
+MAX_LISTED_GRID = 100_000  # about 0.35 s to list at this size
 
 
 def grid_axis(dim: Dimension, default_steps: int) -> list[Any]:
@@ -61,17 +63,31 @@ def distinct_grid(
     task: str,
 ) -> list[dict[str, Any]] | None:
     """The grid's distinct points with inactive names left out, in ``grid_point`` order; None
-    when the space has no conditional names (every point is distinct) or is too large to list."""
-    from service.core.vocabulary import HYPERPARAMETERS, active_params
+    when the space has no conditional names (every point is distinct) or is too large to list.
 
-    conditional = any(HYPERPARAMETERS[name].when is not None for name in space)
-    if not conditional or grid_size(space, default_steps) > MAX_LISTED_GRID:
+    Listed once per process for a given space (the spec loader and every advance ask again)."""
+    points = _distinct(
+        tuple(sorted(space.items())), default_steps, tuple(sorted(fixed.items())), family, task
+    )
+    return None if points is None else [dict(point) for point in points]
+
+
+@functools.lru_cache(maxsize=32)
+def _distinct(
+    space: tuple[tuple[str, Dimension], ...],
+    default_steps: int,
+    fixed: tuple[tuple[str, Any], ...],
+    family: str,
+    task: str,
+) -> tuple[tuple[tuple[str, Any], ...], ...] | None:
+    grid = dict(space)
+    conditional = any(HYPERPARAMETERS[name].when is not None for name in grid)
+    if not conditional or grid_size(grid, default_steps) > MAX_LISTED_GRID:
         return None
-    seen: dict[tuple, dict[str, Any]] = {}
-    for point in iter_grid(space, default_steps):
-        active = active_params(fixed, point, family, task)
-        seen.setdefault(tuple(sorted(active.items())), active)
-    return list(seen.values())
+    seen: dict[tuple[tuple[str, Any], ...], None] = {}
+    for point in iter_grid(grid, default_steps):
+        seen.setdefault(tuple(active_params(dict(fixed), point, family, task).items()))
+    return tuple(seen)
 
 
 def distinct_grid_size(

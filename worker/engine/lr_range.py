@@ -19,9 +19,8 @@ from sklearn.preprocessing import StandardScaler
 
 from service.core.spec import JobSpec
 from worker.engine.datasets import Dataset
-from worker.engine.models import build_model
 from worker.engine.results import FitResult, StopCheck
-from worker.engine.training import model_input_shape, validation_folds
+from worker.engine.training import compiled_model, validation_folds
 
 # Stop once the smoothed loss is this many times its lowest: the rate is far too high.
 DIVERGENCE_FACTOR = 4.0
@@ -86,25 +85,16 @@ def range_test(
     settings = spec.search.lr_range
     x_fit, y_fit, _, _ = validation_folds(spec, dataset)[0]
     x_fit = StandardScaler().fit_transform(x_fit)
-    batch_size = int(config["batch_size"])
-    steps_per_epoch = max(1, math.ceil(len(x_fit) / batch_size))
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
     schedule = ExponentialRange(settings.min_lr, settings.max_lr, settings.steps)
-    model = build_model(
-        spec.model.family,
-        config,
-        model_input_shape(spec, dataset),
-        dataset.task,
-        dataset.n_classes,
-        rate=schedule,
+    model, steps_per_epoch = compiled_model(
+        spec, config, dataset, len(x_fit), seed=seed, rate=schedule
     )
     recorder = _Recorder(schedule, stop_check)
     model.fit(
         x_fit,
         y_fit,
         epochs=math.ceil(settings.steps / steps_per_epoch),
-        batch_size=batch_size,
+        batch_size=int(config["batch_size"]),
         callbacks=[recorder],
         verbose=0,
     )

@@ -62,6 +62,33 @@ def model_input_shape(spec: JobSpec, dataset: Dataset) -> tuple[int, ...]:
     return shape
 
 
+def compiled_model(
+    spec: JobSpec,
+    config: Mapping[str, Any],
+    dataset: Dataset,
+    rows: int,
+    *,
+    seed: int,
+    rate: Any = None,
+) -> tuple[keras.Model, int]:
+    """A fresh, seeded, compiled model for ``config`` in a cleared Keras session, and the
+    optimizer steps one epoch over ``rows`` samples takes (the schedule is placed by them)."""
+    steps = max(1, math.ceil(rows / int(config["batch_size"])))
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    model = build_model(
+        spec.model.family,
+        config,
+        model_input_shape(spec, dataset),
+        dataset.task,
+        dataset.n_classes,
+        steps_per_epoch=steps,
+        max_epochs=spec.training.max_epochs,
+        rate=rate,
+    )
+    return model, steps
+
+
 def validation_folds(spec: JobSpec, dataset: Dataset) -> list[Fold]:
     """The (fit, validation) parts the trial is scored on, the same for every trial of a job."""
     validation, seed = spec.training.validation, spec.search.seed
@@ -125,19 +152,7 @@ def _fit_fold(
     x_fit, y_fit, x_val, y_val = fold
     scaler = StandardScaler().fit(x_fit)
     x_fit, x_val = scaler.transform(x_fit), scaler.transform(x_val)
-    batch_size = int(config["batch_size"])
-    steps = max(1, math.ceil(len(x_fit) / batch_size))
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
-    model = build_model(
-        spec.model.family,
-        config,
-        model_input_shape(spec, dataset),
-        dataset.task,
-        dataset.n_classes,
-        steps_per_epoch=steps,
-        max_epochs=spec.training.max_epochs,
-    )
+    model, steps = compiled_model(spec, config, dataset, len(x_fit), seed=seed)
     reporter = _EpochReporter(on_epoch, stop_check, offset)
     stopping = spec.training.early_stopping
     callbacks = [
@@ -161,7 +176,7 @@ def _fit_fold(
         y_fit,
         validation_data=(x_val, y_val),
         epochs=spec.training.max_epochs,
-        batch_size=batch_size,
+        batch_size=int(config["batch_size"]),
         callbacks=callbacks,
         verbose=0,
     )
@@ -219,25 +234,12 @@ def refit(
     """
     scaler = StandardScaler().fit(dataset.x_train)
     x_train, x_test = scaler.transform(dataset.x_train), scaler.transform(dataset.x_test)
-    batch_size = int(config["batch_size"])
-    steps = max(1, math.ceil(len(x_train) / batch_size))
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
-    shape = model_input_shape(spec, dataset)
-    model = build_model(
-        spec.model.family,
-        config,
-        shape,
-        dataset.task,
-        dataset.n_classes,
-        steps_per_epoch=steps,
-        max_epochs=spec.training.max_epochs,
-    )
+    model, steps = compiled_model(spec, config, dataset, len(x_train), seed=seed)
     model.fit(
         x_train,
         dataset.y_train,
         epochs=max(1, epochs),
-        batch_size=batch_size,
+        batch_size=int(config["batch_size"]),
         callbacks=[keras.callbacks.TerminateOnNaN(), *schedule_callbacks(config, steps, "loss")],
         verbose=0,
     )
