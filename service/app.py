@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+import time
 
-from flask import Flask, jsonify
+from flask import Flask, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from service.api import jobs
-from service.api.errors import register_error_handlers
+from service import auth, metrics, ratelimit
+from service.api import datasets, events, jobs, openapi
+from service.api.errors import ApiError, register_error_handlers
+from service.core import keys
 from service.core.settings import Settings
-from service.core.store import JobStore, connect
+from service.core.store import HEARTBEAT_S, JobStore, connect
 from service.dispatch import Dispatcher
+from service.logs import log_context
 
 
 def create_app(
@@ -22,7 +26,7 @@ def create_app(
 ) -> Flask:
     """Build the API. Nothing connects until the first request needs it."""
     settings = settings or Settings.from_env()
-    app = Flask("tuneq")
+    app = Flask("tuneq", static_folder=None)
     app.config["TUNEQ_SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -32,7 +36,13 @@ def create_app(
     )
     app.extensions["tuneq.dispatcher"] = dispatcher or Dispatcher(settings)
     register_error_handlers(app)
+    ratelimit.install(app, settings)
+    auth.install(app)
+    metrics.install(app, app.extensions["tuneq.store"])
     app.register_blueprint(jobs.blueprint)
+    app.register_blueprint(events.blueprint)
+    app.register_blueprint(datasets.blueprint)
+    app.register_blueprint(openapi.blueprint)
 
     @app.get("/healthz")
     def healthz() -> ResponseReturnValue:
@@ -40,8 +50,31 @@ def create_app(
 
     @app.get("/readyz")
     def readyz() -> ResponseReturnValue:
-        app.extensions["tuneq.store"].redis.ping()
-        return jsonify({"status": "ready"})
+        """Ready when Redis answers and a worker has sent a heartbeat lately (else 503)."""
+        client = app.extensions["tuneq.store"].redis
+        alive = client.zcount(keys.workers(), time.time() - 3 * HEARTBEAT_S, "+inf")
+        if not alive:
+            raise ApiError(
+                503,
+                "unavailable",
+                "No worker has reported in the last "
+                f"{3 * HEARTBEAT_S} s; jobs would wait in the queue.",
+                headers={"Retry-After": "5"},
+            )
+        return jsonify({"status": "ready", "workers": alive})
+
+    @app.before_request
+    def _log_ids() -> None:
+        ids = {k: v for k, v in (request.view_args or {}).items() if k.endswith("_id")}
+        if ids:  # the request's log lines carry the job or dataset id
+            g.log_context = log_context(**ids)
+            g.log_context.__enter__()
+
+    @app.teardown_request
+    def _end_log_ids(error: BaseException | None) -> None:
+        context = g.pop("log_context", None)
+        if context is not None:
+            context.__exit__(None, None, None)
 
     logging.getLogger("tuneq").setLevel(logging.INFO)
     return app

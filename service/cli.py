@@ -41,9 +41,13 @@ def _raise_on_sigterm() -> None:
 
 
 def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
+    import dataclasses
+
     from service.devstack import dev_stack
 
     _raise_on_sigterm()
+    if not args.auth:  # one developer's machine: no keys to hand out (the API logs a warning)
+        settings = dataclasses.replace(settings, auth_disabled=True)
     try:
         with dev_stack(settings, args.host, args.port, worker_loglevel="INFO") as (used, url):
             print(
@@ -74,7 +78,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with dev_stack(settings, args.host, port) as (used, url):
             print(f"tuneq demo: API on {url}, Redis {used.redis_url}", flush=True)
-            client = Client(url)
+            client = Client(url, api_key=_demo_key(used))
             job = client.submit(spec)
             search = spec.get("search", {})
             print(
@@ -91,17 +95,64 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         return 130
 
 
+def _demo_key(settings: Settings) -> str | None:
+    """The demo calls the API as a client would: with a key of its own tenant."""
+    if settings.auth_disabled:
+        return None
+    from service.core.apikeys import KeyStore
+    from service.core.store import connect
+
+    _, secret = KeyStore(connect(settings.redis_url)).create("demo", name="tuneq demo")
+    return secret
+
+
+def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    """Create, list and revoke API keys (run it where ``TUNEQ_REDIS_URL`` reaches the store)."""
+    from service.core.apikeys import InvalidTenant, KeyStore
+    from service.core.store import connect
+
+    store = KeyStore(connect(settings.redis_url))
+    if args.keys_command == "create":
+        try:
+            record, secret = store.create(args.tenant, name=args.name)
+        except InvalidTenant as exc:
+            print(f"tuneq keys: {exc}", file=sys.stderr)
+            return 2
+        print(f"Created key {record.id} for tenant {record.tenant}. It is shown only once:")
+        print(secret)
+        return 0
+    if args.keys_command == "list":
+        rows = store.list(args.tenant)
+        print(f"{'ID':<14}{'TENANT':<24}{'CREATED (UTC)':<22}NAME")
+        for key in rows:
+            created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(key.created_at))
+            print(f"{key.id:<14}{key.tenant:<24}{created:<22}{key.name}")
+        return 0
+    if store.revoke(args.id):
+        print(f"Revoked key {args.id}; it is refused from now on.")
+        return 0
+    print(f"tuneq keys: no key with id {args.id!r}", file=sys.stderr)
+    return 1
+
+
 def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    """gunicorn with threaded workers; its processes share request metrics through a directory
+    (``PROMETHEUS_MULTIPROC_DIR``, a fresh one unless set)."""
+    import tempfile
+
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="tuneq-metrics-"))
     argv = [
         sys.executable,
         "-m",
         "gunicorn",
+        "--config",
+        "python:service.gunicorn_conf",
         "--bind",
         args.bind,
         "--workers",
         str(args.workers),
-        "--access-logfile",
-        "-",
+        "--threads",
+        str(args.threads),
         "service.app:create_app()",
     ]
     os.execv(sys.executable, argv)
@@ -135,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", help="run Redis (reused or embedded), a worker and the API")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument(
+        "--auth", action="store_true", help="require API keys (off by default on a laptop)"
+    )
     dev.set_defaults(run=cmd_dev)
 
     demo = sub.add_parser("demo", help="start the stack and tune a digits MLP end to end")
@@ -145,9 +199,23 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait")
     demo.set_defaults(run=cmd_demo)
 
+    keys = sub.add_parser("keys", help="create, list and revoke API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="a new key for a tenant (printed once)")
+    create.add_argument("--tenant", required=True)
+    create.add_argument("--name", default="", help="what the key is for, shown by list")
+    listing = keys_sub.add_parser("list", help="key ids, tenants and names (never the keys)")
+    listing.add_argument("--tenant", default=None)
+    revoke = keys_sub.add_parser("revoke", help="stop a key from working, by its id")
+    revoke.add_argument("id")
+    keys.set_defaults(run=cmd_keys)
+
     api = sub.add_parser("api", help="serve the API with gunicorn")
     api.add_argument("--bind", default="0.0.0.0:8000")
-    api.add_argument("--workers", type=int, default=2)
+    api.add_argument("--workers", type=int, default=2, help="processes")
+    api.add_argument(
+        "--threads", type=int, default=8, help="threads per process (long polls hold one)"
+    )
     api.set_defaults(run=cmd_api)
 
     worker = sub.add_parser("worker", help="run a Celery worker")
@@ -171,12 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"tuneq: {exc}", file=sys.stderr)
         return 2
+    from service.logs import configure
+
+    configure(settings.log_format)
     return int(args.run(args, settings))
 
 

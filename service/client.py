@@ -24,8 +24,9 @@ class ApiError(Exception):
 
 
 class Client:
-    def __init__(self, base_url: str, timeout_s: float = 10.0) -> None:
+    def __init__(self, base_url: str, api_key: str | None = None, timeout_s: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
         self.timeout_s = timeout_s
 
     def submit(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -58,11 +59,11 @@ class Client:
 
     def _request(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
         request = urllib.request.Request(
-            self.base_url + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            self.base_url + path, data=data, method=method, headers=headers
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:

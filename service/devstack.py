@@ -180,5 +180,3 @@ def dev_stack(
         stop_process(redis_proc)
         for leftover in data_dir().glob(f"beat-schedule-{os.getpid()}*"):
             leftover.unlink(missing_ok=True)
-        for leftover in data_dir().glob(f"beat-schedule-{os.getpid()}*"):
-            leftover.unlink(missing_ok=True)

@@ -9,6 +9,7 @@ from service.core import keys
 from service.core.contract import (
     ROUTES,
     TASK_ADVANCE,
+    TASK_WEBHOOK,
     celery_config,
     check_celery_config,
     options_fingerprint,
@@ -40,3 +41,8 @@ class Dispatcher:
     def advance(self, job_id: str) -> None:
         """Ask a control worker to schedule the job's next trials."""
         self._celery.send_task(TASK_ADVANCE, args=[job_id], **ROUTES[TASK_ADVANCE])
+
+    def deliver_webhook(self, job_id: str) -> None:
+        """Ask a control worker to deliver a finished job's webhook now (the sweep would
+        otherwise pick it up within its interval)."""
+        self._celery.send_task(TASK_WEBHOOK, args=[job_id], **ROUTES[TASK_WEBHOOK])

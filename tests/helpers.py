@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
+from flask.testing import FlaskClient
 
+from service.app import create_app
+from service.core.apikeys import KeyStore
 from service.core.contract import ROUTES, TASK_RUN_TRIAL, celery_config
 from service.core.records import JobRecord, TrialState
 from service.core.settings import Settings
@@ -47,6 +50,15 @@ class Workers:
             stop_process(proc, timeout_s=5)
         for path in sorted(self.tmp_path.glob("*.log")):
             print(f"---- {path.name} ----\n{path.read_text(errors='replace')[-2500:]}")
+
+
+def api_client(settings: Settings, tenant: str = "acme") -> FlaskClient:
+    """A test client of a fresh app that sends a new key of ``tenant`` on every request."""
+    app = create_app(settings)
+    _, secret = KeyStore(app.extensions["tuneq.store"].redis).create(tenant)
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
+    return client
 
 
 def synthetic_spec(trials: int, sleep_s: float, epochs: int = 10, **model: Any) -> dict:

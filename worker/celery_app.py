@@ -16,9 +16,14 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
     beat_embedded_init,
+    task_postrun,
+    task_prerun,
     worker_init,
     worker_process_init,
+    worker_ready,
     worker_shutting_down,
 )
 
@@ -38,6 +43,43 @@ app.conf.include = ["worker.tasks"]
 check_celery_config(app.conf, settings)
 
 
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _format_logs(logger: logging.Logger, **_: Any) -> None:
+    """Celery's own handlers in tuneq's format (JSON with job and trial ids, when set)."""
+    if settings.log_format == "json":
+        from service.logs import style
+
+        for handler in logger.handlers:
+            style(handler, "json")
+
+
+_LOG_CONTEXTS: dict[str, contextlib.AbstractContextManager[None]] = {}
+
+
+@task_prerun.connect
+def _enter_log_context(task_id: str = "", task: Any = None, args: Any = (), **_: Any) -> None:
+    """Every line a task logs carries its job id (and trial number)."""
+    from service.core.contract import TASK_RUN_TRIAL
+    from service.logs import log_context
+
+    fields: dict[str, Any] = {}
+    if args:
+        fields["job_id"] = args[0]
+    if task is not None and task.name == TASK_RUN_TRIAL and len(args) > 1:
+        fields["trial"] = args[1]
+    context = log_context(**fields)
+    context.__enter__()
+    _LOG_CONTEXTS[task_id] = context
+
+
+@task_postrun.connect
+def _exit_log_context(task_id: str = "", **_: Any) -> None:
+    context = _LOG_CONTEXTS.pop(task_id, None)
+    if context is not None:
+        context.__exit__(None, None, None)
+
+
 @worker_init.connect
 def _check_shared_options(**_: Any) -> None:
     """Fail fast when the API or other workers run with other broker options."""
@@ -53,6 +95,26 @@ def _check_shared_options(**_: Any) -> None:
             f"{theirs}, this worker has {mine}); deploy the same settings everywhere, or "
             f"delete {key} once every process runs the new ones"
         )
+
+
+@worker_ready.connect
+def _start_heartbeat(sender: Any = None, **_: Any) -> None:
+    """Tell the API this worker is alive (``/readyz``): a heartbeat every few seconds."""
+    import threading
+    import time
+
+    from service.core.store import HEARTBEAT_S, connect
+
+    hostname = getattr(sender, "hostname", None) or f"worker-{os.getpid()}"
+    client = connect(settings.redis_url)
+
+    def beat() -> None:
+        while True:
+            with contextlib.suppress(Exception):  # Redis away: the next beat tries again
+                client.zadd(keys.workers(), {hostname: time.time()})
+            time.sleep(HEARTBEAT_S)
+
+    threading.Thread(target=beat, name="tuneq-heartbeat", daemon=True).start()
 
 
 def _die_with_parent() -> None:

@@ -16,7 +16,13 @@ from celery import Task
 from redis import RedisError
 
 from service.core import keys
-from service.core.contract import TASK_ADVANCE, TASK_FINALIZE, TASK_RUN_TRIAL, TASK_SWEEP
+from service.core.contract import (
+    TASK_ADVANCE,
+    TASK_FINALIZE,
+    TASK_RUN_TRIAL,
+    TASK_SWEEP,
+    TASK_WEBHOOK,
+)
 from service.core.records import JobStatus
 from service.core.store import JobNotFound, JobStore, connect
 from worker.celery_app import app, settings
@@ -115,6 +121,22 @@ def finalize(job_id: str) -> None:
         finalize_job(job_store(), job_id, max_model_bytes=settings.max_model_bytes)
     except JobNotFound:
         log.warning("finalize: job %s is gone", job_id)
+        return
+    deliver_webhook.apply_async(args=(job_id,))
+
+
+@app.task(name=TASK_WEBHOOK, **_RETRY)
+def deliver_webhook(job_id: str) -> None:
+    """POST a finished job's result to its callback URL (one attempt; the sweep retries)."""
+    from worker.engine.webhooks import deliver_job_webhook
+
+    try:
+        status = deliver_job_webhook(
+            job_store(), job_id, settings.webhook_secret, settings.webhook_max_attempts
+        )
+    except JobNotFound:
+        return
+    log.info("webhook for job %s: %s", job_id, status)
 
 
 @app.task(name=TASK_SWEEP, **_RETRY)
@@ -133,3 +155,5 @@ def sweep() -> None:
         send_trial(job_id, number)
     for job_id in plan.advance_jobs:
         advance.apply_async(args=(job_id,))
+    for job_id in store.due_webhooks():
+        deliver_webhook.apply_async(args=(job_id,))

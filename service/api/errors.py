@@ -56,6 +56,7 @@ _HTTP_CODES = {
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    429: "rate_limited",
 }
 
 
@@ -87,6 +88,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> ResponseReturnValue:
+        if error.response is not None:  # built in the error shape already (the rate limiter)
+            return error.response
         status = error.code or 500
         code = _HTTP_CODES.get(status, "http_error")
         return _respond(ApiError(status, code, error.description or error.name))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from service.core.catalog import BUILTIN_DATASETS
 from service.core.records import JobRecord, TrialRecord
 from service.core.vocabulary import configuration
 
@@ -19,7 +18,7 @@ def iso(timestamp: float | None) -> str | None:
 def job_view(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
     objective = job.spec["training"]["objective"]
     family = job.spec.get("model", {}).get("family", "mlp")
-    task = BUILTIN_DATASETS[job.spec["dataset"]["builtin"]].task
+    task = job.task
     view: dict[str, Any] = {
         "id": job.id,
         "name": job.name,
@@ -39,6 +38,11 @@ def job_view(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
         "status_history": [{"status": e["status"], "at": iso(e["at"])} for e in job.status_history],
+        "webhook": (
+            {**job.webhook, "delivered_at": iso(job.webhook["delivered_at"])}
+            if job.webhook
+            else None
+        ),
         "spec": job.spec,
         "links": {
             "self": f"/v1/jobs/{job.id}",
@@ -59,6 +63,23 @@ def job_view(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
             "diagnosis": best.details.get("diagnosis"),
         }
     return view
+
+
+def job_summary(job: JobRecord) -> dict[str, Any]:
+    """A job as a list shows it: no spec, trials or best configuration (those are one GET away)."""
+    return {
+        "id": job.id,
+        "name": job.name,
+        "status": job.status.value,
+        "progress": {
+            "trials_finished": job.trials_finished,
+            "trials_total": job.max_trials,
+        },
+        "best_value": job.best_value,
+        "created_at": iso(job.created_at),
+        "finished_at": iso(job.finished_at),
+        "links": {"self": f"/v1/jobs/{job.id}"},
+    }
 
 
 def trial_view(trial: TrialRecord) -> dict[str, Any]:

@@ -20,6 +20,8 @@ class DatasetInfo:
     n_classes: int | None
     n_samples: int
     image_shape: tuple[int, ...] | None = None
+    has_validation: bool = False  # a validation part of its own (validation method "dataset")
+    min_class_count: int | None = None  # the rarest class's training samples (bounds k-fold)
 
 
 BUILTIN_DATASETS: dict[str, DatasetInfo] = {

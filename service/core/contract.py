@@ -18,6 +18,7 @@ TASK_ADVANCE = "tuneq.advance"
 TASK_RUN_TRIAL = "tuneq.run_trial"
 TASK_FINALIZE = "tuneq.finalize"
 TASK_SWEEP = "tuneq.sweep"
+TASK_WEBHOOK = "tuneq.deliver_webhook"
 
 QUEUE_CONTROL = "control"
 QUEUE_TRIALS = "trials"
@@ -27,6 +28,7 @@ ROUTES = {
     TASK_RUN_TRIAL: {"queue": QUEUE_TRIALS},
     TASK_FINALIZE: {"queue": QUEUE_TRIALS},
     TASK_SWEEP: {"queue": QUEUE_CONTROL},
+    TASK_WEBHOOK: {"queue": QUEUE_CONTROL},
 }
 
 

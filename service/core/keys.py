@@ -6,10 +6,25 @@ and its Lua scripts stay single-slot):
     tuneq:job:{id}                  hash: the job record (spec, status, counters, best)
     tuneq:job:{id}:status_log       list: "status@unix-time" for each status change
     tuneq:job:{id}:trial:{n}        hash: one trial (params, state, lease, metrics, history)
+    tuneq:job:{id}:events           stream: progress events (trial started, epoch, trial finished,
+                                    job status), for server-sent events; expires with the job
     tuneq:job:{id}:lock             string: the advance lock (a token, with a short expiry)
     tuneq:tenant:{tenant}:jobs      sorted set: job ids by creation time
     tuneq:jobs:active               set: ids of jobs not yet finished (what the sweep visits)
     tuneq:sweep:lock                string: held by the one sweep running at a time
+    tuneq:dataset:{sha256}          hash: an uploaded dataset's description (shapes, task, classes)
+    tuneq:dataset:{sha256}:data     string: its checked arrays, as an uncompressed .npz
+    tuneq:dataset:{sha256}:tenants  set: the tenants that uploaded it (deleted with the last one)
+    tuneq:tenant:{tenant}:datasets  hash: dataset id -> the tenant's name for it and upload time
+    tuneq:tenant:{t}:idem:{sha256}  string: an Idempotency-Key's body hash and job id (24 h)
+    tuneq:webhooks:pending          set: finished jobs whose webhook is still to be delivered
+    tuneq:job:{id}:webhook_lock     string: held while one worker delivers the job's webhook
+    tuneq:workers                   sorted set: worker hostname -> time of its last heartbeat
+    tuneq:stats:jobs_finished       hash: status -> jobs that finished so (a counter)
+    tuneq:stats:trials              hash: trial state -> trials that finished so (a counter)
+    tuneq:stats:trial_seconds       hash: histogram of trial durations (bucket counts, sum)
+    tuneq:apikey:{sha256(key)}      hash: the tenant an API key belongs to (id, name, created_at)
+    tuneq:apikeys                   hash: key id -> sha256(key), for listing and revoking
 """
 
 from __future__ import annotations
@@ -39,6 +54,10 @@ def job_model(job_id: str) -> str:
     return f"{job(job_id)}:model"
 
 
+def job_events(job_id: str) -> str:
+    return f"{job(job_id)}:events"
+
+
 def job_lock(job_id: str) -> str:
     return f"{job(job_id)}:lock"
 
@@ -53,6 +72,59 @@ def active_jobs() -> str:
 
 def sweep_lock() -> str:
     return f"{PREFIX}:sweep:lock"
+
+
+def dataset(dataset_id: str) -> str:
+    return f"{PREFIX}:dataset:{{{dataset_id}}}"
+
+
+def dataset_data(dataset_id: str) -> str:
+    return f"{dataset(dataset_id)}:data"
+
+
+def dataset_tenants(dataset_id: str) -> str:
+    return f"{dataset(dataset_id)}:tenants"
+
+
+def tenant_datasets(tenant: str) -> str:
+    return f"{PREFIX}:tenant:{tenant}:datasets"
+
+
+def idempotency(tenant: str, digest: str) -> str:
+    return f"{PREFIX}:tenant:{tenant}:idem:{digest}"
+
+
+def webhooks_pending() -> str:
+    return f"{PREFIX}:webhooks:pending"
+
+
+def webhook_lock(job_id: str) -> str:
+    return f"{job(job_id)}:webhook_lock"
+
+
+def workers() -> str:
+    return f"{PREFIX}:workers"
+
+
+def stats_jobs_finished() -> str:
+    return f"{PREFIX}:stats:jobs_finished"
+
+
+def stats_trials() -> str:
+    return f"{PREFIX}:stats:trials"
+
+
+def stats_trial_seconds() -> str:
+    return f"{PREFIX}:stats:trial_seconds"
+
+
+def api_key(digest: str) -> str:
+    """An API key's record, found by the SHA-256 of the key (the key itself is never stored)."""
+    return f"{PREFIX}:apikey:{digest}"
+
+
+def api_key_index() -> str:
+    return f"{PREFIX}:apikeys"
 
 
 def broker_options() -> str:

@@ -73,6 +73,7 @@ class JobRecord:
     status: JobStatus
     spec: dict[str, Any]
     max_trials: int
+    task: str = "classification"  # of its dataset, so views need not look the dataset up
     trials_created: int = 0
     trials_finished: int = 0
     best_trial: int | None = None
@@ -88,3 +89,6 @@ class JobRecord:
     created_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    # With a callback URL: {url, status (waiting|pending|delivered|failed), attempts,
+    # last_error, delivered_at}.
+    webhook: dict[str, Any] | None = None

@@ -41,6 +41,12 @@ class Settings:
     max_epochs_limit: int = 1000
     max_parallelism_limit: int = 64
     max_request_bytes: int = 1024 * 1024
+    # Most hyperparameters one job may search at once.
+    max_search_dimensions: int = 32
+    # Unfinished jobs one tenant may have (429 with Retry-After above it).
+    max_active_jobs_per_tenant: int = 20
+    # Requests per minute one API key may make (429 with Retry-After above it; 0: no limit).
+    rate_limit_per_minute: int = 1200
     # Largest model (parameters) a search space may produce; bigger spaces are refused (422).
     max_model_params: int = 50_000_000
     # Largest refit model (bytes of its .keras file) kept for download.
@@ -51,6 +57,28 @@ class Settings:
     redis_timeout_s: float = 2.0
     # Accept jobs of the synthetic model family (for tests and benchmarks).
     allow_synthetic: bool = False
+    # Uploaded datasets: the largest upload (413 above; unpacked arrays may be 8 times this),
+    # rows, features per sample, and datasets a tenant may hold.
+    max_dataset_bytes: int = 64 * 1024 * 1024
+    max_dataset_rows: int = 1_000_000
+    max_dataset_features: int = 10_000
+    max_datasets_per_tenant: int = 100
+    # Webhooks: hosts a job's callback_url may name (comma-separated; empty turns webhooks
+    # off), the key that signs deliveries (HMAC-SHA256), plain HTTP to loopback hosts for
+    # development, and how many times a delivery is tried before it is marked failed.
+    webhook_allowed_hosts: str = ""
+    webhook_secret: str = ""
+    webhook_allow_http_loopback: bool = False
+    webhook_max_attempts: int = 8
+    # Log lines as "text" or "json" (one object per line, with job and trial ids).
+    log_format: str = "text"
+    # Serve every request as tenant "default" without an API key. For one developer's machine
+    # only (`tuneq dev` turns it on); the API logs a warning when it is on.
+    auth_disabled: bool = False
+
+    @property
+    def webhook_hosts(self) -> tuple[str, ...]:
+        return tuple(h.strip().lower() for h in self.webhook_allowed_hosts.split(",") if h.strip())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -85,9 +113,24 @@ class Settings:
             "max_model_params",
             "max_model_bytes",
             "worker_max_tasks_per_child",
+            "max_dataset_bytes",
+            "max_dataset_rows",
+            "max_dataset_features",
+            "max_datasets_per_tenant",
+            "max_search_dimensions",
+            "max_active_jobs_per_tenant",
+            "webhook_max_attempts",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"TUNEQ_{name.upper()} must be positive")
+        if self.webhook_allowed_hosts and len(self.webhook_secret) < 16:
+            raise SettingsError(
+                "TUNEQ_WEBHOOK_SECRET must hold at least 16 characters when webhooks are on"
+            )
+        if self.log_format not in ("text", "json"):
+            raise SettingsError("TUNEQ_LOG_FORMAT must be text or json")
+        if self.rate_limit_per_minute < 0:
+            raise SettingsError("TUNEQ_RATE_LIMIT_PER_MINUTE must be 0 (off) or positive")
         if self.visibility_timeout_s <= self.max_trial_time_s + self.trial_lease_s:
             raise SettingsError(
                 "TUNEQ_VISIBILITY_TIMEOUT_S must exceed TUNEQ_MAX_TRIAL_TIME_S plus "

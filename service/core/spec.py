@@ -3,13 +3,16 @@
 Everything a client can get wrong is caught here and reported with the path of the field, so the
 worker can trust a loaded ``JobSpec``. The same schema reloads a stored spec on the worker (with
 ``limits=None``: a job accepted under one set of limits keeps running if they change).
+
+A spec names a built-in dataset or an uploaded one by id; ``datasets`` (a lookup the caller
+passes: the API's is limited to the caller's tenant) resolves an id to what the checks need.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +25,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from service.core.catalog import BUILTIN_DATASETS, OBJECTIVES
+from service.core.catalog import BUILTIN_DATASETS, OBJECTIVES, DatasetInfo
 from service.core.vocabulary import HYPERPARAMETERS
 
 STRATEGIES = ("bayesian", "random", "grid", "lr_range_test")
@@ -53,7 +56,14 @@ class Dimension:
 
 @dataclass(frozen=True)
 class DatasetRef:
-    builtin: str
+    """A built-in dataset by name or an uploaded one by id, with what is known about it."""
+
+    builtin: str | None = None
+    id: str | None = None
+    info: DatasetInfo = field(default=BUILTIN_DATASETS["iris"], compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"builtin": self.builtin} if self.builtin else {"id": str(self.id)}
 
 
 @dataclass(frozen=True)
@@ -162,14 +172,16 @@ class JobSpec:
     fixed: dict[str, Any]
     training: TrainingSpec
     search: SearchSpec
+    callback_url: str | None = None  # POSTed the job's result when it finishes (a webhook)
 
     @property
     def task(self) -> str:
-        return BUILTIN_DATASETS[self.dataset.builtin].task
+        return self.dataset.info.task
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as JSON-ready data, defaults filled in, absent values left out."""
         data = _drop_none(dataclasses.asdict(self))
+        data["dataset"] = self.dataset.to_dict()
         if self.model.family != SYNTHETIC:
             data["model"] = {
                 k: data["model"][k] for k in ("family", "input_shape") if k in data["model"]
@@ -187,6 +199,9 @@ class SpecLimits:
     max_trial_time_s: float = 3 * 3600
     allow_synthetic: bool = False
     max_model_params: int = 50_000_000
+    max_dimensions: int = 32
+    webhook_hosts: tuple[str, ...] = ()  # hosts a callback_url may name; none: webhooks off
+    webhook_http_loopback: bool = False  # allow http:// to a loopback host (development)
 
 
 def _drop_none(value: Any) -> Any:
@@ -377,12 +392,25 @@ class FixedField(fields.Field):
         }
 
 
+DatasetLookup = Callable[[str], DatasetInfo | None]
+
+
 class DatasetRefSchema(Schema):
-    builtin = fields.String(required=True, validate=validate.OneOf(sorted(BUILTIN_DATASETS)))
+    builtin = fields.String(validate=validate.OneOf(sorted(BUILTIN_DATASETS)))
+    id = fields.String(
+        validate=validate.Regexp(r"^[0-9a-f]{64}$", error="Not a dataset id (64 hex digits).")
+    )
+
+    @validates_schema
+    def _one_of(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if ("builtin" in data) == ("id" in data):
+            raise ValidationError("Give either builtin (a name) or id (an uploaded dataset).")
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> DatasetRef:
-        return DatasetRef(**data)
+        if "builtin" in data:
+            return DatasetRef(builtin=data["builtin"], info=BUILTIN_DATASETS[data["builtin"]])
+        return DatasetRef(id=data["id"])  # resolved by JobSpecSchema, which has the lookup
 
 
 class ModelSchema(Schema):
@@ -524,6 +552,7 @@ class JobSpecSchema(Schema):
     """The whole job spec. Unknown fields anywhere are refused (marshmallow's RAISE)."""
 
     name = fields.String(validate=validate.Length(min=1, max=200))
+    callback_url = fields.String(validate=validate.Length(min=1, max=2000))
     dataset = fields.Nested(DatasetRefSchema, required=True)
     model = fields.Nested(ModelSchema, load_default=ModelSpec)
     search_space = SearchSpaceField(load_default=dict)
@@ -531,12 +560,26 @@ class JobSpecSchema(Schema):
     training = fields.Nested(TrainingSchema, load_default=dict)
     search = fields.Nested(SearchSchema, load_default=SearchSpec)
 
-    def __init__(self, *, limits: SpecLimits | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        limits: SpecLimits | None = None,
+        datasets: DatasetLookup | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.limits = limits
+        self.datasets = datasets
 
     @validates_schema
     def _check_whole(self, data: dict[str, Any], **kwargs: Any) -> None:
+        ref: DatasetRef = data["dataset"]
+        if ref.id is not None:
+            info = self.datasets(ref.id) if self.datasets is not None else None
+            if info is None:
+                raise ValidationError({"dataset": {"id": ["No such dataset."]}})
+            # The loaded data is this schema's own result: complete the reference in place.
+            data["dataset"] = dataclasses.replace(ref, info=info)
         errors: dict[str, Any] = {}
 
         def add(path: str, message: str) -> None:
@@ -554,7 +597,7 @@ class JobSpecSchema(Schema):
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> JobSpec:
-        task = BUILTIN_DATASETS[data["dataset"].builtin].task
+        task = data["dataset"].info.task
         training = dict(data["training"])
         objective = training.pop("objective", {})
         metric = objective.get("metric") or next(iter(OBJECTIVES[task]))
@@ -570,23 +613,26 @@ class JobSpecSchema(Schema):
             )
             search = dataclasses.replace(search, max_trials=min(search.max_trials, size))
         return JobSpec(
-            name=data.get("name") or f"{data['dataset'].builtin}-{data['model'].family}",
+            name=data.get("name") or f"{data['dataset'].info.name[:12]}-{data['model'].family}",
             dataset=data["dataset"],
             model=data["model"],
             search_space=data["search_space"],
             fixed=data["fixed"],
             training=TrainingSpec(objective=ObjectiveSpec(metric, direction), **training),
             search=search,
+            callback_url=data.get("callback_url"),
         )
 
 
-def load_spec(payload: Any, limits: SpecLimits | None = None) -> JobSpec:
-    """Load and validate a job spec.
+def load_spec(
+    payload: Any, limits: SpecLimits | None = None, datasets: DatasetLookup | None = None
+) -> JobSpec:
+    """Load and validate a job spec; ``datasets`` resolves uploaded dataset ids.
 
     Raises:
         marshmallow.ValidationError: with the messages keyed by field path.
     """
-    return JobSpecSchema(limits=limits).load(payload)
+    return JobSpecSchema(limits=limits, datasets=datasets).load(payload)
 
 
 def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from service.core.capacity import largest_model
-from service.core.catalog import BUILTIN_DATASETS, OBJECTIVES, DatasetInfo, monitorable
+from service.core.catalog import OBJECTIVES, DatasetInfo, monitorable
 from service.core.grid import MAX_GRID_POINTS, distinct_grid_size, grid_size
 from service.core.spec import (
     SYNTHETIC,
@@ -29,7 +30,7 @@ LR_RANGE = "lr_range_test"
 
 def check_spec(data: dict[str, Any], limits: SpecLimits | None, add: Add) -> None:
     """Report every cross-field problem of a loaded spec through ``add(path, message)``."""
-    info = BUILTIN_DATASETS[data["dataset"].builtin]
+    info = data["dataset"].info
     _check_names(data, info, add)
     _check_training(data, info, add)
     _check_search(data, add)
@@ -53,6 +54,32 @@ def check_spec(data: dict[str, Any], limits: SpecLimits | None, add: Add) -> Non
                     f"The largest model in this space has {size:,} parameters; the limit is "
                     f"{limits.max_model_params:,}. Narrow units, filters or depth.",
                 )
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def callback_problem(url: str, limits: SpecLimits) -> str | None:
+    """Why a webhook URL is refused, or None. Only allowlisted hosts, only over HTTPS (plain
+    HTTP to a loopback host when the server allows it for development), no credentials."""
+    if not limits.webhook_hosts:
+        return "Webhooks are off on this server (no TUNEQ_WEBHOOK_ALLOWED_HOSTS)."
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018  (raises on a malformed port)
+    except ValueError:
+        return "Not a valid URL."
+    if parts.username or parts.password:
+        return "Credentials in the URL are refused."
+    if parts.scheme == "http":
+        if not (limits.webhook_http_loopback and host in LOOPBACK_HOSTS):
+            return "Use https:// (plain http only to a loopback host, when the server allows)."
+    elif parts.scheme != "https":
+        return "Use https://."
+    if host not in limits.webhook_hosts:
+        return f"Host {host!r} is not in the server's webhook allowlist."
+    return None
 
 
 def input_shape(
@@ -122,8 +149,18 @@ def _check_training(data: dict[str, Any], info: DatasetInfo, add: Add) -> None:
             "training.early_stopping.monitor", f"For {task} use one of {sorted(monitorable(task))}."
         )
     validation = training.get("validation", ValidationSpec())
-    if validation.method == "dataset":
+    if validation.method == "dataset" and not info.has_validation:
         add("training.validation.method", f"Dataset '{info.name}' has no validation part.")
+    if (
+        validation.method == "kfold"
+        and info.min_class_count is not None
+        and validation.folds > info.min_class_count
+    ):
+        add(
+            "training.validation.folds",
+            f"The rarest class has {info.min_class_count} training samples; use at most that "
+            "many folds.",
+        )
     search: SearchSpec = data["search"]
     if search.pruning is not None:
         if validation.method == "kfold":
@@ -152,7 +189,7 @@ def _check_search(data: dict[str, Any], add: Add) -> None:
     if search.strategy == "grid" and space:
         size = grid_size(space, search.grid_steps)
         if size <= MAX_GRID_POINTS:
-            task = BUILTIN_DATASETS[data["dataset"].builtin].task
+            task = data["dataset"].info.task
             size = distinct_grid_size(
                 space, search.grid_steps, data["fixed"], data["model"].family, task
             )
@@ -168,12 +205,18 @@ def _check_search(data: dict[str, Any], add: Add) -> None:
 
 def _check_limits(data: dict[str, Any], limits: SpecLimits, add: Add) -> None:
     search, training = data["search"], data["training"]
+    if "callback_url" in data:
+        problem = callback_problem(data["callback_url"], limits)
+        if problem:
+            add("callback_url", problem)
     if data["model"].family == SYNTHETIC and not limits.allow_synthetic:
         add("model.family", "The synthetic family is disabled on this server.")
     if search.max_trials > limits.max_trials:
         add("search.max_trials", f"Must be at most {limits.max_trials}.")
     if search.parallelism > limits.max_parallelism:
         add("search.parallelism", f"Must be at most {limits.max_parallelism}.")
+    if len(data["search_space"]) > limits.max_dimensions:
+        add("search_space", f"Search at most {limits.max_dimensions} hyperparameters at once.")
     if training.get("max_epochs", 30) > limits.max_epochs:
         add("training.max_epochs", f"Must be at most {limits.max_epochs}.")
     for name in ("time_limit_s", "hard_time_limit_s"):

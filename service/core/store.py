@@ -16,9 +16,10 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
+import math
 import secrets
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,15 @@ import redis
 
 from service.core import keys, scripts
 from service.core.records import JobRecord, JobStatus, TrialRecord, TrialState
+
+# Progress events kept per job (older ones are trimmed; the records keep everything).
+EVENTS_KEPT = 5000
+
+# Workers write a heartbeat this often; the API is ready while one is at most 3 beats old.
+HEARTBEAT_S = 10
+
+# Upper bounds (seconds) of the trial duration histogram that /metrics exposes.
+TRIAL_SECONDS_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400)
 
 
 class JobNotFound(KeyError):
@@ -67,6 +77,15 @@ class TrialOutcome:
     details: Mapping[str, Any] | None = None  # diagnosis, per-fold scores, range-test curve
 
 
+def binary_client(client: redis.Redis) -> redis.Redis:
+    """A client on the same server that leaves values as bytes (``connect``'s decodes them)."""
+    pool = client.connection_pool
+    kwargs = {**pool.connection_kwargs, "decode_responses": False}
+    return redis.Redis(
+        connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
+    )
+
+
 def connect(url: str, timeout_s: float = 5.0) -> redis.Redis:
     """A Redis client that fails fast instead of hanging when the server is away."""
     return redis.Redis.from_url(
@@ -105,6 +124,8 @@ class JobStore:
         max_trials: int,
         direction: str,
         max_duration_s: float | None = None,
+        task: str = "classification",
+        callback_url: str | None = None,
     ) -> str:
         """Store a new queued job and return its id.
 
@@ -113,6 +134,8 @@ class JobStore:
         job_id = uuid.uuid4().hex
         now = self.server_time()
         extra = {"deadline_at": f"{now + max_duration_s:.6f}"} if max_duration_s else {}
+        if callback_url:
+            extra.update(callback_url=callback_url, webhook_status="waiting")
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(
             keys.job(job_id),
@@ -125,6 +148,7 @@ class JobStore:
                 "spec": json.dumps(spec, separators=(",", ":")),
                 "max_trials": max_trials,
                 "direction": direction,
+                "task": task,
                 "trials_created": 0,
                 "trials_finished": 0,
                 "created_at": f"{now:.6f}",
@@ -137,16 +161,83 @@ class JobStore:
         return job_id
 
     def delete_job(self, job_id: str) -> None:
-        """Remove a job and its trials (used when a new job could not be dispatched)."""
+        """Remove a job, its trials and its model (a client deleting a finished job, or a new
+        job that could not be dispatched)."""
         raw = self.redis.hmget(keys.job(job_id), ["tenant", "trials_created"])
         tenant, created = raw[0], int(raw[1] or 0)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(keys.job(job_id), keys.status_log(job_id), keys.job_lock(job_id))
+        pipe.delete(
+            keys.job(job_id),
+            keys.status_log(job_id),
+            keys.job_lock(job_id),
+            keys.job_model(job_id),
+            keys.job_events(job_id),
+        )
         pipe.delete(*[keys.trial(job_id, n) for n in range(created)] or [keys.trial(job_id, 0)])
         if tenant:
             pipe.zrem(keys.tenant_jobs(tenant), job_id)
         pipe.srem(keys.active_jobs(), job_id)
         pipe.execute()
+
+    def active_specs(self, tenant: str) -> dict[str, dict[str, Any]]:
+        """The specs of the tenant's queued and running jobs, by job id."""
+        active = sorted(self.redis.smembers(keys.active_jobs()))
+        if not active:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in active:
+            pipe.hmget(keys.job(job_id), "tenant", "spec")
+        return {
+            job_id: json.loads(spec)
+            for job_id, (owner, spec) in zip(active, pipe.execute(), strict=True)
+            if owner == tenant and spec
+        }
+
+    def page_jobs(
+        self,
+        tenant: str,
+        *,
+        limit: int,
+        after: tuple[float, str] | None = None,
+        keep: Callable[[JobRecord], bool] = lambda job: True,
+        max_scanned: int = 5000,
+    ) -> tuple[list[JobRecord], tuple[float, str] | None]:
+        """The tenant's jobs, newest first, that ``keep`` accepts, after the position ``after``
+        (creation time and id of the last one a client saw). Returns the page and the position
+        to continue from (None at the end). Ties in creation time are ordered by id, so a page
+        boundary never skips or repeats a job; ids of jobs that expired are dropped on the way.
+        """
+        found: list[JobRecord] = []
+        high: float | str = after[0] if after else "+inf"
+        scanned, last, size = 0, after, 100
+        while len(found) < limit and scanned < max_scanned:
+            batch = self.redis.zrevrangebyscore(
+                keys.tenant_jobs(tenant), high, "-inf", start=0, num=size, withscores=True
+            )
+            fresh = [
+                (job_id, score)
+                for job_id, score in batch
+                if last is None or score < last[0] or (score == last[0] and job_id < last[1])
+            ]
+            if not fresh and len(batch) == size:  # a full batch of ties already seen
+                size *= 2
+                continue
+            if not fresh:
+                return found, None
+            for job_id, score in fresh:
+                scanned += 1
+                last = (score, job_id)
+                try:
+                    job = self.get_job(job_id)
+                except JobNotFound:
+                    self.redis.zrem(keys.tenant_jobs(tenant), job_id)
+                    continue
+                if keep(job):
+                    found.append(job)
+                    if len(found) == limit:
+                        break
+            high = last[0] if last else high
+        return found, last
 
     def get_job(self, job_id: str) -> JobRecord:
         pipe = self.redis.pipeline(transaction=False)
@@ -162,6 +253,7 @@ class JobStore:
             status=JobStatus(raw["status"]),
             spec=json.loads(raw["spec"]),
             max_trials=int(raw["max_trials"]),
+            task=raw.get("task", "classification"),
             trials_created=int(raw.get("trials_created", 0)),
             trials_finished=int(raw.get("trials_finished", 0)),
             best_trial=_int(raw.get("best_trial")),
@@ -177,6 +269,7 @@ class JobStore:
             created_at=_float(raw.get("created_at")),
             started_at=_float(raw.get("started_at")),
             finished_at=_float(raw.get("finished_at")),
+            webhook=_webhook(raw),
         )
 
     def set_status(
@@ -197,9 +290,100 @@ class JobStore:
                 args=[status.value, ",".join(s.value for s in allowed_from), *flat],
             )
         )
+        if moved:
+            self.emit(job_id, "job_status", status=status.value)
         if moved and status.is_finished:
             self._expire_job(job_id)
+            self._queue_webhook(job_id)
+            self.redis.hincrby(keys.stats_jobs_finished(), status.value, 1)
         return moved
+
+    # ---- webhooks
+
+    def _queue_webhook(self, job_id: str) -> None:
+        """A finished job with a callback URL: its webhook is now due (once)."""
+        if self.redis.hget(keys.job(job_id), "webhook_status") != "waiting":
+            return
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(
+            keys.job(job_id),
+            mapping={"webhook_status": "pending", "webhook_next_at": f"{self.server_time():.6f}"},
+        )
+        pipe.sadd(keys.webhooks_pending(), job_id)
+        pipe.execute()
+
+    def due_webhooks(self) -> list[str]:
+        """Jobs whose webhook should be tried now (first try, or its backoff has passed)."""
+        pending = sorted(self.redis.smembers(keys.webhooks_pending()))
+        if not pending:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in pending:
+            pipe.hget(keys.job(job_id), "webhook_next_at")
+        now, due = self.server_time(), []
+        for job_id, next_at in zip(pending, pipe.execute(), strict=True):
+            if next_at is None:  # the job expired or was deleted
+                self.redis.srem(keys.webhooks_pending(), job_id)
+            elif float(next_at) <= now:
+                due.append(job_id)
+        return due
+
+    def webhook_lock(self, job_id: str, ttl_s: int) -> bool:
+        """One delivery of a job's webhook at a time."""
+        return bool(self.redis.set(keys.webhook_lock(job_id), "1", nx=True, ex=ttl_s))
+
+    def release_webhook_lock(self, job_id: str) -> None:
+        self.redis.delete(keys.webhook_lock(job_id))
+
+    def record_webhook(
+        self, job_id: str, error: str | None, max_attempts: int, retry_in_s: float
+    ) -> str:
+        """Record one delivery attempt; returns the webhook's status afterwards."""
+        attempts = self.redis.hincrby(keys.job(job_id), "webhook_attempts", 1)
+        now = self.server_time()
+        if error is None:
+            fields = {"webhook_status": "delivered", "webhook_delivered_at": f"{now:.6f}"}
+        elif attempts >= max_attempts:
+            fields = {"webhook_status": "failed", "webhook_error": error[:500]}
+        else:
+            fields = {"webhook_error": error[:500], "webhook_next_at": f"{now + retry_in_s:.6f}"}
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(keys.job(job_id), mapping=fields)
+        if "webhook_status" in fields:
+            pipe.srem(keys.webhooks_pending(), job_id)
+        pipe.delete(keys.webhook_lock(job_id))
+        pipe.execute()
+        return fields.get("webhook_status", "pending")
+
+    # ---- progress events
+
+    def emit(self, job_id: str, kind: str, **data: Any) -> None:
+        """Append a progress event to the job's stream (the newest few thousand are kept).
+
+        Events tell a watching client to look; the job and trial records stay the truth.
+        """
+        self.redis.xadd(
+            keys.job_events(job_id),
+            {"type": kind, "data": json.dumps(data, separators=(",", ":"))},
+            maxlen=EVENTS_KEPT,
+            approximate=True,
+        )
+
+    def last_event_id(self, job_id: str) -> str:
+        """The id of the job's newest event ("0-0" before the first)."""
+        newest = self.redis.xrevrange(keys.job_events(job_id), count=1)
+        return newest[0][0] if newest else "0-0"
+
+    def read_events(
+        self, job_id: str, after: str, block_ms: int
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        """Events after stream id ``after``, waiting up to ``block_ms`` for the first one."""
+        found = self.redis.xread({keys.job_events(job_id): after}, count=100, block=block_ms)
+        return [
+            (event_id, fields["type"], json.loads(fields["data"]))
+            for _, entries in found or ()
+            for event_id, fields in entries
+        ]
 
     def set_fields(self, job_id: str, **fields: str) -> None:
         self.redis.hset(keys.job(job_id), mapping=fields)
@@ -222,7 +406,9 @@ class JobStore:
             args=[keys.trial_prefix(job_id), reason],
         )
         if status == JobStatus.CANCELLED.value:
+            self.emit(job_id, "job_status", status=status)
             self._expire_job(job_id)
+            self._queue_webhook(job_id)
         return JobStatus(status)
 
     def active_job_ids(self) -> list[str]:
@@ -244,21 +430,19 @@ class JobStore:
         return bytes(value) if value is not None else None
 
     def _binary(self) -> redis.Redis:
-        """A client on the same server that leaves values as bytes (the main one decodes)."""
         if self._raw is None:
-            pool = self.redis.connection_pool
-            kwargs = {**pool.connection_kwargs, "decode_responses": False}
-            self._raw = redis.Redis(
-                connection_pool=redis.ConnectionPool(
-                    connection_class=pool.connection_class, **kwargs
-                )
-            )
+            self._raw = binary_client(self.redis)
         return self._raw
 
     def _expire_job(self, job_id: str) -> None:
         created = int(self.redis.hget(keys.job(job_id), "trials_created") or 0)
         pipe = self.redis.pipeline(transaction=False)
-        for key in (keys.job(job_id), keys.status_log(job_id), keys.job_model(job_id)):
+        for key in (
+            keys.job(job_id),
+            keys.status_log(job_id),
+            keys.job_model(job_id),
+            keys.job_events(job_id),
+        ):
             pipe.expire(key, self.retention_s)
         for n in range(created):
             pipe.expire(keys.trial(job_id, n), self.retention_s)
@@ -305,6 +489,8 @@ class JobStore:
             keys=[keys.trial(job_id, number), keys.job(job_id), keys.status_log(job_id)],
             args=[token, lease_s, worker, max_attempts],
         )
+        if outcome == "claimed":
+            self.emit(job_id, "trial_started", trial=number, attempt=int(attempt), worker=worker)
         return Claim(outcome=outcome, attempt=int(attempt), token=token)
 
     def renew_lease(
@@ -315,6 +501,10 @@ class JobStore:
         result = self._renew(
             keys=[keys.trial(job_id, number), keys.job(job_id)], args=[token, lease_s, *flat]
         )
+        if int(result) == LeaseState.HELD and "epochs" in fields:
+            history = json.loads(fields.get("history") or "{}")
+            last = {name: values[-1] for name, values in history.items() if values}
+            self.emit(job_id, "epoch", trial=number, epoch=int(fields["epochs"]), metrics=last)
         return LeaseState(int(result))
 
     def release_trial(self, job_id: str, number: int, token: str) -> bool:
@@ -336,12 +526,35 @@ class JobStore:
             fields["error"] = outcome.error[:2000]
         value = "" if outcome.value is None else repr(float(outcome.value))
         flat = [item for pair in fields.items() for item in pair]
-        return bool(
+        finished = bool(
             self._finish(
                 keys=[keys.trial(job_id, number), keys.job(job_id)],
                 args=[token, outcome.state.value, value, *flat],
             )
         )
+        if finished:
+            self._count_trial(job_id, number, outcome.state)
+            finite = outcome.value is not None and math.isfinite(outcome.value)
+            self.emit(
+                job_id,
+                "trial_finished",
+                trial=number,
+                state=outcome.state.value,
+                value=float(outcome.value) if finite else None,  # type: ignore[arg-type]
+            )
+        return finished
+
+    def _count_trial(self, job_id: str, number: int, state: TrialState) -> None:
+        """Count the finished trial for /metrics: by state, and its duration's bucket."""
+        started, ended = self.redis.hmget(keys.trial(job_id, number), "started_at", "finished_at")
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hincrby(keys.stats_trials(), state.value, 1)
+        if started and ended:
+            seconds = max(0.0, float(ended) - float(started))
+            bucket = next((b for b in TRIAL_SECONDS_BUCKETS if seconds <= b), "+Inf")
+            pipe.hincrby(keys.stats_trial_seconds(), str(bucket), 1)
+            pipe.hincrbyfloat(keys.stats_trial_seconds(), "sum", seconds)
+        pipe.execute()
 
     # ---- the advance lock
 
@@ -356,6 +569,18 @@ class JobStore:
         finally:
             if acquired:
                 self._release(keys=[key], args=[token])
+
+
+def _webhook(raw: Mapping[str, str]) -> dict[str, Any] | None:
+    if not raw.get("callback_url"):
+        return None
+    return {
+        "url": raw["callback_url"],
+        "status": raw.get("webhook_status", "waiting"),
+        "attempts": int(raw.get("webhook_attempts") or 0),
+        "last_error": raw.get("webhook_error") or None,
+        "delivered_at": _float(raw.get("webhook_delivered_at")),
+    }
 
 
 def _trial(job_id: str, raw: Mapping[str, str]) -> TrialRecord:

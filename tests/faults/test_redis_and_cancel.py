@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from service.app import create_app
 from service.core.records import JobStatus, TrialState
 from service.core.settings import Settings
 from service.core.store import JobStore, connect
 from service.devstack import free_port, start_redis, stop_process
-from tests.helpers import Workers, synthetic_spec, wait_job, wait_running
+from tests.helpers import Workers, api_client, synthetic_spec, wait_job, wait_running
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +28,7 @@ def test_kill_9_of_an_aof_redis_mid_job(
         fast_settings, redis_url=f"redis://127.0.0.1:{port}/0", redis_timeout_s=1.0
     )
     store = JobStore(connect(settings.redis_url, timeout_s=1.0))
-    client = create_app(settings).test_client()
+    client = api_client(settings)
     try:
         workers.start("w1", settings=settings)
         job_id = client.post("/v1/jobs", json=synthetic_spec(trials=8, sleep_s=1.0)).get_json()[
@@ -72,7 +71,7 @@ def test_kill_9_of_an_aof_redis_mid_job(
 
 def test_cancel_mid_trial(fast_settings: Settings, store: JobStore, workers: Workers) -> None:
     workers.start("w1")
-    client = create_app(fast_settings).test_client()
+    client = api_client(fast_settings)
     job_id = client.post(
         "/v1/jobs", json=synthetic_spec(trials=5, sleep_s=4.0, epochs=20)
     ).get_json()["id"]
@@ -101,7 +100,7 @@ def test_pruning_stops_hopeless_trials_and_keeps_the_best(
     fast_settings: Settings, store: JobStore, workers: Workers
 ) -> None:
     workers.start("w1")
-    client = create_app(fast_settings).test_client()
+    client = api_client(fast_settings)
     results = {}
     for rule in (None, "median", "asha"):
         spec = synthetic_spec(trials=12, sleep_s=0.3, epochs=9)

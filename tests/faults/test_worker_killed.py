@@ -9,13 +9,13 @@ import time
 
 import pytest
 
-from service.app import create_app
 from service.core.records import JobStatus, TrialState
 from service.core.settings import Settings
 from service.core.store import JobStore
 from tests.helpers import (
     Workers,
     alive,
+    api_client,
     send_run_trial,
     synthetic_spec,
     wait_job,
@@ -31,7 +31,7 @@ def pool_children(pid: int) -> list[int]:
 
 
 def submit(settings: Settings, spec: dict) -> str:
-    response = create_app(settings).test_client().post("/v1/jobs", json=spec)
+    response = api_client(settings).post("/v1/jobs", json=spec)
     assert response.status_code == 202, response.get_json()
     return response.get_json()["id"]
 

@@ -1,4 +1,4 @@
-"""The jobs API against a real Redis (no worker): cancel's answers."""
+"""The jobs API against a real Redis (no worker): cancel, listing, delete, idempotent submit."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from service.app import create_app
 from service.core.records import JobStatus
 from service.core.settings import Settings
 from service.core.store import JobStore
+from tests.helpers import api_client
 
 pytestmark = pytest.mark.integration
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 def test_cancel_is_idempotent_and_refuses_finished_jobs(
     settings: Settings, store: JobStore, spec: dict[str, Any]
 ) -> None:
-    client = create_app(settings).test_client()
+    client = api_client(settings)
     assert client.post("/v1/jobs/" + "0" * 32 + "/cancel").status_code == 404
     job_id = client.post("/v1/jobs", json=spec).get_json()["id"]
     for _ in range(2):
@@ -31,3 +31,81 @@ def test_cancel_is_idempotent_and_refuses_finished_jobs(
     conflict = client.post(f"/v1/jobs/{done_id}/cancel")
     assert conflict.status_code == 409
     assert conflict.get_json()["error"]["code"] == "conflict"
+
+
+def test_list_pages_newest_first_with_filters(settings: Settings, spec: dict[str, Any]) -> None:
+    client = api_client(settings)
+    ids = []
+    for i in range(7):
+        spec["name"] = "even" if i % 2 == 0 else "odd"
+        ids.append(client.post("/v1/jobs", json=spec).get_json()["id"])
+    for job_id in ids[:2]:
+        client.post(f"/v1/jobs/{job_id}/cancel")
+    api_client(settings, "globex").post("/v1/jobs", json=spec)  # another tenant's: never listed
+
+    seen, cursor, pages = [], None, 0
+    while True:
+        query = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        body = client.get("/v1/jobs", query_string=query).get_json()
+        seen += [job["id"] for job in body["jobs"]]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ids[::-1] and pages == 3
+    first = client.get("/v1/jobs").get_json()["jobs"][0]
+    assert first["status"] == "queued" and first["progress"]["trials_total"] == 5
+
+    cancelled = client.get("/v1/jobs?status=cancelled").get_json()["jobs"]
+    assert [job["id"] for job in cancelled] == ids[:2][::-1]
+    odd = client.get("/v1/jobs?name=odd").get_json()["jobs"]
+    assert [job["id"] for job in odd] == [ids[5], ids[3], ids[1]]
+    for bad, field in (
+        ("cursor=abc", "cursor"),
+        ("limit=0", "limit"),
+        ("status=done", "status"),
+        ("colour=red", "colour"),
+    ):
+        response = client.get(f"/v1/jobs?{bad}")
+        assert response.status_code == 422, bad
+        assert field in response.get_json()["error"]["fields"], bad
+
+
+def test_delete_only_finished_jobs(
+    settings: Settings, store: JobStore, spec: dict[str, Any]
+) -> None:
+    client = api_client(settings)
+    job_id = client.post("/v1/jobs", json=spec).get_json()["id"]
+    busy = client.delete(f"/v1/jobs/{job_id}")
+    assert busy.status_code == 409 and busy.get_json()["error"]["code"] == "conflict"
+    client.post(f"/v1/jobs/{job_id}/cancel")
+    assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
+    assert client.get(f"/v1/jobs/{job_id}").status_code == 404
+    assert client.delete(f"/v1/jobs/{job_id}").status_code == 404
+    assert not store.redis.keys(f"*{job_id}*")
+    assert client.get("/v1/jobs").get_json()["jobs"] == []
+
+
+def test_idempotency_key_returns_the_same_job(settings: Settings, spec: dict[str, Any]) -> None:
+    client = api_client(settings)
+    headers = {"Idempotency-Key": "build-4711"}
+    first = client.post("/v1/jobs", json=spec, headers=headers)
+    again = client.post("/v1/jobs", json=dict(reversed(spec.items())), headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert len(client.get("/v1/jobs").get_json()["jobs"]) == 1
+
+    spec["name"] = "changed"
+    other = client.post("/v1/jobs", json=spec, headers=headers)
+    assert other.status_code == 409 and other.get_json()["error"]["code"] == "conflict"
+
+    elsewhere = api_client(settings, "globex").post("/v1/jobs", json=spec, headers=headers)
+    assert elsewhere.status_code == 202 and elsewhere.get_json()["id"] != first.get_json()["id"]
+
+    invalid = {**spec, "search": {"max_trials": -1}}
+    fresh = {"Idempotency-Key": "build-4712"}
+    assert client.post("/v1/jobs", json=invalid, headers=fresh).status_code == 422
+    assert client.post("/v1/jobs", json=spec, headers=fresh).status_code == 202  # key released
+    bad = client.post("/v1/jobs", json=spec, headers={"Idempotency-Key": "has space"})
+    assert bad.status_code == 400

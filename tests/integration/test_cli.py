@@ -70,3 +70,48 @@ def live_group_members(pgid: int) -> list[int]:
     """Processes of the group that still run (zombies awaiting a reaper do not count)."""
     out = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout
     return [pid for pid in map(int, out.split()) if alive(pid)]
+
+
+def test_api_under_gunicorn(settings: Any, tmp_path: Path) -> None:
+    """``tuneq api`` as deployed: gunicorn processes, keys checked, metrics shared, clean stop."""
+    from service.core.apikeys import KeyStore
+    from service.core.store import connect
+
+    port = free_port()
+    env = {**os.environ, "TUNEQ_REDIS_URL": settings.redis_url, "TUNEQ_LOG_FORMAT": "json"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log_path = tmp_path / "api.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "api", "--bind", f"127.0.0.1:{port}",
+             "--workers", "2"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        _, secret = KeyStore(connect(settings.redis_url)).create("acme")
+        client = Client(f"http://127.0.0.1:{port}", api_key=secret)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert client._request("GET", "/healthz") == {"status": "ok"}
+                break
+            except OSError:
+                assert proc.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.2)
+        for _ in range(6):  # spread over both processes
+            assert client._request("GET", "/v1/jobs") == {"jobs": [], "next_cursor": None}
+        import urllib.request
+
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+        count = re.search(
+            r'tuneq_api_request_seconds_count\{method="GET",route="/v1/jobs",status="200"\} (\S+)',
+            metrics,
+        )
+        assert count and float(count.group(1)) == 6, metrics[-2000:]
+        with pytest.raises(Exception, match="401"):
+            Client(f"http://127.0.0.1:{port}", api_key="tq_wrong")._request("GET", "/v1/jobs")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    assert code == 0, log_path.read_text()[-3000:]

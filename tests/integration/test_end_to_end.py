@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from flask.testing import FlaskClient
 
-from service.app import create_app
 from service.core.settings import Settings
+from tests.helpers import api_client
 from worker.engine.datasets import load_builtin
 
 DIAGNOSES = {"good_fit", "overfitting", "underfitting", "underfitting_and_overfitting"}
@@ -56,7 +56,7 @@ def _predict(path: Path, x: np.ndarray) -> np.ndarray:
 def test_bayesian_classification_job(
     settings: Settings, worker: subprocess.Popen[bytes], spec: dict[str, Any], tmp_path: Path
 ) -> None:
-    client = create_app(settings).test_client()
+    client = api_client(settings)
     response = client.post("/v1/jobs", json=spec)
     assert response.status_code == 202, response.get_json()
     job_id = response.get_json()["id"]
@@ -113,7 +113,7 @@ def test_random_regression_job_minimises_its_objective(
     spec["dataset"] = {"builtin": "diabetes"}
     spec["training"]["objective"] = {"metric": "val_mae"}
     spec["search"] = {"strategy": "random", "max_trials": 3, "seed": 1}
-    client = create_app(settings).test_client()
+    client = api_client(settings)
     job_id = client.post("/v1/jobs", json=spec).get_json()["id"]
 
     job, _ = wait_for(client, job_id)
@@ -135,7 +135,7 @@ def test_conditional_grid_kfold_job_and_warm_start(
     spec["fixed"] = {"learning_rate": 0.05}
     spec["training"]["validation"] = {"method": "kfold", "folds": 2}
     spec["search"] = {"strategy": "grid", "max_trials": 50, "parallelism": 2}
-    client = create_app(settings).test_client()
+    client = api_client(settings)
     job_id = client.post("/v1/jobs", json=spec).get_json()["id"]
     job, _ = wait_for(client, job_id)
     assert job["status"] == "succeeded", job["error"]
@@ -189,7 +189,7 @@ def test_learning_rate_range_test_job(
         "strategy": "lr_range_test",
         "lr_range": {"min_lr": 1e-4, "max_lr": 10.0, "steps": 40},
     }
-    client = create_app(settings).test_client()
+    client = api_client(settings)
     job_id = client.post("/v1/jobs", json=spec).get_json()["id"]
     job, _ = wait_for(client, job_id)
     assert job["status"] == "succeeded", job["error"]

@@ -12,13 +12,12 @@ from typing import Any
 import pytest
 import redis
 
-from service.app import create_app
 from service.core import keys
 from service.core.records import JobStatus
 from service.core.settings import Settings
 from service.core.store import JobStore
 from service.devstack import settings_env, worker_command
-from tests.helpers import Workers, synthetic_spec, wait_job
+from tests.helpers import Workers, api_client, synthetic_spec, wait_job
 
 pytestmark = pytest.mark.integration
 
@@ -37,11 +36,11 @@ def test_a_worker_with_other_broker_options_refuses_to_start(
 def test_a_full_redis_refuses_new_jobs_with_503_and_evicts_nothing(
     settings: Settings, store: JobStore, spec: dict[str, Any]
 ) -> None:
-    client = create_app(settings).test_client()
+    client = api_client(settings)
     first = client.post("/v1/jobs", json=spec).get_json()["id"]
     server = redis.Redis.from_url(settings.redis_url)
     used = int(server.info("memory")["used_memory"])
-    server.config_set("maxmemory", used + 1024)
+    server.config_set("maxmemory", used // 2)  # over the limit: every write is refused
     try:
         response = client.post("/v1/jobs", json=spec)
         assert response.status_code == 503, response.get_json()
@@ -56,7 +55,7 @@ def test_a_full_redis_refuses_new_jobs_with_503_and_evicts_nothing(
 def test_a_later_small_job_is_not_starved_by_a_large_one(
     fast_settings: Settings, store: JobStore, workers: Workers
 ) -> None:
-    client = create_app(fast_settings).test_client()
+    client = api_client(fast_settings)
     big_spec = synthetic_spec(trials=40, sleep_s=0.2, epochs=2)
     big_spec["search"]["parallelism"] = 2
     big = client.post("/v1/jobs", json=big_spec).get_json()["id"]
@@ -77,7 +76,7 @@ def test_max_duration_ends_the_job_with_its_reason(
     workers.start("w1")
     spec = synthetic_spec(trials=20, sleep_s=1.0, epochs=2)
     spec["search"]["max_duration_s"] = 3
-    client = create_app(fast_settings).test_client()
+    client = api_client(fast_settings)
     job_id = client.post("/v1/jobs", json=spec).get_json()["id"]
     job = wait_job(store, job_id)
     assert job.status == JobStatus.SUCCEEDED
@@ -148,7 +147,7 @@ def test_worker_processes_are_recycled(
 ) -> None:
     settings = dataclasses.replace(fast_settings, worker_max_tasks_per_child=2)
     workers.start("w1", settings=settings)
-    client = create_app(settings).test_client()
+    client = api_client(settings)
     job_id = client.post(
         "/v1/jobs", json=synthetic_spec(trials=4, sleep_s=0.1, epochs=2)
     ).get_json()["id"]

@@ -12,6 +12,7 @@ from service.devstack import free_port
 def test_redis_down_gives_503(spec: dict[str, Any]) -> None:
     settings = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0", redis_timeout_s=0.5)
     client = create_app(settings).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = "Bearer tq_" + "x" * 43  # checking it needs Redis
     for response in (
         client.get("/v1/jobs/" + "a" * 32),
         client.get("/v1/jobs/" + "a" * 32 + "/trials"),

@@ -113,6 +113,7 @@ def test_regression_diagnosis_reads_r2() -> None:
 
 def test_range_test_curve_and_suggestion(spec: dict[str, Any]) -> None:
     spec["search"] = {"strategy": "lr_range_test", "lr_range": {"min_lr": 1e-5, "max_lr": 10.0}}
+    spec["dataset"] = {"builtin": "digits"}
     spec["search_space"] = {}
     spec["fixed"] = {"optimizer": "sgd", "batch_size": 16}
     job = load_spec(spec)

@@ -22,7 +22,9 @@ class Untouchable:
 
 @pytest.fixture
 def client() -> FlaskClient:
-    settings = Settings(max_trials_limit=100, max_epochs_limit=200, max_request_bytes=64 * 1024)
+    settings = Settings(
+        max_trials_limit=100, max_epochs_limit=200, max_request_bytes=64 * 1024, auth_disabled=True
+    )
     app = create_app(settings, store=Untouchable(), dispatcher=Untouchable())  # type: ignore[arg-type]
     return app.test_client()
 
@@ -208,7 +210,7 @@ def test_unknown_or_malformed_job_id_is_404(job_id: str) -> None:
 
             raise JobNotFound(job_id)
 
-    app = create_app(Settings(), store=EmptyStore(), dispatcher=Untouchable())  # type: ignore[arg-type]
+    app = create_app(Settings(auth_disabled=True), store=EmptyStore(), dispatcher=Untouchable())  # type: ignore[arg-type]
     for path in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/trials"):
         response = app.test_client().get(path)
         assert response.status_code == 404, path
@@ -265,7 +267,7 @@ def _grid(spec: dict[str, Any]) -> dict[str, Any]:
     ],
 )  # fmt: skip
 def test_fields_that_do_not_fit_together(change: Any, path: str, spec: dict[str, Any]) -> None:
-    settings = Settings(max_model_params=1_000_000, max_trials_limit=100)
+    settings = Settings(max_model_params=1_000_000, max_trials_limit=100, auth_disabled=True)
     app = create_app(settings, store=Untouchable(), dispatcher=Untouchable())  # type: ignore[arg-type]
     change(spec)
     assert_field_error(app.test_client(), spec, path)

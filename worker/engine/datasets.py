@@ -8,6 +8,8 @@ only ever sees the training part. Decoded datasets are cached per process.
 from __future__ import annotations
 
 import functools
+import io
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +22,11 @@ from service.core.catalog import (
     TEST_FRACTION,
     TEST_SPLIT_SEED,
 )
+from service.core.datasets import Fetch
+from service.core.spec import DatasetRef
+
+_UPLOADED: OrderedDict[str, Dataset] = OrderedDict()
+_UPLOADED_CACHED = 4
 
 _LOADERS = {
     "digits": sk_datasets.load_digits,
@@ -65,6 +72,38 @@ def load_builtin(name: str) -> Dataset:
     for array in (x_train, x_test, y_train, y_test):
         array.setflags(write=False)
     return Dataset(name, info.task, x_train, y_train, x_test, y_test, info.n_classes)
+
+
+def load_dataset(ref: DatasetRef, fetch: Fetch) -> Dataset:
+    """A built-in dataset, or an uploaded one read once per process (its id is its content)."""
+    if ref.builtin is not None:
+        return load_builtin(ref.builtin)
+    dataset_id = str(ref.id)
+    if dataset_id in _UPLOADED:
+        _UPLOADED.move_to_end(dataset_id)
+        return _UPLOADED[dataset_id]
+    data = fetch(dataset_id)
+    if data is None:
+        raise LookupError(f"dataset {dataset_id} is gone")
+    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+        parts = {name: arrays[name] for name in arrays.files}
+    for array in parts.values():
+        array.setflags(write=False)
+    dataset = Dataset(
+        dataset_id,
+        ref.info.task,
+        parts["x_train"],
+        parts["y_train"],
+        parts["x_test"],
+        parts["y_test"],
+        ref.info.n_classes,
+        parts.get("x_val"),
+        parts.get("y_val"),
+    )
+    _UPLOADED[dataset_id] = dataset
+    while len(_UPLOADED) > _UPLOADED_CACHED:
+        _UPLOADED.popitem(last=False)
+    return dataset
 
 
 def holdout_split(

@@ -23,8 +23,9 @@ from types import TracebackType
 
 from redis import RedisError
 
+from service.core.datasets import DatasetStore, Fetch, load_job_spec
 from service.core.records import JobStatus, TrialRecord, TrialState
-from service.core.spec import SYNTHETIC, JobSpec, load_spec
+from service.core.spec import SYNTHETIC, JobSpec
 from service.core.spec_rules import LR_RANGE
 from service.core.store import JobStore, LeaseState, TrialOutcome
 from service.core.vocabulary import configuration
@@ -187,7 +188,7 @@ def execute_trial(
         log.info("trial %s/%s not run: %s", job_id, number, claim.outcome)
         return claim.outcome
     try:
-        spec = load_spec(store.get_job(job_id).spec)
+        spec = load_job_spec(store, store.get_job(job_id))
         trial = store.get_trial(job_id, number)
         if trial is None:
             raise LookupError(f"trial {number} has no record")
@@ -213,7 +214,7 @@ def _train(spec: JobSpec, params: dict, number: int, monitor: TrialMonitor) -> T
     """Train the claimed trial. Any error but the store's own is the trial's failure."""
     try:
         config = configuration(spec.fixed, params, spec.model.family, spec.task)
-        result = _fit(spec, config, number, monitor)
+        result = _fit(spec, config, number, monitor, DatasetStore(monitor.store.redis).data)
     except RedisError:
         raise
     except Exception as exc:
@@ -242,18 +243,20 @@ def _train(spec: JobSpec, params: dict, number: int, monitor: TrialMonitor) -> T
     return TrialOutcome(TrialState.COMPLETED, value=value, **common)
 
 
-def _fit(spec: JobSpec, config: dict, number: int, monitor: TrialMonitor) -> FitResult:
+def _fit(
+    spec: JobSpec, config: dict, number: int, monitor: TrialMonitor, fetch: Fetch
+) -> FitResult:
     if spec.model.family == SYNTHETIC:
         from worker.engine.synthetic import run_synthetic
 
         return run_synthetic(
             spec, config, number, on_epoch=monitor.on_epoch, stop_check=monitor.should_stop
         )
-    from worker.engine.datasets import load_builtin
+    from worker.engine.datasets import load_dataset
     from worker.engine.training import fit_trial
 
     seed = spec.search.seed * 100_003 + number
-    dataset = load_builtin(spec.dataset.builtin)
+    dataset = load_dataset(spec.dataset, fetch)
     if spec.search.strategy == LR_RANGE:
         from worker.engine.lr_range import range_test
 
@@ -270,7 +273,7 @@ def finalize_job(store: JobStore, job_id: str, max_model_bytes: int = 256 << 20)
     if job.status.is_finished:
         return job.status
     active = (JobStatus.QUEUED, JobStatus.RUNNING)
-    spec = load_spec(job.spec)
+    spec = load_job_spec(store, job)
     trials = store.list_trials(job_id)
     summary = _summary(spec, trials)
     if spec.search.strategy == LR_RANGE:
@@ -286,7 +289,9 @@ def finalize_job(store: JobStore, job_id: str, max_model_bytes: int = 256 << 20)
         return JobStatus.FAILED
     config = configuration(spec.fixed, best.params, spec.model.family, spec.task)
     try:
-        test_metrics, model = _refit(spec, config, _refit_epochs(best))
+        test_metrics, model = _refit(
+            spec, config, _refit_epochs(best), DatasetStore(store.redis).data
+        )
     except Exception as exc:
         log.exception("refit of job %s failed", job_id)
         store.set_status(job_id, JobStatus.FAILED, active, error=f"refit failed: {_describe(exc)}")
@@ -325,16 +330,18 @@ def _finish_range_test(
     return JobStatus.SUCCEEDED
 
 
-def _refit(spec: JobSpec, config: dict, epochs: int) -> tuple[dict[str, float], bytes | None]:
+def _refit(
+    spec: JobSpec, config: dict, epochs: int, fetch: Fetch
+) -> tuple[dict[str, float], bytes | None]:
     if spec.model.family == SYNTHETIC:
         from worker.engine.synthetic import synthetic_test_scores
 
         return synthetic_test_scores(config), None
-    from worker.engine.datasets import load_builtin
+    from worker.engine.datasets import load_dataset
     from worker.engine.training import refit
 
     return refit(
-        spec, config, load_builtin(spec.dataset.builtin), epochs=epochs, seed=spec.search.seed
+        spec, config, load_dataset(spec.dataset, fetch), epochs=epochs, seed=spec.search.seed
     )
 
 

@@ -12,8 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.core.datasets import load_job_spec
 from service.core.records import TrialRecord, TrialState
-from service.core.spec import Dimension, JobSpec, load_spec
+from service.core.spec import Dimension, JobSpec
 from service.core.store import JobNotFound, JobStore
 from service.core.vocabulary import active_params
 from worker.engine.optimizer import Observation, make_suggester
@@ -45,7 +46,7 @@ def advance_job(
         job = store.get_job(job_id)
         if job.status.is_finished:
             return Advance()
-        spec = load_spec(job.spec)
+        spec = load_job_spec(store, job)
         limit = spec.training.hard_time_limit_s or spec.training.time_limit_s
         trials = store.list_trials(job_id)
         finished = [t for t in trials if t.state.is_finished]

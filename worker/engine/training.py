@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
-from service.core.catalog import BUILTIN_DATASETS, CLASSIFICATION
+from service.core.catalog import CLASSIFICATION
 from service.core.spec import JobSpec
 from service.core.spec_rules import input_shape
 from worker.engine.datasets import Dataset, holdout_split
@@ -56,7 +56,7 @@ class _EpochReporter(keras.callbacks.Callback):
 
 def model_input_shape(spec: JobSpec, dataset: Dataset) -> tuple[int, ...]:
     """One sample's shape as the model family sees it."""
-    shape = input_shape(spec.model.family, spec.model.input_shape, BUILTIN_DATASETS[dataset.name])
+    shape = input_shape(spec.model.family, spec.model.input_shape, spec.dataset.info)
     if isinstance(shape, str):
         raise ValueError(shape)
     return shape

@@ -1,0 +1,160 @@
+"""The datasets resource: upload a dataset once, then tune any number of jobs on it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from service.api.errors import ApiError
+from service.api.views import iso
+from service.auth import current_tenant
+from service.core.catalog import CLASSIFICATION, REGRESSION, DatasetInfo
+from service.core.datasets import DatasetLimitReached, DatasetMeta, DatasetStore
+from service.core.settings import Settings
+from service.core.spec import DatasetLookup
+from service.core.uploads import DatasetError, UploadLimits, parse_upload
+
+blueprint = Blueprint("datasets", __name__, url_prefix="/v1/datasets")
+
+_DATASET_ID = re.compile(r"^[0-9a-f]{64}$")
+_FORM_FIELDS = {"file", "target", "task", "name"}
+UNPACK_FACTOR = 8  # arrays may unpack to this many times the upload limit
+
+
+def _datasets() -> DatasetStore:
+    return DatasetStore(current_app.extensions["tuneq.store"].redis)
+
+
+def _settings() -> Settings:
+    return current_app.config["TUNEQ_SETTINGS"]
+
+
+def dataset_view(meta: DatasetMeta, entry: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": meta.id,
+        "name": entry.get("name", ""),
+        "format": meta.format,
+        "task": meta.task,
+        "n_features": meta.n_features,
+        "n_classes": meta.n_classes,
+        "classes": meta.classes,
+        "image_shape": meta.image_shape,
+        "columns": meta.columns,
+        "splits": meta.splits,
+        "size_bytes": meta.size_bytes,
+        "created_at": iso(entry.get("created_at")),
+        "links": {"self": f"/v1/datasets/{meta.id}"},
+    }
+
+
+def lookup(tenant: str, dataset_id: str) -> tuple[DatasetMeta, dict[str, Any]]:
+    """The tenant's dataset, or 404 (also for malformed ids and other tenants' datasets)."""
+    store = _datasets()
+    entry = store.entry(tenant, dataset_id) if _DATASET_ID.match(dataset_id) else None
+    meta = store.meta(dataset_id) if entry is not None else None
+    if entry is None or meta is None:
+        raise ApiError(404, "not_found", "No such dataset.")
+    return meta, entry
+
+
+@blueprint.post("")
+def upload_dataset() -> ResponseReturnValue:
+    """Upload ``file`` (.npz or .csv; multipart). Same content again: the same id, 200."""
+    settings = _settings()
+    # Refuse an oversized body from its Content-Length, before reading it (413).
+    request.max_content_length = settings.max_dataset_bytes + 64 * 1024
+    if not (request.content_type or "").startswith("multipart/form-data"):
+        raise ApiError(415, "unsupported_media_type", "Send multipart/form-data with a file.")
+    names = {str(name)[:100] for name in (*request.form, *request.files)}  # a name may be None
+    unknown = sorted(names - _FORM_FIELDS)
+    if unknown:
+        raise ApiError(
+            422,
+            "validation_error",
+            "The request is invalid.",
+            {name: ["Unknown field."] for name in unknown[:20]},
+        )
+    upload = request.files.get("file")
+    if upload is None:
+        raise ApiError(422, "validation_error", "The request is invalid.", {"file": ["Required."]})
+    task = request.form.get("task") or None
+    if task not in (None, CLASSIFICATION, REGRESSION):
+        raise ApiError(
+            422,
+            "validation_error",
+            "The request is invalid.",
+            {"task": [f"Must be one of {[CLASSIFICATION, REGRESSION]}."]},
+        )
+    data = upload.stream.read(settings.max_dataset_bytes + 1)
+    if len(data) > settings.max_dataset_bytes:
+        raise ApiError(413, "payload_too_large", "The dataset is over the upload limit.")
+    limits = UploadLimits(
+        max_rows=settings.max_dataset_rows,
+        max_features=settings.max_dataset_features,
+        max_decoded_bytes=settings.max_dataset_bytes * UNPACK_FACTOR,
+    )
+    filename = upload.filename or ""
+    try:
+        parsed = parse_upload(
+            data, filename, limits, target=request.form.get("target") or None, task=task
+        )
+    except DatasetError as exc:
+        raise ApiError(422, "invalid_dataset", "The dataset is invalid.", exc.fields) from None
+    name = request.form.get("name") or filename or "dataset"
+    try:
+        meta, entry, created = _datasets().put(
+            current_tenant(), parsed, name, settings.max_datasets_per_tenant
+        )
+    except DatasetLimitReached:
+        raise ApiError(
+            409,
+            "conflict",
+            f"The tenant holds {settings.max_datasets_per_tenant} datasets, the most allowed; "
+            "delete one first.",
+        ) from None
+    location = f"/v1/datasets/{meta.id}"
+    return jsonify(dataset_view(meta, entry)), 201 if created else 200, {"Location": location}
+
+
+@blueprint.get("")
+def list_datasets() -> ResponseReturnValue:
+    found = _datasets().list(current_tenant())
+    return jsonify({"datasets": [dataset_view(meta, entry) for meta, entry in found]})
+
+
+@blueprint.get("/<dataset_id>")
+def get_dataset(dataset_id: str) -> ResponseReturnValue:
+    return jsonify(dataset_view(*lookup(current_tenant(), dataset_id)))
+
+
+@blueprint.delete("/<dataset_id>")
+def delete_dataset(dataset_id: str) -> ResponseReturnValue:
+    """Delete the tenant's dataset; 409 while one of its unfinished jobs trains on it."""
+    tenant = current_tenant()
+    meta, _ = lookup(tenant, dataset_id)
+    active = current_app.extensions["tuneq.store"].active_specs(tenant)
+    users = sorted(j for j, spec in active.items() if spec.get("dataset", {}).get("id") == meta.id)
+    if users:
+        raise ApiError(
+            409,
+            "conflict",
+            f"Jobs {users[:5]} are still using this dataset; cancel them or wait.",
+        )
+    _datasets().delete(tenant, meta.id)
+    return "", 204
+
+
+def tenant_lookup(tenant: str) -> DatasetLookup:
+    """Resolve dataset ids in a job spec, seeing only the tenant's own datasets."""
+
+    def resolve(dataset_id: str) -> DatasetInfo | None:
+        store = _datasets()
+        if store.entry(tenant, dataset_id) is None:
+            return None
+        meta = store.meta(dataset_id)
+        return meta.info() if meta else None
+
+    return resolve

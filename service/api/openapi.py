@@ -1,0 +1,341 @@
+"""The OpenAPI 3 document, built from the marshmallow schemas, and interactive docs offline.
+
+Request bodies come from the same schemas that validate them (``JobSpecSchema``), responses from
+``service.api.schemas``. Every route of the app is listed in ``OPERATIONS`` with every status it
+can answer; a test checks that the routes and the document agree, and schemathesis checks real
+responses against it. ``/docs`` serves Swagger UI from the ``swagger-ui-bundle`` wheel: no CDN.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, jsonify, send_from_directory
+from flask.typing import ResponseReturnValue
+
+from service.api import schemas
+from service.core import spec as job_spec
+from service.core.records import JobStatus
+
+blueprint = Blueprint("openapi", __name__)
+
+TITLE = "tuneq"
+VERSION = "1.0.0"
+
+_ERRORS = {
+    400: "Malformed request (not JSON, bad header).",
+    401: "Missing, unknown or revoked API key.",
+    404: "No such resource for this tenant.",
+    405: "Method not allowed.",
+    409: "Conflicts with the resource's state.",
+    413: "Body over the size limit.",
+    415: "Wrong content type.",
+    422: "Invalid input; `fields` names each offending field.",
+    429: "Too many requests or jobs; see Retry-After.",
+    503: "Redis or the broker unreachable; see Retry-After.",
+}
+_COMMON = (401, 405, 429, 503)
+
+
+def _ok(description: str, schema: str | None = None, status: int = 200) -> dict[int, Any]:
+    body: dict[str, Any] = {"description": description}
+    if schema is not None:
+        body["content"] = {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}
+        }
+    return {status: body}
+
+
+def _op(
+    summary: str,
+    responses: dict[int, Any],
+    errors: tuple[int, ...] = (),
+    *,
+    public: bool = False,
+    **extra: Any,
+) -> dict[str, Any]:
+    codes = set(errors) | ({503} if public else set(_COMMON))
+    out = {int(k): v for k, v in responses.items()}
+    for code in sorted(codes):
+        out[code] = {"$ref": f"#/components/responses/E{code}"}
+    operation: dict[str, Any] = {"summary": summary, "responses": out, **extra}
+    if public:
+        operation["security"] = []
+    return operation
+
+
+def _path_id(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+_JOB_ID = _path_id("job_id", "A job id (32 hex digits).")
+_DATASET_ID = _path_id("dataset_id", "A dataset id (64 hex digits).")
+_JSON_SPEC = {
+    "required": True,
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobSpec"}}},
+}
+
+# (path, method) -> operation; the test checks these against the app's url_map.
+OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("/healthz", "get"): _op("The process is alive", _ok("Alive", "Health"), public=True),
+    ("/readyz", "get"): _op(
+        "Redis answers and a worker has reported recently", _ok("Ready", "Health"), public=True
+    ),
+    ("/metrics", "get"): _op(
+        "Prometheus metrics (no tenant data)",
+        {200: {"description": "Text exposition format", "content": {"text/plain": {}}}},
+        public=True,
+    ),
+    ("/v1/openapi.json", "get"): _op("This document", _ok("The OpenAPI document"), public=True),
+    ("/docs", "get"): _op(
+        "Interactive documentation (Swagger UI, served locally)",
+        {200: {"description": "An HTML page", "content": {"text/html": {}}}},
+        public=True,
+    ),
+    ("/docs/{filename}", "get"): _op(
+        "The documentation page's scripts and styles",
+        {200: {"description": "A static file", "content": {"*/*": {}}}},
+        (404,),
+        public=True,
+        parameters=[_path_id("filename", "A file of the Swagger UI bundle.")],
+    ),
+    ("/v1/jobs", "post"): _op(
+        "Submit a tuning job",
+        _ok("Accepted (or replayed for a repeated Idempotency-Key)", "JobCreated", 202),
+        (400, 404, 409, 413, 415, 422),
+        requestBody=_JSON_SPEC,
+        parameters=[
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "A retry with the same key and body returns the same job.",
+                "schema": {"type": "string", "maxLength": 255},
+            }
+        ],
+    ),
+    ("/v1/jobs", "get"): _op(
+        "List the tenant's jobs, newest first",
+        _ok("A page of jobs", "JobList"),
+        (422,),
+        parameters=[
+            {
+                "name": "status",
+                "in": "query",
+                "schema": {"type": "string", "enum": [s.value for s in JobStatus]},
+            },
+            {"name": "name", "in": "query", "schema": {"type": "string", "maxLength": 200}},
+            {
+                "name": "limit",
+                "in": "query",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+            },
+            {"name": "cursor", "in": "query", "schema": {"type": "string", "maxLength": 200}},
+        ],
+    ),
+    ("/v1/jobs/{job_id}", "get"): _op(
+        "A job: status, progress, best configuration with its metrics and diagnosis",
+        {
+            **_ok("The job (with its ETag)", "Job"),
+            304: {"description": "Unchanged since the ETag in If-None-Match"},
+        },
+        (404, 422),
+        parameters=[
+            _JOB_ID,
+            {
+                "name": "wait",
+                "in": "query",
+                "description": "Long poll: wait up to this many seconds for a change.",
+                "schema": {"type": "number", "minimum": 0, "maximum": 60},
+            },
+            {
+                "name": "If-None-Match",
+                "in": "header",
+                "description": "The ETag last seen: 304 while the job is unchanged.",
+                "schema": {"type": "string"},
+            },
+        ],
+    ),
+    ("/v1/jobs/{job_id}/events", "get"): _op(
+        "Progress as server-sent events until the job finishes",
+        {
+            200: {
+                "description": "snapshot, trial_started, epoch, trial_finished, job_status",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            }
+        },
+        (400, 404),
+        parameters=[
+            _JOB_ID,
+            {
+                "name": "Last-Event-ID",
+                "in": "header",
+                "description": "Resume after this event.",
+                "schema": {"type": "string"},
+            },
+        ],
+    ),
+    ("/v1/jobs/{job_id}", "delete"): _op(
+        "Delete a finished job with its trials and model",
+        {204: {"description": "Deleted"}},
+        (404, 409),
+        parameters=[_JOB_ID],
+    ),
+    ("/v1/jobs/{job_id}/trials", "get"): _op(
+        "Every trial of a job", _ok("The trials", "TrialList"), (404,), parameters=[_JOB_ID]
+    ),
+    ("/v1/jobs/{job_id}/cancel", "post"): _op(
+        "Cancel a job (idempotent)",
+        _ok("The cancelled job", "Job"),
+        (404, 409),
+        parameters=[_JOB_ID],
+    ),
+    ("/v1/jobs/{job_id}/model", "get"): _op(
+        "The refit best model as a .keras file",
+        {
+            200: {
+                "description": "The model",
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                },
+            }
+        },
+        (404,),
+        parameters=[_JOB_ID],
+    ),
+    ("/v1/datasets", "post"): _op(
+        "Upload a dataset (.npz or .csv)",
+        {**_ok("Stored", "Dataset", 201), **_ok("Already stored for this tenant", "Dataset")},
+        (409, 413, 415, 422),
+        requestBody={
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "target": {"type": "string", "description": "CSV label column"},
+                            "task": {"type": "string", "enum": ["classification", "regression"]},
+                            "name": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        },
+    ),
+    ("/v1/datasets", "get"): _op("The tenant's datasets", _ok("Datasets", "DatasetList")),
+    ("/v1/datasets/{dataset_id}", "get"): _op(
+        "A dataset", _ok("The dataset", "Dataset"), (404,), parameters=[_DATASET_ID]
+    ),
+    ("/v1/datasets/{dataset_id}", "delete"): _op(
+        "Delete a dataset (409 while an unfinished job uses it)",
+        {204: {"description": "Deleted"}},
+        (404, 409),
+        parameters=[_DATASET_ID],
+    ),
+}
+
+_COMPONENTS = {
+    "Error": schemas.ErrorSchema,
+    "JobSpec": job_spec.JobSpecSchema,
+    "JobCreated": schemas.JobCreatedSchema,
+    "Job": schemas.JobSchema,
+    "JobList": schemas.JobListSchema,
+    "TrialList": schemas.TrialListSchema,
+    "Dataset": schemas.DatasetSchema,
+    "DatasetList": schemas.DatasetListSchema,
+    "Health": schemas.HealthSchema,
+}
+
+
+def _custom_fields(plugin: MarshmallowPlugin) -> None:
+    """Say what tuneq's own field types hold (apispec knows only marshmallow's)."""
+    plugin.map_to_openapi_type(job_spec.StrictNumber, "number", None)
+    plugin.map_to_openapi_type(job_spec.StrictInteger, "integer", None)
+    plugin.map_to_openapi_type(job_spec.StrictBoolean, "boolean", None)
+
+    def describe(converter: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
+        if isinstance(field, job_spec.SearchSpaceField):
+            return {
+                "type": "object",
+                "description": "Hyperparameter name -> its range or choices.",
+                "additionalProperties": {"$ref": "#/components/schemas/Dimension"},
+            }
+        if isinstance(field, job_spec.FixedField):
+            return {"type": "object", "description": "Hyperparameter name -> a fixed value."}
+        return {}
+
+    plugin.converter.add_attribute_function(describe)  # type: ignore[union-attr]
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    plugin = MarshmallowPlugin(schema_name_resolver=lambda schema: None)
+    spec = APISpec(
+        title=TITLE,
+        version=VERSION,
+        openapi_version="3.0.3",
+        plugins=[plugin],
+        info={"description": "Hyperparameter tuning as a service for Keras models."},
+    )
+    _custom_fields(plugin)
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    spec.components.schema("Dimension", schema=job_spec.DimensionSchema)
+    for name, schema in _COMPONENTS.items():
+        spec.components.schema(name, schema=schema)
+    for code, description in _ERRORS.items():
+        spec.components.response(
+            f"E{code}",
+            {
+                "description": description,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            },
+        )
+    by_path: dict[str, dict[str, Any]] = {}
+    for (path, method), operation in OPERATIONS.items():
+        by_path.setdefault(path, {})[method] = operation
+    for path, operations in by_path.items():
+        spec.path(path=path, operations=operations)
+    out = spec.to_dict()
+    out["security"] = [{"bearer": []}]
+    return out
+
+
+@blueprint.get("/v1/openapi.json")
+def openapi_document() -> ResponseReturnValue:
+    return jsonify(document())
+
+
+_DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>tuneq API</title>
+<link rel="stylesheet" href="/docs/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="/docs/swagger-ui-bundle.js"></script>
+<script src="/docs/init.js"></script></body></html>
+"""
+_DOCS_INIT = 'SwaggerUIBundle({url: "/v1/openapi.json", dom_id: "#ui"});\n'
+
+
+@blueprint.get("/docs")
+def docs() -> ResponseReturnValue:
+    return _DOCS_PAGE, 200, {"Content-Type": "text/html; charset=utf-8"}
+
+
+@blueprint.get("/docs/<path:filename>")
+def assets(filename: str) -> ResponseReturnValue:
+    if filename == "init.js":
+        return _DOCS_INIT, 200, {"Content-Type": "text/javascript"}
+    from swagger_ui_bundle import swagger_ui_path
+
+    return send_from_directory(swagger_ui_path, filename, max_age=86400)

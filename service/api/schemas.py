@@ -1,0 +1,179 @@
+"""Marshmallow schemas of what the API answers, for its OpenAPI document.
+
+The views build plain dicts (``service.api.views``); these schemas describe them so that the
+document, the interactive docs and the contract tests (schemathesis checks every response
+against them) agree with what is really sent. A field that can be ``null`` says so.
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+from service.core.records import JobStatus, TrialState
+
+_JOB_STATES = [s.value for s in JobStatus]
+_TRIAL_STATES = [s.value for s in TrialState]
+
+
+def _metrics() -> fields.Dict:
+    return fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True))
+
+
+class ErrorBodySchema(Schema):
+    code = fields.String(required=True, metadata={"example": "validation_error"})
+    message = fields.String(required=True)
+    fields_ = fields.Dict(
+        data_key="fields",
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        required=True,
+        metadata={"description": "Messages by dotted field path; empty when no field is at fault."},
+    )
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
+class LinksSchema(Schema):
+    self_ = fields.String(data_key="self", required=True)
+    trials = fields.String()
+    cancel = fields.String()
+    model = fields.String()
+
+
+class JobCreatedSchema(Schema):
+    id = fields.String(required=True)
+    status = fields.String(required=True)
+    links = fields.Nested(LinksSchema, required=True)
+
+
+class ProgressSchema(Schema):
+    trials_finished = fields.Integer(required=True)
+    trials_created = fields.Integer()
+    trials_total = fields.Integer(required=True)
+    fraction = fields.Float()
+
+
+class BestSchema(Schema):
+    trial = fields.Integer(required=True)
+    value = fields.Float(allow_none=True)
+    params = fields.Dict(required=True)
+    configuration = fields.Dict(required=True)
+    metrics = _metrics()
+    epochs = fields.Integer()
+    best_epoch = fields.Integer(allow_none=True)
+    diagnosis = fields.Dict(allow_none=True)
+
+
+class StatusChangeSchema(Schema):
+    status = fields.String(required=True)
+    at = fields.String(allow_none=True)
+
+
+class ObjectiveSchema(Schema):
+    metric = fields.String(required=True)
+    direction = fields.String(required=True)
+
+
+class WebhookSchema(Schema):
+    url = fields.String(required=True)
+    status = fields.String(
+        required=True, metadata={"enum": ["waiting", "pending", "delivered", "failed"]}
+    )
+    attempts = fields.Integer(required=True)
+    last_error = fields.String(allow_none=True)
+    delivered_at = fields.String(allow_none=True)
+
+
+class JobSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": _JOB_STATES})
+    progress = fields.Nested(ProgressSchema, required=True)
+    objective = fields.Nested(ObjectiveSchema, required=True)
+    best = fields.Nested(BestSchema, allow_none=True, required=True)
+    error = fields.String(allow_none=True)
+    stop_reason = fields.String(allow_none=True)
+    summary = fields.Dict(allow_none=True)
+    created_at = fields.String(allow_none=True)
+    started_at = fields.String(allow_none=True)
+    finished_at = fields.String(allow_none=True)
+    status_history = fields.List(fields.Nested(StatusChangeSchema))
+    spec = fields.Dict(required=True)
+    webhook = fields.Nested(WebhookSchema, allow_none=True)
+    links = fields.Nested(LinksSchema, required=True)
+
+
+class JobSummarySchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": _JOB_STATES})
+    progress = fields.Nested(ProgressSchema, required=True)
+    best_value = fields.Float(allow_none=True)
+    created_at = fields.String(allow_none=True)
+    finished_at = fields.String(allow_none=True)
+    links = fields.Nested(LinksSchema, required=True)
+
+
+class JobListSchema(Schema):
+    jobs = fields.List(fields.Nested(JobSummarySchema), required=True)
+    next_cursor = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Pass as `cursor` for the next page; null on the last."},
+    )
+
+
+class TrialSchema(Schema):
+    number = fields.Integer(required=True)
+    state = fields.String(required=True, metadata={"enum": _TRIAL_STATES})
+    params = fields.Dict(required=True)
+    value = fields.Float(allow_none=True)
+    metrics = _metrics()
+    epochs = fields.Integer()
+    best_epoch = fields.Integer(allow_none=True)
+    diagnosis = fields.Dict(allow_none=True)
+    folds = fields.List(fields.Dict(), allow_none=True)
+    attempt = fields.Integer()
+    preemptions = fields.Integer()
+    history = fields.Dict(keys=fields.String(), values=fields.List(fields.Float(allow_none=True)))
+    error = fields.String(allow_none=True)
+    worker = fields.String(allow_none=True)
+    created_at = fields.String(allow_none=True)
+    started_at = fields.String(allow_none=True)
+    finished_at = fields.String(allow_none=True)
+
+
+class TrialListSchema(Schema):
+    job_id = fields.String(required=True)
+    trials = fields.List(fields.Nested(TrialSchema), required=True)
+
+
+class DatasetLinksSchema(Schema):
+    self_ = fields.String(data_key="self", required=True)
+
+
+class DatasetSchema(Schema):
+    id = fields.String(required=True, metadata={"description": "SHA-256 of the checked content"})
+    name = fields.String(required=True)
+    format = fields.String(required=True, metadata={"enum": ["npz", "csv"]})
+    task = fields.String(required=True, metadata={"enum": ["classification", "regression"]})
+    n_features = fields.Integer(required=True)
+    n_classes = fields.Integer(allow_none=True)
+    classes = fields.List(fields.Float(), allow_none=True)
+    image_shape = fields.List(fields.Integer(), allow_none=True)
+    columns = fields.List(fields.String(), allow_none=True)
+    splits = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    size_bytes = fields.Integer(required=True)
+    created_at = fields.String(allow_none=True)
+    links = fields.Nested(DatasetLinksSchema, required=True)
+
+
+class DatasetListSchema(Schema):
+    datasets = fields.List(fields.Nested(DatasetSchema), required=True)
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True)
+    workers = fields.Integer(metadata={"description": "Workers with a recent heartbeat"})

@@ -1,0 +1,123 @@
+"""Prometheus metrics: what the store knows (jobs, trials, queues, workers) and API latency.
+
+Job and trial figures are read from Redis at scrape time (every API replica reports the same
+numbers), so no process has to stay up to keep a count. Request latency is measured in each API
+process; under gunicorn the processes share it through ``PROMETHEUS_MULTIPROC_DIR``, which
+``tuneq api`` sets. Nothing here carries a tenant, job id or dataset: /metrics is public.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Flask, Response, g, request
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from service.core import keys
+from service.core.records import JobStatus
+from service.core.store import HEARTBEAT_S, TRIAL_SECONDS_BUCKETS, JobStore
+
+QUEUES = ("control", "trials")
+REQUEST_SECONDS = Histogram(
+    "tuneq_api_request_seconds",
+    "API request latency by route",
+    ["method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+
+class StoreCollector:
+    """Reads the job store when Prometheus scrapes."""
+
+    def __init__(self, store: JobStore) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Any]:
+        client = self.store.redis
+        pipe = client.pipeline(transaction=False)
+        pipe.smembers(keys.active_jobs())
+        pipe.hgetall(keys.stats_jobs_finished())
+        pipe.hgetall(keys.stats_trials())
+        pipe.hgetall(keys.stats_trial_seconds())
+        pipe.zcount(keys.workers(), time.time() - 3 * HEARTBEAT_S, "+inf")
+        for queue in QUEUES:
+            pipe.llen(queue)
+        active, finished, trials, seconds, workers, *depths = pipe.execute()
+
+        statuses = client.pipeline(transaction=False)
+        for job_id in active:
+            statuses.hget(keys.job(job_id), "status")
+        live = [s for s in statuses.execute() if s] if active else []
+        jobs = GaugeMetricFamily("tuneq_jobs", "Jobs not finished, by status", labels=["status"])
+        for status in (JobStatus.QUEUED, JobStatus.RUNNING):
+            jobs.add_metric([status.value], live.count(status.value))
+        yield jobs
+        done = CounterMetricFamily(
+            "tuneq_jobs_finished", "Jobs that finished, by status", labels=["status"]
+        )
+        for status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
+            done.add_metric([status.value], float(finished.get(status.value, 0)))
+        yield done
+        outcomes = CounterMetricFamily(
+            "tuneq_trials_finished", "Trials that finished, by outcome", labels=["state"]
+        )
+        for state, count in sorted(trials.items()):
+            outcomes.add_metric([state], float(count))
+        yield outcomes
+        yield _histogram(seconds)
+        depth = GaugeMetricFamily("tuneq_queue_depth", "Tasks waiting, by queue", labels=["queue"])
+        for queue, count in zip(QUEUES, depths, strict=True):
+            depth.add_metric([queue], count)
+        yield depth
+        yield GaugeMetricFamily(
+            "tuneq_workers_alive", "Workers with a recent heartbeat", value=workers
+        )
+
+
+def _histogram(raw: dict[str, str]) -> HistogramMetricFamily:
+    cumulative, buckets = 0.0, []
+    for bound in (*TRIAL_SECONDS_BUCKETS, "+Inf"):
+        cumulative += float(raw.get(str(bound), 0))
+        buckets.append((str(bound) if bound == "+Inf" else f"{float(bound)}", cumulative))
+    return HistogramMetricFamily(
+        "tuneq_trial_duration_seconds",
+        "Wall time of finished trials",
+        buckets=buckets,
+        sum_value=float(raw.get("sum", 0.0)),
+    )
+
+
+def install(app: Flask, store: JobStore) -> None:
+    registry = CollectorRegistry()
+    registry.register(StoreCollector(store))
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        MultiProcessCollector(registry)
+    else:
+        registry.register(REQUEST_SECONDS)
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _observe(response: Response) -> Response:
+        started = g.get("request_started")
+        if started is not None:
+            route = request.url_rule.rule if request.url_rule else "unmatched"
+            REQUEST_SECONDS.labels(request.method, route, str(response.status_code)).observe(
+                time.perf_counter() - started
+            )
+        return response
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")

@@ -1,0 +1,97 @@
+"""The OpenAPI document: valid, in step with the app's routes, and true of the live app.
+
+schemathesis generates requests from the document (valid and invalid ones, with a fixed seed)
+against the app on a real Redis and checks every response: no server error, a documented status
+code and content type, a body that matches its schema.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+import time
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, seed
+from hypothesis import settings as hypothesis_settings
+from hypothesis.errors import Unsatisfiable
+from openapi_spec_validator import validate
+from schemathesis.generation import GenerationMode
+
+from service.api.openapi import OPERATIONS
+from service.app import create_app
+from service.core import keys
+from service.core.apikeys import KeyStore
+from service.core.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+CASES_PER_OPERATION = 40  # for each operation, valid and invalid inputs
+
+
+def test_document_is_valid_openapi(settings: Settings) -> None:
+    document = create_app(settings).test_client().get("/v1/openapi.json").get_json()
+    validate(document)
+    assert document["components"]["schemas"]["Error"]["required"] == ["error"]
+
+
+def test_routes_and_document_agree(settings: Settings) -> None:
+    app = create_app(settings)
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+        routes |= {(path, m.lower()) for m in rule.methods - {"HEAD", "OPTIONS"}}
+    assert routes == set(OPERATIONS)
+    for (path, method), operation in OPERATIONS.items():
+        codes = set(operation["responses"])
+        if operation.get("security") != []:
+            assert 401 in codes, (path, method)
+        if method == "post":
+            assert 422 in codes or path == "/v1/jobs/{job_id}/cancel", (path, method)
+
+
+@pytest.fixture
+def live_app(settings: Settings) -> Any:
+    return create_app(dataclasses.replace(settings, rate_limit_per_minute=100_000))
+
+
+def test_live_app_keeps_its_document(live_app: Any) -> None:
+    """Every operation, up to ``CASES_PER_OPERATION`` valid and as many invalid cases, seeded
+    (operations with few possible inputs run fewer)."""
+    client = live_app.extensions["tuneq.store"].redis
+    _, secret = KeyStore(client).create("fuzz")
+    client.zadd(keys.workers(), {"fuzz@host": time.time() + 3600})  # a live worker: /readyz is 200
+    schema = schemathesis.openapi.from_wsgi("/v1/openapi.json", live_app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    labels = {operation.label for operation in operations}
+    assert labels | {"GET /v1/openapi.json"} == {f"{m.upper()} {p}" for p, m in OPERATIONS}
+    calls = []
+
+    for operation, mode in itertools.product(operations, GenerationMode):
+
+        @seed(20261124)
+        @hypothesis_settings(
+            max_examples=CASES_PER_OPERATION,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+        @given(case=operation.as_strategy(mode))
+        def check(case: Any) -> None:
+            calls.append(case.operation.label)
+            case.call_and_validate(
+                headers={"Authorization": f"Bearer {secret}"},
+                excluded_checks=[schemathesis.checks.positive_data_acceptance],
+            )
+
+        try:
+            check()
+        except Unsatisfiable:  # no invalid input exists (an operation without parameters)
+            assert mode == GenerationMode.NEGATIVE, operation.label
+    print(f"schemathesis: {len(calls)} cases")
+    assert len(calls) >= 500, len(calls)
