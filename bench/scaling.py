@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from service.app import create_app  # noqa: E402
+from service.core.apikeys import KeyStore  # noqa: E402
 from service.core.settings import Settings  # noqa: E402
 from service.core.store import JobStore, connect  # noqa: E402
 from service.devstack import (  # noqa: E402
@@ -99,6 +100,8 @@ def measure(
         )
     client = create_app(settings).test_client()
     store = JobStore(connect(settings.redis_url))
+    _, key = KeyStore(store.redis).create("bench")
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
     try:
         run_job(client, store, spec(workers * 2, 0.05, "random", workers))  # warm-up
         wall, stats = run_job(client, store, spec(trials, sleep_s, strategy, workers))

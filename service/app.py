@@ -9,7 +9,7 @@ from flask import Flask, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from service import auth, metrics, ratelimit
-from service.api import datasets, events, jobs, openapi
+from service.api import datasets, events, jobs, openapi, reports
 from service.api.errors import ApiError, register_error_handlers
 from service.core import keys
 from service.core.settings import Settings
@@ -41,6 +41,7 @@ def create_app(
     metrics.install(app, app.extensions["tuneq.store"])
     app.register_blueprint(jobs.blueprint)
     app.register_blueprint(events.blueprint)
+    app.register_blueprint(reports.blueprint)
     app.register_blueprint(datasets.blueprint)
     app.register_blueprint(openapi.blueprint)
 

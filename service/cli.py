@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from service.cli_client import add_commands as add_client_commands
 from service.core.settings import Settings, SettingsError
 
 DEMO_SPEC = "digits-demo.json"
@@ -82,14 +83,14 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             job = client.submit(spec)
             search = spec.get("search", {})
             print(
-                f"Submitted job {job['id']} ({spec.get('name', 'unnamed')}): "
+                f"Submitted job {job.id} ({spec.get('name', 'unnamed')}): "
                 f"{search.get('max_trials', 20)} trials, {search.get('strategy', 'bayesian')} "
                 "search",
                 flush=True,
             )
-            final = client.wait(job["id"], timeout_s=args.timeout, on_progress=ProgressPrinter())
-            print(summary(final))
-            return 0 if final["status"] == "succeeded" else 1
+            final = client.wait(job.id, timeout_s=args.timeout, on_progress=ProgressPrinter())
+            print(summary(final.raw))
+            return 0 if final.status == "succeeded" else 1
     except KeyboardInterrupt:
         print("tuneq demo: interrupted", file=sys.stderr)
         return 130
@@ -165,7 +166,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     if args.gpu is not None:  # one trial worker per GPU: pin it, and let memory grow as needed
         os.environ["CUDA_VISIBLE_DEVICES"] = args.gpu
     os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
-    argv = worker_command(args.queues, args.concurrency, args.loglevel, args.hostname)
+    schedule = Path(args.beat_schedule) if args.beat else None
+    argv = worker_command(args.queues, args.concurrency, args.loglevel, args.hostname, schedule)
     os.execv(sys.executable, argv)
     return 0  # not reached
 
@@ -199,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait")
     demo.set_defaults(run=cmd_demo)
 
+    add_client_commands(sub)
+
     keys = sub.add_parser("keys", help="create, list and revoke API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="a new key for a tenant (printed once)")
@@ -226,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--gpu", default=None, help="GPU index for this worker (sets CUDA_VISIBLE_DEVICES)"
     )
+    worker.add_argument(
+        "--beat", action="store_true", help="also run the periodic sweep (in exactly one worker)"
+    )
+    worker.add_argument("--beat-schedule", default="/tmp/tuneq-beat-schedule")
     worker.set_defaults(run=cmd_worker)
 
     beat = sub.add_parser("beat", help="run the beat that sends the periodic sweep (run one)")
@@ -239,6 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "client_command"):  # talks to a server: needs no server settings
+        from service.cli_client import run
+
+        return run(args.client_command, args)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

@@ -1,76 +1,380 @@
-"""A small HTTP client for the tuneq API (standard library only; no ML stack)."""
+"""The Python client of the tuneq API: standard library only, so CI images need no ML stack.
+
+    client = Client("https://tuneq.example.com", api_key=os.environ["TUNEQ_API_KEY"])
+    dataset = client.upload_dataset("train.npz")
+    job = client.submit({**spec, "dataset": {"id": dataset.id}})
+    job = client.wait(job.id, timeout_s=7200)
+    print(job.best.metrics["test_accuracy"])
+
+Retries only where they are safe: reads, cancel (idempotent), uploads (content-addressed) and
+submissions (each carries an ``Idempotency-Key``, so a retried submit never makes two jobs).
+A 503, a 429 or a dropped connection is retried with backoff (``Retry-After`` when given).
+Each API error code has its own exception class.
+"""
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 FINISHED = ("succeeded", "failed", "cancelled")
+RETRIED_STATUSES = (429, 502, 503, 504)
 
 
-class ApiError(Exception):
-    """The API answered with an error; ``body`` is its JSON error object."""
+class TuneqError(Exception):
+    """Anything the client could not do."""
 
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
+
+class ConnectionFailed(TuneqError):
+    """The server could not be reached (after retrying)."""
+
+
+class WaitTimeout(TuneqError):
+    """The job did not finish in time."""
+
+
+class ApiError(TuneqError):
+    """The API answered with an error: ``status``, ``code``, ``message`` and ``fields``."""
+
+    def __init__(self, status: int, body: Any, headers: Any = None) -> None:
         error = body.get("error", {}) if isinstance(body, dict) else {}
-        super().__init__(f"HTTP {status}: {error.get('message', body)}")
         self.status = status
         self.code = error.get("code")
-        self.fields = error.get("fields", {})
+        self.message = error.get("message") or f"HTTP {status}"
+        self.fields: dict[str, list[str]] = error.get("fields") or {}
+        self.retry_after = _retry_after(headers)
+        detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in self.fields.items())
+        super().__init__(
+            f"HTTP {status} {self.code}: {self.message}" + (f" ({detail})" if detail else "")
+        )
+
+
+class BadRequest(ApiError):
+    """400: the request was malformed."""
+
+
+class Unauthorized(ApiError):
+    """401: no key, or a wrong or revoked one."""
+
+
+class NotFound(ApiError):
+    """404: no such job or dataset for this key's tenant."""
+
+
+class Conflict(ApiError):
+    """409: the resource's state does not allow it."""
+
+
+class PayloadTooLarge(ApiError):
+    """413: the body is over the server's limit."""
+
+
+class ValidationFailed(ApiError):
+    """422: the spec or upload is invalid; ``fields`` says where."""
+
+
+class RateLimited(ApiError):
+    """429: too many requests or jobs; ``retry_after`` says when to come back."""
+
+
+class Unavailable(ApiError):
+    """503: the server's Redis or broker is away."""
+
+
+_ERRORS: dict[int, type[ApiError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    422: ValidationFailed,
+    429: RateLimited,
+    503: Unavailable,
+}
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After") if headers is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Best:
+    trial: int
+    value: float | None
+    params: dict[str, Any]
+    configuration: dict[str, Any]
+    metrics: dict[str, float]
+    diagnosis: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as the API shows it; ``raw`` keeps every field."""
+
+    id: str
+    name: str
+    status: str
+    trials_finished: int
+    trials_total: int
+    metric: str
+    direction: str
+    best: Best | None
+    error: str | None
+    raw: dict[str, Any] = field(repr=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Job:
+        best = data.get("best")
+        return cls(
+            id=data["id"],
+            name=data.get("name", ""),
+            status=data["status"],
+            trials_finished=data["progress"]["trials_finished"],
+            trials_total=data["progress"]["trials_total"],
+            metric=data.get("objective", {}).get("metric", ""),
+            direction=data.get("objective", {}).get("direction", "max"),
+            best=None
+            if not best
+            else Best(
+                trial=best["trial"],
+                value=best.get("value"),
+                params=best.get("params", {}),
+                configuration=best.get("configuration", {}),
+                metrics=best.get("metrics", {}),
+                diagnosis=best.get("diagnosis"),
+            ),
+            error=data.get("error"),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class Trial:
+    number: int
+    state: str
+    params: dict[str, Any]
+    value: float | None
+    metrics: dict[str, float]
+    epochs: int
+    raw: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Trial:
+        return cls(
+            data["number"],
+            data["state"],
+            data.get("params", {}),
+            data.get("value"),
+            data.get("metrics", {}),
+            data.get("epochs", 0),
+            data,
+        )
+
+
+@dataclass(frozen=True)
+class Dataset:
+    id: str
+    name: str
+    task: str
+    n_features: int
+    splits: dict[str, int]
+    raw: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Dataset:
+        return cls(data["id"], data["name"], data["task"], data["n_features"], data["splits"], data)
 
 
 class Client:
-    def __init__(self, base_url: str, api_key: str | None = None, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        timeout_s: float = 30.0,
+        retries: int = 6,
+        backoff_s: float = 0.5,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.timeout_s = timeout_s
+        self.retries = retries
+        self.backoff_s = backoff_s
 
-    def submit(self, spec: dict[str, Any]) -> dict[str, Any]:
-        return self._request("POST", "/v1/jobs", spec)
+    # ---- jobs
 
-    def get(self, job_id: str) -> dict[str, Any]:
-        return self._request("GET", f"/v1/jobs/{job_id}")
+    def submit(self, spec: dict[str, Any], idempotency_key: str | None = None) -> Job:
+        """Submit a job. The idempotency key (a fresh one unless given) makes retries safe."""
+        key = idempotency_key or uuid.uuid4().hex
+        created = self._json("POST", "/v1/jobs", spec, headers={"Idempotency-Key": key})
+        return self.get(created["id"])
 
-    def trials(self, job_id: str) -> list[dict[str, Any]]:
-        return self._request("GET", f"/v1/jobs/{job_id}/trials")["trials"]
+    def get(self, job_id: str) -> Job:
+        return Job.from_api(self._json("GET", f"/v1/jobs/{job_id}"))
+
+    def trials(self, job_id: str) -> list[Trial]:
+        return [Trial.from_api(t) for t in self._json("GET", f"/v1/jobs/{job_id}/trials")["trials"]]
+
+    def cancel(self, job_id: str) -> Job:
+        return Job.from_api(self._json("POST", f"/v1/jobs/{job_id}/cancel"))
 
     def wait(
         self,
         job_id: str,
         timeout_s: float = 3600.0,
-        on_progress: Callable[[dict[str, Any]], None] | None = None,
-        poll_s: float = 0.5,
-    ) -> dict[str, Any]:
-        """Poll until the job finishes; ``on_progress`` sees every state read."""
+        on_progress: Callable[[Job], None] | None = None,
+        poll_s: float = 30.0,
+    ) -> Job:
+        """Long-poll until the job finishes; ``on_progress`` sees every change.
+
+        Raises:
+            WaitTimeout: still unfinished after ``timeout_s``.
+        """
         deadline = time.monotonic() + timeout_s
+        etag: str | None = None
+        job: Job | None = None
         while True:
-            job = self.get(job_id)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                status = job.status if job else "unknown"
+                raise WaitTimeout(f"job {job_id} still {status} after {timeout_s:.0f} s")
+            wait = max(0.0, min(poll_s, left))
+            headers = {"If-None-Match": etag} if etag else {}
+            status, body, reply = self._call(
+                "GET", f"/v1/jobs/{job_id}?wait={wait:.1f}", headers=headers, timeout=wait + 15
+            )
+            if status == 304:
+                if wait < 1.0:  # the deadline is near: do not spin
+                    time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+                continue
+            etag = reply.get("ETag")
+            job = Job.from_api(json.loads(body))
             if on_progress is not None:
                 on_progress(job)
-            if job["status"] in FINISHED:
+            if job.finished:
                 return job
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"job {job_id} still {job['status']} after {timeout_s:.0f} s")
-            time.sleep(poll_s)
 
-    def _request(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(
-            self.base_url + path, data=data, method=method, headers=headers
+    def download_model(self, job_id: str, path: str | Path) -> Path:
+        _, body, _ = self._call("GET", f"/v1/jobs/{job_id}/model")
+        Path(path).write_bytes(body)
+        return Path(path)
+
+    def report(self, job_id: str, fmt: str = "html") -> str:
+        """The job's report as HTML or Markdown."""
+        _, body, _ = self._call("GET", f"/v1/jobs/{job_id}/report?format={fmt}")
+        return body.decode()
+
+    def plot(self, job_id: str, name: str) -> bytes:
+        """A PNG plot of the job (convergence, learning_curves, objective, ...)."""
+        return self._call("GET", f"/v1/jobs/{job_id}/plots/{name}")[1]
+
+    # ---- datasets
+
+    def upload_dataset(
+        self,
+        path: str | Path,
+        *,
+        target: str | None = None,
+        task: str | None = None,
+        name: str | None = None,
+    ) -> Dataset:
+        """Upload an .npz or .csv (same content: same id, so a retry is harmless)."""
+        path = Path(path)
+        fields = {k: v for k, v in (("target", target), ("task", task), ("name", name)) if v}
+        body, content_type = _multipart(fields, "file", path.name, path.read_bytes())
+        _, raw, _ = self._call(
+            "POST", "/v1/datasets", data=body, headers={"Content-Type": content_type}
         )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as exc:
+        return Dataset.from_api(json.loads(raw))
+
+    def datasets(self) -> list[Dataset]:
+        return [Dataset.from_api(d) for d in self._json("GET", "/v1/datasets")["datasets"]]
+
+    # ---- transport
+
+    def _json(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        extra = {"Content-Type": "application/json", **(headers or {})}
+        _, raw, _ = self._call(method, path, data=data, headers=extra)
+        return json.loads(raw or b"null")
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> tuple[int, bytes, Any]:
+        """One request, retried on a dropped connection, 429, 502, 503 or 504."""
+        all_headers = {"Accept": "application/json", **(headers or {})}
+        if self.api_key:
+            all_headers["Authorization"] = f"Bearer {self.api_key}"
+        attempt = 0
+        while True:
+            request = urllib.request.Request(
+                self.base_url + path, data=data, method=method, headers=all_headers
+            )
             try:
-                payload = json.loads(exc.read() or b"{}")
-            except ValueError:
-                payload = {}
-            raise ApiError(exc.code, payload) from None
+                with urllib.request.urlopen(request, timeout=timeout or self.timeout_s) as reply:
+                    return reply.status, reply.read(), reply.headers
+            except urllib.error.HTTPError as exc:
+                if exc.code == 304:
+                    return 304, b"", exc.headers
+                payload = exc.read()
+                try:
+                    parsed = json.loads(payload or b"{}")
+                except ValueError:
+                    parsed = {}
+                error = _ERRORS.get(exc.code, ApiError)(exc.code, parsed, exc.headers)
+                if exc.code not in RETRIED_STATUSES or attempt >= self.retries:
+                    raise error from None
+                delay = error.retry_after or self._delay(attempt)
+            except (TimeoutError, urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+                if attempt >= self.retries:
+                    raise ConnectionFailed(f"cannot reach {self.base_url}: {exc}") from None
+                delay = self._delay(attempt)
+            attempt += 1
+            time.sleep(delay)
+
+    def _delay(self, attempt: int) -> float:
+        return min(10.0, self.backoff_s * 2**attempt)
+
+
+def _multipart(
+    fields: dict[str, str], file_field: str, filename: str, content: bytes
+) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, value in fields.items():
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+        parts.append(f"{head}{value}\r\n".encode())
+    safe = filename.replace('"', "_")
+    parts.append(
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; '
+            f'filename="{safe}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        + content
+        + b"\r\n"
+    )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"

@@ -24,6 +24,7 @@ from pathlib import Path
 import redis
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from service.core import redis_url
 from service.core.settings import Settings
 
 log = logging.getLogger("tuneq.dev")
@@ -53,9 +54,7 @@ def free_port() -> int:
 
 def redis_reachable(url: str, timeout_s: float = 1.0) -> bool:
     try:
-        client = redis.Redis.from_url(
-            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
-        )
+        client = redis_url.client(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
         return bool(client.ping())
     except (redis.RedisError, OSError, ValueError):
         return False

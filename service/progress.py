@@ -15,7 +15,8 @@ class ProgressPrinter:
         self.started = time.monotonic()
         self._last: tuple[Any, ...] | None = None
 
-    def __call__(self, job: dict[str, Any]) -> None:
+    def __call__(self, job: Any) -> None:
+        job = job.raw if hasattr(job, "raw") else job
         progress = job["progress"]
         done, total = progress["trials_finished"], progress["trials_total"]
         metric = job["objective"]["metric"]

@@ -16,6 +16,7 @@ from flask_limiter import Limiter, RequestLimit
 
 from service.api.errors import error_body
 from service.auth import PUBLIC_ENDPOINTS
+from service.core import redis_url
 from service.core.settings import Settings
 
 
@@ -29,13 +30,15 @@ def _caller() -> str:
 def install(app: Flask, settings: Settings) -> Limiter | None:
     if settings.rate_limit_per_minute == 0:
         return None
+    storage, options = redis_url.limiter_storage(settings.redis_url)
     return Limiter(
         key_func=_caller,
         app=app,
         default_limits=[f"{settings.rate_limit_per_minute} per minute"],
         default_limits_exempt_when=lambda: request.endpoint in PUBLIC_ENDPOINTS,
-        storage_uri=settings.redis_url,
+        storage_uri=storage,
         storage_options={
+            **options,
             "socket_timeout": settings.redis_timeout_s,
             "socket_connect_timeout": settings.redis_timeout_s,
         },

@@ -109,3 +109,32 @@ def alive(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+class LiveApi:
+    """The API served over real HTTP from a thread (werkzeug), stoppable and restartable on
+    the same port, with a key of tenant ``acme``."""
+
+    def __init__(self, settings: Settings, port: int | None = None) -> None:
+        from service.devstack import free_port
+
+        self.app = create_app(settings)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        _, self.key = KeyStore(self.app.extensions["tuneq.store"].redis).create("acme")
+        self.server: Any = None
+
+    def start(self) -> LiveApi:
+        import threading
+
+        from werkzeug.serving import make_server
+
+        self.server = make_server("127.0.0.1", self.port, self.app, threaded=True)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None

@@ -19,6 +19,7 @@ from flask.typing import ResponseReturnValue
 from service.api import schemas
 from service.core import spec as job_spec
 from service.core.records import JobStatus
+from service.reports.plots import PLOTS
 
 blueprint = Blueprint("openapi", __name__)
 
@@ -211,6 +212,47 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         },
         (404,),
         parameters=[_JOB_ID],
+    ),
+    ("/v1/jobs/{job_id}/report", "get"): _op(
+        "A finished job's report: best configuration, metrics, diagnosis, trials, plots",
+        {
+            200: {
+                "description": "The report",
+                "content": {
+                    "text/html": {"schema": {"type": "string"}},
+                    "text/markdown": {"schema": {"type": "string"}},
+                },
+            }
+        },
+        (404, 409, 422),
+        parameters=[
+            _JOB_ID,
+            {
+                "name": "format",
+                "in": "query",
+                "description": "html or markdown (default: from Accept, else html)",
+                "schema": {"type": "string", "enum": ["html", "markdown"]},
+            },
+        ],
+    ),
+    ("/v1/jobs/{job_id}/plots/{name}", "get"): _op(
+        "A PNG plot of a finished job",
+        {
+            200: {
+                "description": "The plot",
+                "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+        (404, 409),
+        parameters=[
+            _JOB_ID,
+            {
+                "name": "name",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "enum": list(PLOTS)},
+            },
+        ],
     ),
     ("/v1/datasets", "post"): _op(
         "Upload a dataset (.npz or .csv)",

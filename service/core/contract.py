@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from service.core import redis_url
 from service.core.settings import Settings, SettingsError
 
 TASK_ADVANCE = "tuneq.advance"
@@ -34,9 +35,13 @@ ROUTES = {
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery options for both sides: JSON only, late acks, one message at a time."""
+    broker_url, transport = redis_url.celery_broker(settings.redis_url)
     return {
-        "broker_url": settings.redis_url,
-        "broker_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
+        "broker_url": broker_url,
+        "broker_transport_options": {
+            **transport,
+            "visibility_timeout": settings.visibility_timeout_s,
+        },
         "broker_connection_retry_on_startup": True,
         "task_serializer": "json",
         "accept_content": ["json"],

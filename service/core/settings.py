@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from service.core import redis_url
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -101,8 +103,10 @@ class Settings:
 
     def check(self) -> None:
         """Refuse combinations that would silently break the service."""
-        if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise SettingsError(f"TUNEQ_REDIS_URL must be a redis:// URL, got {self.redis_url!r}")
+        try:
+            redis_url.check(self.redis_url)
+        except redis_url.RedisUrlError as exc:
+            raise SettingsError(f"TUNEQ_REDIS_URL: {exc}") from None
         for name in (
             "visibility_timeout_s",
             "trial_lease_s",

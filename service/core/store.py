@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.sentinel import SentinelConnectionPool
 
-from service.core import keys, scripts
+from service.core import keys, redis_url, scripts
 from service.core.records import JobRecord, JobStatus, TrialRecord, TrialState
 
 # Progress events kept per job (older ones are trimmed; the records keep everything).
@@ -81,14 +82,17 @@ def binary_client(client: redis.Redis) -> redis.Redis:
     """A client on the same server that leaves values as bytes (``connect``'s decodes them)."""
     pool = client.connection_pool
     kwargs = {**pool.connection_kwargs, "decode_responses": False}
+    if isinstance(pool, SentinelConnectionPool):  # follow the same master through failovers
+        return pool.sentinel_manager.master_for(pool.service_name, **kwargs)
     return redis.Redis(
         connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
     )
 
 
 def connect(url: str, timeout_s: float = 5.0) -> redis.Redis:
-    """A Redis client that fails fast instead of hanging when the server is away."""
-    return redis.Redis.from_url(
+    """A Redis client (any ``TUNEQ_REDIS_URL`` form) that fails fast instead of hanging when
+    the server is away."""
+    return redis_url.client(
         url,
         decode_responses=True,
         socket_connect_timeout=timeout_s,

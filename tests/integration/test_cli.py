@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from service.client import Client
+from service.client import Client, ConnectionFailed, Unauthorized
 from service.devstack import free_port, redis_reachable
 from tests.helpers import alive
 
@@ -52,9 +52,9 @@ def test_dev_stack_with_embedded_redis(tmp_path: Path, spec: dict[str, Any]) -> 
 
         spec["search"] = {"strategy": "random", "max_trials": 2, "seed": 3}
         client = Client(f"http://127.0.0.1:{api_port}")
-        job = client.wait(client.submit(spec)["id"], timeout_s=180)
-        assert job["status"] == "succeeded", job
-        assert len(client.trials(job["id"])) == 2
+        job = client.wait(client.submit(spec).id, timeout_s=180)
+        assert job.status == "succeeded", job
+        assert len(client.trials(job.id)) == 2
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         code = proc.wait(timeout=60)
@@ -89,18 +89,18 @@ def test_api_under_gunicorn(settings: Any, tmp_path: Path) -> None:
         )  # fmt: skip
     try:
         _, secret = KeyStore(connect(settings.redis_url)).create("acme")
-        client = Client(f"http://127.0.0.1:{port}", api_key=secret)
+        client = Client(f"http://127.0.0.1:{port}", api_key=secret, retries=0)
         deadline = time.monotonic() + 60
         while True:
             try:
-                assert client._request("GET", "/healthz") == {"status": "ok"}
+                assert client._json("GET", "/healthz") == {"status": "ok"}
                 break
-            except OSError:
+            except ConnectionFailed:
                 assert proc.poll() is None, log_path.read_text()
                 assert time.monotonic() < deadline, log_path.read_text()
                 time.sleep(0.2)
         for _ in range(6):  # spread over both processes
-            assert client._request("GET", "/v1/jobs") == {"jobs": [], "next_cursor": None}
+            assert client._json("GET", "/v1/jobs") == {"jobs": [], "next_cursor": None}
         import urllib.request
 
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
@@ -109,8 +109,8 @@ def test_api_under_gunicorn(settings: Any, tmp_path: Path) -> None:
             metrics,
         )
         assert count and float(count.group(1)) == 6, metrics[-2000:]
-        with pytest.raises(Exception, match="401"):
-            Client(f"http://127.0.0.1:{port}", api_key="tq_wrong")._request("GET", "/v1/jobs")
+        with pytest.raises(Unauthorized):
+            Client(f"http://127.0.0.1:{port}", api_key="tq_wrong").datasets()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         code = proc.wait(timeout=60)

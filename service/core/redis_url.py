@@ -1,0 +1,114 @@
+"""One ``TUNEQ_REDIS_URL`` for the job store, the broker and the rate limiter, in three forms:
+
+- ``redis://[[user]:password@]host:6379/0`` (or ``unix:///path/redis.sock?db=0``): one server.
+- ``rediss://...``: the same over TLS. The certificate is checked unless the URL says
+  ``?ssl_cert_reqs=none`` (or ``optional``); ``ssl_ca_certs=/path`` names a private CA.
+- ``redis+sentinel://[[user]:password@]host1:26379,host2:26379/<master>/<db>``: Redis Sentinel
+  finds the current master of ``<master>``; after a failover every process follows the new one.
+  The password is the master's; the sentinels are asked with the same one.
+
+Each consumer wants its own spelling (redis-py a client, Celery a ``sentinel://`` URL list and
+transport options, flask-limiter its storage URI); this module translates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
+
+import redis
+from redis.sentinel import Sentinel
+
+SCHEMES = ("redis", "rediss", "unix", "redis+sentinel")
+
+
+class RedisUrlError(ValueError):
+    """A URL tuneq cannot use."""
+
+
+@dataclass(frozen=True)
+class SentinelTarget:
+    hosts: tuple[tuple[str, int], ...]
+    master: str
+    db: int
+    username: str | None
+    password: str | None
+
+
+def parse_sentinel(url: str) -> SentinelTarget:
+    parts = urlsplit(url)
+    auth, _, hostlist = parts.netloc.rpartition("@")
+    username, _, password = auth.partition(":") if auth else ("", "", "")
+    hosts = []
+    for item in hostlist.split(","):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit():
+            raise RedisUrlError(f"sentinel {item!r}: give host:port")
+        hosts.append((host.strip("[]"), int(port)))
+    path = [p for p in parts.path.split("/") if p]
+    if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise RedisUrlError("a Sentinel URL ends in /<master name>[/<db>]")
+    return SentinelTarget(
+        tuple(hosts),
+        path[0],
+        int(path[1]) if len(path) == 2 else 0,
+        unquote(username) or None,
+        unquote(password) or None,
+    )
+
+
+def check(url: str) -> None:
+    scheme = urlsplit(url).scheme
+    if scheme not in SCHEMES:
+        raise RedisUrlError(f"use one of {', '.join(s + '://' for s in SCHEMES)}; got {url!r}")
+    if scheme == "redis+sentinel":
+        parse_sentinel(url)
+
+
+def client(url: str, **kwargs: Any) -> redis.Redis:
+    """A redis-py client for any of the three forms (``kwargs`` go to the connection)."""
+    if not url.startswith("redis+sentinel://"):
+        return redis.Redis.from_url(url, **kwargs)
+    target = parse_sentinel(url)
+    timeouts = {k: v for k, v in kwargs.items() if k.startswith("socket_")}
+    sentinel = Sentinel(
+        list(target.hosts),
+        sentinel_kwargs={"password": target.password, **timeouts},
+        username=target.username,
+        password=target.password,
+        db=target.db,
+        **kwargs,
+    )
+    return sentinel.master_for(target.master)
+
+
+def celery_broker(url: str) -> tuple[str, dict[str, Any]]:
+    """Celery's ``broker_url`` and the transport options the URL implies."""
+    parts = urlsplit(url)
+    if parts.scheme == "rediss":
+        query = parse_qs(parts.query)
+        query.setdefault("ssl_cert_reqs", ["required"])  # Celery insists that it is explicit
+        return urlunsplit(parts._replace(query=urlencode(query, doseq=True))), {}
+    if parts.scheme != "redis+sentinel":
+        return url, {}
+    target = parse_sentinel(url)
+    auth = f":{target.password}@" if target.password else ""
+    broker = ";".join(f"sentinel://{auth}{host}:{port}/{target.db}" for host, port in target.hosts)
+    options: dict[str, Any] = {"master_name": target.master}
+    if target.password:
+        options["sentinel_kwargs"] = {"password": target.password}
+    return broker, options
+
+
+def limiter_storage(url: str) -> tuple[str, dict[str, Any]]:
+    """flask-limiter's storage URI and options (the ``limits`` library's spelling)."""
+    if not url.startswith("redis+sentinel://"):
+        return url, {}
+    target = parse_sentinel(url)
+    auth = f":{target.password}@" if target.password else ""
+    hosts = ",".join(f"{host}:{port}" for host, port in target.hosts)
+    options: dict[str, Any] = {"db": target.db}
+    if target.password:
+        options["sentinel_kwargs"] = {"password": target.password}
+    return f"redis+sentinel://{auth}{hosts}/{target.master}", options

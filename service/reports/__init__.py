@@ -1,0 +1,1 @@
+"""Reports and plots of finished jobs (matplotlib, no display; no TensorFlow)."""

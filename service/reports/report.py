@@ -1,0 +1,161 @@
+"""A finished job as a report people read: Markdown or HTML.
+
+Both hold the best configuration, its validation and test metrics, the diagnosis with its advice,
+the trials sorted by objective, and the plots. HTML embeds the PNGs (one self-contained file);
+Markdown refers to them by file name (``tuneq report --out DIR`` saves them beside it).
+Everything a client wrote (names, values) is escaped in HTML.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from typing import Any
+
+from service.core.records import JobRecord, TrialRecord
+
+MAX_TRIAL_ROWS = 200
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "" if value is None else str(value)
+
+
+def _sorted_trials(job: JobRecord, trials: list[TrialRecord]) -> list[TrialRecord]:
+    direction = job.spec.get("training", {}).get("objective", {}).get("direction", "max")
+    scored = [t for t in trials if t.value is not None]
+    rest = [t for t in trials if t.value is None]
+    scored.sort(key=lambda t: -t.value if direction == "max" else t.value)  # type: ignore[operator]
+    return scored + rest
+
+
+def _content(job: JobRecord, best: TrialRecord | None, configuration: dict[str, Any]) -> dict:
+    objective = job.spec.get("training", {}).get("objective", {})
+    metrics = {**(best.metrics if best else {}), **job.test_metrics}
+    return {
+        "title": f"tuneq job {job.name}",
+        "facts": [
+            ("Job", job.id),
+            ("Status", job.status.value),
+            ("Objective", f"{objective.get('direction', '')}imize {objective.get('metric', '')}"),
+            ("Trials", f"{job.trials_finished} of {job.max_trials}"),
+            ("Best trial", "" if best is None else str(best.number)),
+            ("Stop reason", job.stop_reason or ""),
+            ("Error", job.error or ""),
+        ],
+        "configuration": configuration,
+        "searched": set(best.params) if best else set(),
+        "metrics": {
+            k: v
+            for k, v in sorted(metrics.items())
+            if k.startswith(("val_", "test_")) and not k.endswith("_std")
+        },
+        "diagnosis": (best.details.get("diagnosis") if best else None) or None,
+    }
+
+
+def _trial_rows(job: JobRecord, trials: list[TrialRecord]) -> tuple[list[str], list[list[str]]]:
+    names = sorted(job.spec.get("search_space", {}))
+    header = ["trial", "state", "objective", "epochs", *names]
+    rows = [
+        [str(t.number), t.state.value, _fmt(t.value), str(t.epochs)]
+        + [_fmt(t.params.get(n)) for n in names]
+        for t in _sorted_trials(job, trials)[:MAX_TRIAL_ROWS]
+    ]
+    return header, rows
+
+
+def markdown(
+    job: JobRecord,
+    best: TrialRecord | None,
+    configuration: dict[str, Any],
+    trials: list[TrialRecord],
+    plots: list[str],
+) -> str:
+    c = _content(job, best, configuration)
+    out = [f"# {c['title']}", ""]
+    out += [f"- **{k}**: {v}" for k, v in c["facts"] if v]
+    out += ["", "## Best configuration", "", "| hyperparameter | value | |", "|---|---|---|"]
+    for name, value in c["configuration"].items():
+        out.append(f"| {name} | {_fmt(value)} | {'searched' if name in c['searched'] else ''} |")
+    if c["metrics"]:
+        out += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
+        out += [f"| {k} | {_fmt(v)} |" for k, v in c["metrics"].items()]
+    if c["diagnosis"]:
+        d = c["diagnosis"]
+        out += ["", f"## Diagnosis: {d.get('label', '')}", ""]
+        out += [f"- {e}" for e in d.get("evidence", [])]
+        out += ["", "Advice:", ""] + [f"- {a}" for a in d.get("advice", [])]
+    header, rows = _trial_rows(job, trials)
+    out += ["", "## Trials (best first)", "", "| " + " | ".join(header) + " |"]
+    out.append("|" + "---|" * len(header))
+    out += ["| " + " | ".join(row) + " |" for row in rows]
+    if plots:
+        out += ["", "## Plots", ""] + [f"![{name}]({name}.png)" for name in plots]
+    return "\n".join(out) + "\n"
+
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#1f2933}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #cbd2d9;padding:4px 8px;
+text-align:left;font-size:14px}th{background:#f0f4f8}img{max-width:100%;margin:1em 0}
+.searched{color:#2f80ed}
+"""
+
+
+def _table(header: list[str], rows: list[list[str]], css: str = "") -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
+    )
+    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def html_report(
+    job: JobRecord,
+    best: TrialRecord | None,
+    configuration: dict[str, Any],
+    trials: list[TrialRecord],
+    plots: dict[str, bytes],
+) -> str:
+    c = _content(job, best, configuration)
+    parts = [
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(c['title'])}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{html.escape(c['title'])}</h1>",
+        _table(["", ""], [[k, v] for k, v in c["facts"] if v], "facts"),
+        "<h2>Best configuration</h2>",
+        _table(
+            ["hyperparameter", "value", ""],
+            [
+                [name, _fmt(value), "searched" if name in c["searched"] else ""]
+                for name, value in c["configuration"].items()
+            ],
+            "configuration",
+        ),
+    ]
+    if c["metrics"]:
+        parts += [
+            "<h2>Metrics</h2>",
+            _table(["metric", "value"], [[k, _fmt(v)] for k, v in c["metrics"].items()]),
+        ]
+    if c["diagnosis"]:
+        d = c["diagnosis"]
+        parts.append(f"<h2>Diagnosis: {html.escape(str(d.get('label', '')))}</h2><ul>")
+        parts += [f"<li>{html.escape(str(e))}</li>" for e in d.get("evidence", [])]
+        parts.append("</ul><p>Advice:</p><ul>")
+        parts += [f"<li>{html.escape(str(a))}</li>" for a in d.get("advice", [])]
+        parts.append("</ul>")
+    header, rows = _trial_rows(job, trials)
+    parts += ["<h2>Trials (best first)</h2>", _table(header, rows, "trials")]
+    if plots:
+        parts.append("<h2>Plots</h2>")
+        for name, png in plots.items():
+            data = base64.b64encode(png).decode()
+            parts.append(
+                f'<h3>{html.escape(name)}</h3><img alt="{name}" src="data:image/png;base64,{data}">'
+            )
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,88 @@
+"""Reports and plots of real finished jobs: each plot a valid PNG of a sensible size, the HTML
+report with its trials table, Markdown by negotiation, and 404/409 (never 500) otherwise."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from service.core.settings import Settings
+from service.core.store import JobStore
+from tests.helpers import api_client, wait_job
+
+pytestmark = pytest.mark.integration
+
+SEARCH_PLOTS = ("convergence", "learning_curves", "objective", "parallel_coordinates")
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", data[:8]
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def finished_job(client: FlaskClient, store: JobStore, spec: dict[str, Any]) -> str:
+    response = client.post("/v1/jobs", json=spec)
+    assert response.status_code == 202, response.get_json()
+    job_id = response.get_json()["id"]
+    assert wait_job(store, job_id, timeout_s=240).status.value == "succeeded"
+    return job_id
+
+
+def test_plots_and_report_of_a_search(
+    settings: Settings, store: JobStore, worker: Any, spec: dict[str, Any]
+) -> None:
+    client = api_client(settings)
+    job_id = finished_job(client, store, spec)
+    for name in SEARCH_PLOTS:
+        response = client.get(f"/v1/jobs/{job_id}/plots/{name}")
+        assert response.status_code == 200, (name, response.get_json())
+        assert response.mimetype == "image/png"
+        width, height = png_size(response.data)
+        assert 300 <= width <= 3000 and 200 <= height <= 2500, (name, width, height)
+        assert 5_000 < len(response.data) < 2_000_000, (name, len(response.data))
+    assert client.get(f"/v1/jobs/{job_id}/plots/lr_range").status_code == 404
+    assert client.get(f"/v1/jobs/{job_id}/plots/pie_chart").status_code == 404
+
+    page = client.get(f"/v1/jobs/{job_id}/report")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    text = page.get_data(as_text=True)
+    trials_table = text.split('<table class="trials">', 1)[1].split("</table>", 1)[0]
+    assert trials_table.count("<tr>") == 1 + 5  # the header and one row per trial
+    assert "Best configuration" in text and "Diagnosis" in text
+    assert text.count("data:image/png;base64,") == len(SEARCH_PLOTS)
+
+    markdown = client.get(f"/v1/jobs/{job_id}/report", headers={"Accept": "text/markdown"})
+    assert markdown.mimetype == "text/markdown"
+    assert "## Trials (best first)" in markdown.get_data(as_text=True)
+    assert client.get(f"/v1/jobs/{job_id}/report?format=pdf").status_code == 422
+
+
+def test_range_test_plot(
+    settings: Settings, store: JobStore, worker: Any, spec: dict[str, Any]
+) -> None:
+    client = api_client(settings)
+    spec["search"] = {"strategy": "lr_range_test"}
+    spec["search_space"] = {}
+    spec["fixed"] = {"optimizer": "sgd", "batch_size": 16}
+    job_id = finished_job(client, store, spec)
+    response = client.get(f"/v1/jobs/{job_id}/plots/lr_range")
+    assert response.status_code == 200
+    assert png_size(response.data)[0] >= 300
+
+
+def test_unknown_or_unfinished_jobs(settings: Settings, store: JobStore) -> None:
+    client = api_client(settings)
+    unknown = "0" * 32
+    assert client.get(f"/v1/jobs/{unknown}/report").status_code == 404
+    assert client.get(f"/v1/jobs/{unknown}/plots/convergence").status_code == 404
+    running = store.create_job(
+        tenant="acme", name="x", spec={"training": {}}, max_trials=3, direction="max"
+    )
+    for path in (f"/v1/jobs/{running}/report", f"/v1/jobs/{running}/plots/convergence"):
+        response = client.get(path)
+        assert response.status_code == 409, path
+        assert response.get_json()["error"]["code"] == "conflict"
