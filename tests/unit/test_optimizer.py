@@ -11,11 +11,13 @@ import pytest
 from service.core.grid import grid_size
 from service.core.spec import Dimension, load_spec
 from worker.engine.optimizer import (
+    LARGE_HISTORY,
     BayesianSearch,
     GridSearch,
     Observation,
     RandomSearch,
     make_suggester,
+    surrogate_sample,
 )
 
 SPACE = {
@@ -197,3 +199,28 @@ def test_grid_sample_takes_a_seeded_subset() -> None:
     assert one == GridSearch(space, 5, seed=1, sample=True, budget=10).suggest([], [], 10)
     assert len({p["units"] for p in one}) == 10
     assert GridSearch(space, 5, seed=1, sample=True, budget=10).suggest([], one, 5) == []
+
+
+@pytest.mark.parametrize("surrogate", ["GP", "RF", "ET", "GBRT"])
+def test_long_searches_use_the_quick_surrogate_and_still_find_good_points(
+    surrogate: str,
+) -> None:
+    """Past LARGE_HISTORY trials every surrogate sees a sample of them and samples its
+    acquisition; its suggestions stay valid and better than the history's median."""
+    history = RandomSearch(SPACE, seed=5).suggest([], [], LARGE_HISTORY + 30)
+    done = [Observation(p, objective(p)) for p in history]
+    suggested = bayes(surrogate).suggest(done, [], 4)
+    assert len(suggested) == 4 and all(in_space(p) for p in suggested)
+    median = sorted(o.value for o in done)[len(done) // 2]
+    assert max(objective(p) for p in suggested) > median
+
+
+def test_surrogate_sample_keeps_the_best_half_and_a_spread() -> None:
+    done = [Observation({"x": i}, float(i)) for i in range(300)]
+    ys = {id(o): -o.value for o in done}  # minimised: the largest values are the best
+    sample = surrogate_sample(done, ys, 100)
+    values = sorted(o.value for o in sample)
+    assert len(sample) == 100 and len({id(o) for o in sample}) == 100
+    assert values[-50:] == [float(i) for i in range(250, 300)]
+    assert values[0] == 0.0 and values[49] > 200  # the rest spread over the other 250
+    assert surrogate_sample(done[:80], ys, 100) == done[:80]

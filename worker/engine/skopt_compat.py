@@ -37,8 +37,21 @@ class QuantileGBRT(GradientBoostingQuantileRegressor):
         return mean, (high - low) / 2.0
 
 
-def base_estimator(surrogate: str, seed: int) -> Any:
-    """What ``skopt.Optimizer`` gets as ``base_estimator`` for one of our surrogate names."""
+def base_estimator(
+    surrogate: str, seed: int, dimensions: list[Any] | None = None, quick: bool = False
+) -> Any:
+    """What ``skopt.Optimizer`` gets as ``base_estimator`` for one of our surrogate names.
+
+    ``quick``: a GP that fits its kernel from one start instead of three (a long search's
+    suggestions stay fast; see ``worker.engine.optimizer.LARGE_HISTORY``).
+    """
+    if surrogate == "GP" and quick:
+        from skopt.utils import cook_estimator
+
+        return cook_estimator(
+            "GP", space=Space(dimensions or []), random_state=seed, noise="gaussian",
+            n_restarts_optimizer=0,
+        )  # fmt: skip
     if surrogate == "GBRT":
         return QuantileGBRT(
             base_estimator=GradientBoostingRegressor(n_estimators=30, loss="quantile"),

@@ -1,0 +1,227 @@
+"""The API under load: clients polling jobs, against the ceiling of a bare Flask route.
+
+A Redis holds 1,000 jobs of 50 trials each. ``tuneq api`` (gunicorn, its default processes and
+threads) serves ``GET /v1/jobs/{id}`` to C concurrent clients, each polling a random job with
+a key, for D seconds; then the same gunicorn settings serve a bare Flask route that reads one
+Redis key, the most this machine can do through the same stack. Reported for both: requests
+per second, p50 and p99 latency, errors; and their ratio. The clients are threads of this
+process with keep-alive connections (the same client for both runs, so the ratio is fair).
+
+    python bench/api_load.py                    # 50 clients, 30 s each
+    python bench/api_load.py --smoke            # seconds: keeps the script working in CI
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service.core import keys  # noqa: E402
+from service.core.apikeys import KeyStore  # noqa: E402
+from service.core.store import JobStore, connect  # noqa: E402
+from service.devstack import free_port, start_redis, stop_process  # noqa: E402
+
+BARE_APP = """
+import os, redis
+from flask import Flask, jsonify
+client = redis.Redis.from_url(os.environ["TUNEQ_REDIS_URL"], decode_responses=True)
+app = Flask("bare")
+
+@app.get("/bare")
+def bare():
+    return jsonify({"value": client.get("bench:key")})
+"""
+
+
+def populate(store: JobStore, jobs: int, trials: int) -> list[str]:
+    """Jobs as a finished search leaves them: trials with params, metrics, curves; a best."""
+    spec = {
+        "dataset": {"builtin": "digits"},
+        "model": {"family": "mlp"},
+        "search_space": {"units": {"type": "int", "low": 16, "high": 256}},
+        "fixed": {},
+        "training": {"objective": {"metric": "val_accuracy", "direction": "max"}},
+        "search": {"strategy": "random", "max_trials": trials},
+    }
+    history = json.dumps({"loss": [0.5] * 30, "val_loss": [0.6] * 30, "val_accuracy": [0.9] * 30})
+    ids = []
+    for _ in range(jobs):
+        job_id = store.create_job(
+            tenant="bench", name="load", spec=spec, max_trials=trials, direction="max"
+        )
+        store.add_trials(job_id, [{"units": 16 + i} for i in range(trials)])
+        pipe = store.redis.pipeline(transaction=False)
+        for n in range(trials):
+            pipe.hset(
+                keys.trial(job_id, n),
+                mapping={"state": "completed", "value": "0.9", "history": history,
+                         "metrics": json.dumps({"val_accuracy": 0.9, "val_loss": 0.3})},
+            )  # fmt: skip
+        pipe.hset(keys.job(job_id), mapping={"best_trial": 0, "best_value": 0.9})
+        pipe.execute()
+        ids.append(job_id)
+    return ids
+
+
+def serve(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+            return proc
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("the server did not start") from None
+            time.sleep(0.2)
+
+
+def load(
+    port: int, paths: list[str], headers: dict[str, str], clients: int, seconds: float
+) -> dict:
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def client(seed: int) -> None:
+        rng = random.Random(seed)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        while time.monotonic() < stop_at:
+            started = time.perf_counter()
+            try:
+                conn.request("GET", rng.choice(paths), headers=headers)
+                response = conn.getresponse()
+                response.read()
+                ok = response.status == 200
+            except (OSError, http.client.HTTPException):
+                ok = False
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            mine.append(time.perf_counter() - started)
+            if not ok:
+                with lock:
+                    errors[0] += 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    began = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - began
+    latencies.sort()
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
+    return {
+        "requests": len(latencies),
+        "rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(1000 * pick(0.50), 2),
+        "p99_ms": round(1000 * pick(0.99), 2),
+        "errors": errors[0],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--trials", type=int, default=50)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "api_load.json"))
+    args = parser.parse_args()
+    if args.smoke:
+        args.jobs, args.trials, args.clients, args.seconds = 5, 3, 4, 1.0
+        args.out = str(Path(tempfile.gettempdir()) / "tuneq-api-load-smoke.json")
+    redis_port = free_port()
+    redis_proc = start_redis(redis_port)
+    url = f"redis://127.0.0.1:{redis_port}/0"
+    store = JobStore(connect(url))
+    ids = populate(store, args.jobs, args.trials)
+    _, key = KeyStore(store.redis).create("bench")
+    store.redis.set("bench:key", "x" * 200)
+    env = {**os.environ, "TUNEQ_REDIS_URL": url, "TUNEQ_RATE_LIMIT_PER_MINUTE": "0"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    results: dict[str, Any] = {}
+    try:
+        port = free_port()
+        api = serve(
+            [sys.executable, "-m", "service.cli", "api", "--bind", f"127.0.0.1:{port}"], env, port
+        )
+        try:
+            paths = [f"/v1/jobs/{job_id}" for job_id in ids]
+            results["tuneq"] = load(
+                port, paths, {"Authorization": f"Bearer {key}"}, args.clients, args.seconds
+            )
+        finally:
+            os.killpg(api.pid, signal.SIGTERM)
+            api.wait(timeout=30)
+        with tempfile.TemporaryDirectory() as folder:
+            (Path(folder) / "bare_app.py").write_text(
+                BARE_APP + "\n@app.get('/healthz')\ndef h():\n    return 'ok'\n"
+            )
+            port = free_port()
+            bare = serve(
+                [sys.executable, "-m", "gunicorn", "--config", "python:service.gunicorn_conf",
+                 "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "8",
+                 "--chdir", folder, "--access-logfile", "/dev/null", "bare_app:app"],
+                env, port,
+            )  # fmt: skip
+            try:
+                results["bare"] = load(port, ["/bare"], {}, args.clients, args.seconds)
+            finally:
+                os.killpg(bare.pid, signal.SIGTERM)
+                bare.wait(timeout=30)
+    finally:
+        stop_process(redis_proc)
+    ratio = results["bare"]["rps"] / max(results["tuneq"]["rps"], 1e-9)
+    result = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {_cores()} cores, Python {platform.python_version()}",
+        "jobs": args.jobs,
+        "trials_per_job": args.trials,
+        "clients": args.clients,
+        "seconds": args.seconds,
+        **results,
+        "ceiling_over_tuneq_rps": round(ratio, 2),
+    }
+    for name in ("tuneq", "bare"):
+        r = results[name]
+        latency = f"p50 {r['p50_ms']:.1f} ms  p99 {r['p99_ms']:.1f} ms"
+        print(f"{name:>6}: {r['rps']:>8.1f} req/s  {latency}  errors {r['errors']}")
+    print(f"ceiling / tuneq: {ratio:.2f}x")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+if __name__ == "__main__":
+    main()
