@@ -17,7 +17,6 @@ import argparse
 import http.client
 import json
 import os
-import platform
 import random
 import signal
 import subprocess
@@ -32,6 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import describe  # noqa: E402
 from service.core import keys  # noqa: E402
 from service.core.apikeys import KeyStore  # noqa: E402
 from service.core.store import JobStore, connect  # noqa: E402
@@ -201,7 +201,7 @@ def main() -> None:
     ratio = results["bare"]["rps"] / max(results["tuneq"]["rps"], 1e-9)
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {_cores()} cores, Python {platform.python_version()}",
+        "machine": describe(),
         "jobs": args.jobs,
         "trials_per_job": args.trials,
         "clients": args.clients,
@@ -217,10 +217,6 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 if __name__ == "__main__":

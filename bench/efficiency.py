@@ -23,7 +23,6 @@ import argparse
 import dataclasses
 import json
 import math
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
+from bench.machine import describe  # noqa: E402
 from service.core.spec import Dimension, JobSpec, ValidationSpec, load_spec  # noqa: E402
 from service.core.vocabulary import configuration  # noqa: E402
 from worker.engine.datasets import Dataset, load_builtin  # noqa: E402
@@ -202,8 +202,7 @@ def main() -> int:
             json.dumps(
                 {
                     "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "machine": f"{platform.processor() or platform.machine()}, "
-                    f"{__import__('os').cpu_count()} cores",
+                    "machine": describe(),
                     "task": "digits, 300 training / 500 validation images",
                     "seeds": seeds,
                     "trials": trials,

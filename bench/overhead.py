@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import describe  # noqa: E402
 from service.app import create_app  # noqa: E402
 from service.core.apikeys import KeyStore  # noqa: E402
 from service.core.settings import Settings  # noqa: E402
@@ -156,7 +156,7 @@ def main() -> None:
     inside = stack["in_trial_s"] - plain["plain_wall_s"]
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {_cores()} cores, Python {platform.python_version()}",
+        "machine": describe(),
         "trials": n,
         "max_epochs": args.epochs,
         "plain_wall_s": round(plain["plain_wall_s"], 3),
@@ -175,12 +175,6 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 if __name__ == "__main__":

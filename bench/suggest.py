@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import statistics
 import sys
 import time
@@ -32,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from bench.efficiency import SPACE  # noqa: E402
+from bench.machine import describe  # noqa: E402
 from service.core.spec import Dimension  # noqa: E402
 from worker.engine.optimizer import BayesianSearch, Observation  # noqa: E402
 from worker.engine.space import sample_point  # noqa: E402
@@ -170,7 +170,7 @@ def main() -> None:
     result = {
         "quality": quality_rows,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {_cores()} cores, Python {platform.python_version()}",
+        "machine": describe(),
         "sizes": sizes,
         "rows": rows,
     }
@@ -178,12 +178,6 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 if __name__ == "__main__":

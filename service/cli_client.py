@@ -197,8 +197,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print(f"tuneq: job {job.status}" + (f": {job.error}" if job.error else ""), file=sys.stderr)
         return JOB_FAILED
     failed = [problem for _, problem in results if problem is not None]
+    verdicts = sys.stderr if args.json else sys.stdout  # --json: stdout holds only the JSON
     for t, problem in results:
-        print(f"{'FAIL' if problem else 'ok  '} {t.label}" + (f": {problem}" if problem else ""))
+        line = f"{'FAIL' if problem else 'ok  '} {t.label}" + (f": {problem}" if problem else "")
+        print(line, file=verdicts)
     return THRESHOLD_FAILED if failed else PASSED
 
 

@@ -119,7 +119,7 @@ def objective(job: JobRecord, trials: list[TrialRecord]) -> bytes:
         raise NoPlot("Nothing was searched, or no trial finished with a score.")
     columns = min(3, len(space))
     rows = math.ceil(len(space) / columns)
-    figure = Figure(figsize=(4.5 * columns, 3.4 * rows))
+    figure = Figure(figsize=(4.5 * columns, 3.4 * rows), layout="constrained")
     values = [float(t.value) for t in done]  # type: ignore[arg-type]
     for i, (name, dim) in enumerate(space):
         axes = figure.add_subplot(rows, columns, i + 1)

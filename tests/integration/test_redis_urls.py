@@ -67,6 +67,17 @@ def test_unusable_urls_are_refused(url: str) -> None:
         Settings(redis_url=url).check()
 
 
+def wait_until_it_answers(url: str, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            connect(url).ping()
+            return
+        except (redis.RedisError, OSError):
+            assert time.monotonic() < deadline, f"{url} never answered"
+            time.sleep(0.1)
+
+
 @pytest.fixture
 def sentinel(tmp_path: Path) -> Iterator[str]:
     """A master and one sentinel watching it; yields the Sentinel URL."""
@@ -84,12 +95,7 @@ def sentinel(tmp_path: Path) -> Iterator[str]:
     )
     url = f"redis+sentinel://127.0.0.1:{sentinel_port}/tuneq/0"
     try:
-        for _ in range(100):  # the sentinel answers once it has looked at the master
-            try:
-                connect(url).ping()
-                break
-            except (redis.RedisError, OSError):
-                time.sleep(0.1)
+        wait_until_it_answers(url)  # the sentinel answers once it has looked at the master
         yield url
     finally:
         stop_process(watcher)
@@ -173,12 +179,7 @@ def tls_redis(tmp_path: Path) -> Iterator[str]:
     )  # fmt: skip
     url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={tmp_path / 'ca.pem'}"
     try:
-        for _ in range(100):
-            try:
-                connect(url).ping()
-                break
-            except (redis.RedisError, OSError):
-                time.sleep(0.1)
+        wait_until_it_answers(url)
         yield url
     finally:
         stop_process(proc)
