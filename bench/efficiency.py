@@ -9,6 +9,7 @@ stopping, the same seeds per trial number), in process, so the comparison is the
 - tuneq bayesian (GP, gp_hedge, log(1 - accuracy) transform, 8 initial points)
 - tuneq random
 - Optuna TPE, when ``optuna`` is installed (``pip install -e '.[bench]'``)
+- KerasTuner's BayesianOptimization oracle (its defaults), when ``keras-tuner`` is installed
 
 Reported per method: mean and spread (min-max over seeds) of the best so far after 5, 10 and 25
 trials, the training seconds, and the wall seconds (the difference is the method's own cost).
@@ -114,6 +115,52 @@ def run_optuna(seed: int, trials: int, epochs: int, data: Dataset) -> dict:
     return _loop(spec, trials, data, ask, tell)
 
 
+def run_kerastuner(seed: int, trials: int, epochs: int, data: Dataset) -> dict:
+    """KerasTuner's BayesianOptimization oracle with its defaults, driven by ask/tell so the
+    training is the same as every other method's."""
+    import contextlib
+    import io
+    import tempfile
+
+    import keras_tuner as kt
+
+    spec = job_spec("random", seed, trials, epochs)
+    hp = kt.HyperParameters()
+    for name, dim in spec.search_space.items():
+        sampling = "log" if dim.log else "linear"
+        if dim.type == "categorical":
+            hp.Choice(name, list(dim.choices or ()))
+        elif dim.type == "int":
+            hp.Int(name, int(dim.low or 0), int(dim.high or 0), sampling=sampling)
+        else:
+            hp.Float(name, float(dim.low or 0), float(dim.high or 0), sampling=sampling)
+    oracle = kt.oracles.BayesianOptimizationOracle(
+        objective=kt.Objective("val_accuracy", "max"),
+        max_trials=trials,
+        seed=seed,
+        hyperparameters=hp,
+    )
+    folder = tempfile.mkdtemp(prefix="tuneq-kt-")
+    oracle._set_project_dir(folder, "efficiency")
+    current: list[Any] = []
+    quiet = io.StringIO()  # the oracle prints a table per trial
+
+    def ask() -> dict[str, Any]:
+        with contextlib.redirect_stdout(quiet):
+            trial = oracle.create_trial("bench")
+        current.append(trial)
+        return dict(trial.hyperparameters.values)
+
+    def tell(params: dict[str, Any], value: float | None) -> None:
+        trial = current.pop()
+        with contextlib.redirect_stdout(quiet):
+            oracle.update_trial(trial.trial_id, {"val_accuracy": value or 0.0})
+            trial.status = "COMPLETED"
+            oracle.end_trial(trial)
+
+    return _loop(spec, trials, data, ask, tell)
+
+
 def _optuna(dim: Dimension) -> Any:
     from optuna.distributions import (
         CategoricalDistribution,
@@ -156,6 +203,9 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--trials", type=int, default=25)
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument(
+        "--only", nargs="*", help="run only these methods, keeping the others' saved results"
+    )
     args = parser.parse_args()
     seeds, trials, epochs = (1, 3, 2) if args.smoke else (args.seeds, args.trials, args.epochs)
     data = small_digits(300, 500)
@@ -169,6 +219,14 @@ def main() -> int:
         methods["optuna TPE"] = lambda s: run_optuna(s, trials, epochs, data)
     except ImportError:
         print("optuna not installed: pip install -e '.[bench]' to compare with it")
+    try:
+        import keras_tuner  # noqa: F401
+
+        methods["KerasTuner BO"] = lambda s: run_kerastuner(s, trials, epochs, data)
+    except ImportError:
+        print("keras-tuner not installed: pip install -e '.[bench]' to compare with it")
+    if args.only:
+        methods = {name: run for name, run in methods.items() if name in args.only}
     results: dict[str, list[dict]] = {}
     for name, run in methods.items():
         for seed in range(seeds):
@@ -198,6 +256,8 @@ def main() -> int:
         print(f"{name:<16}{cells} {table[name]['fit_s']:7.1f} {table[name]['wall_s']:7.1f}")
     if not args.smoke:
         out = ROOT / "bench" / "results" / "efficiency.json"
+        if args.only and out.exists():  # keep the methods not run this time
+            table = {**json.loads(out.read_text())["methods"], **table}
         out.write_text(
             json.dumps(
                 {
