@@ -20,7 +20,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from service.client import (
     ApiError,
@@ -30,6 +30,7 @@ from service.client import (
     Unauthorized,
     WaitTimeout,
 )
+from service.progress import ProgressPrinter
 
 PASSED, THRESHOLD_FAILED, JOB_FAILED, TIMED_OUT, UNREACHABLE = 0, 1, 2, 3, 4
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -89,41 +90,6 @@ def load_spec_file(path: str) -> dict[str, Any]:
     return spec
 
 
-class Watcher:
-    """Progress while waiting: a live bar on a terminal, one plain line per change otherwise."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.started = time.monotonic()
-        self.last: tuple[Any, ...] | None = None
-
-    def __call__(self, job: Job) -> None:
-        running = job.raw["progress"].get("trials_created", 0) - job.trials_finished
-        best = job.best.value if job.best else None
-        state = (job.status, job.trials_finished, running, best)
-        if state == self.last:
-            return
-        self.last = state
-        best_text = f"best {job.metric} {best:.4f}" if best is not None else "no result yet"
-        elapsed = time.monotonic() - self.started
-        if self.tty:
-            done = int(30 * job.trials_finished / max(job.trials_total, 1))
-            bar = "#" * done + "-" * (30 - done)
-            self.stream.write(
-                f"\r[{bar}] {job.trials_finished}/{job.trials_total} trials, {running} running, "
-                f"{best_text}, {job.status} {elapsed:5.0f}s  "
-            )
-            if job.finished:
-                self.stream.write("\n")
-        else:
-            self.stream.write(
-                f"[{elapsed:7.1f}s] {job.status}: {job.trials_finished}/{job.trials_total} "
-                f"trials finished, {running} running, {best_text}\n"
-            )
-        self.stream.flush()
-
-
 def junit(job: Job, results: list[tuple[Threshold, str | None]], path: str, seconds: float) -> None:
     """One test case per threshold (plus one for the job's own success), the best configuration
     as properties: the report format CI systems display."""
@@ -180,7 +146,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return PASSED
     started = time.monotonic()
     try:
-        job = client.wait(job.id, timeout_s=args.timeout, on_progress=Watcher(sys.stderr))
+        job = client.wait(job.id, timeout_s=args.timeout, on_progress=ProgressPrinter(sys.stderr))
     except WaitTimeout as exc:
         print(f"tuneq: {exc}", file=sys.stderr)
         return TIMED_OUT

@@ -4,39 +4,44 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from service.client import Job
 
 
 class ProgressPrinter:
-    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
+    """Progress while waiting: a live bar on a terminal (trials done, running, best so far),
+    one plain line per change otherwise (CI logs)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
         self.tty = self.stream.isatty()
-        self.width = width
         self.started = time.monotonic()
-        self._last: tuple[Any, ...] | None = None
+        self.last: tuple[Any, ...] | None = None
 
-    def __call__(self, job: Any) -> None:
-        job = job.raw if hasattr(job, "raw") else job
-        progress = job["progress"]
-        done, total = progress["trials_finished"], progress["trials_total"]
-        metric = job["objective"]["metric"]
-        best = job.get("best") or {}
-        best_text = f"best {metric} {best['value']:.4f}" if best.get("value") is not None else ""
-        state = (job["status"], done, best.get("value"))
-        if not self.tty and state == self._last:
+    def __call__(self, job: Job) -> None:
+        running = job.raw["progress"].get("trials_created", 0) - job.trials_finished
+        best = job.best.value if job.best else None
+        state = (job.status, job.trials_finished, running, best)
+        if state == self.last:
             return
-        self._last = state
+        self.last = state
+        best_text = f"best {job.metric} {best:.4f}" if best is not None else "no result yet"
         elapsed = time.monotonic() - self.started
         if self.tty:
-            filled = int(self.width * done / max(total, 1))
-            bar = "#" * filled + "-" * (self.width - filled)
-            line = f"\r[{bar}] {done}/{total} trials  {best_text}  {job['status']}  {elapsed:4.0f}s"
-            self.stream.write(line.ljust(100))
-            if job["status"] in ("succeeded", "failed", "cancelled"):
+            done = int(30 * job.trials_finished / max(job.trials_total, 1))
+            bar = "#" * done + "-" * (30 - done)
+            self.stream.write(
+                f"\r[{bar}] {job.trials_finished}/{job.trials_total} trials, {running} running, "
+                f"{best_text}, {job.status} {elapsed:5.0f}s  "
+            )
+            if job.finished:
                 self.stream.write("\n")
         else:
             self.stream.write(
-                f"{elapsed:6.1f}s {job['status']} {done}/{total} trials {best_text}\n"
+                f"[{elapsed:7.1f}s] {job.status}: {job.trials_finished}/{job.trials_total} "
+                f"trials finished, {running} running, {best_text}\n"
             )
         self.stream.flush()
 

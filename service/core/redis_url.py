@@ -35,6 +35,16 @@ class SentinelTarget:
     username: str | None
     password: str | None
 
+    @property
+    def auth(self) -> str:
+        """The ``:password@`` part of the URLs Celery and ``limits`` expect."""
+        return f":{self.password}@" if self.password else ""
+
+    @property
+    def sentinel_options(self) -> dict[str, Any]:
+        """Options that let Celery and ``limits`` ask password-protected sentinels."""
+        return {"sentinel_kwargs": {"password": self.password}} if self.password else {}
+
 
 def parse_sentinel(url: str) -> SentinelTarget:
     parts = urlsplit(url)
@@ -93,12 +103,10 @@ def celery_broker(url: str) -> tuple[str, dict[str, Any]]:
     if parts.scheme != "redis+sentinel":
         return url, {}
     target = parse_sentinel(url)
-    auth = f":{target.password}@" if target.password else ""
-    broker = ";".join(f"sentinel://{auth}{host}:{port}/{target.db}" for host, port in target.hosts)
-    options: dict[str, Any] = {"master_name": target.master}
-    if target.password:
-        options["sentinel_kwargs"] = {"password": target.password}
-    return broker, options
+    broker = ";".join(
+        f"sentinel://{target.auth}{host}:{port}/{target.db}" for host, port in target.hosts
+    )
+    return broker, {"master_name": target.master, **target.sentinel_options}
 
 
 def limiter_storage(url: str) -> tuple[str, dict[str, Any]]:
@@ -106,9 +114,6 @@ def limiter_storage(url: str) -> tuple[str, dict[str, Any]]:
     if not url.startswith("redis+sentinel://"):
         return url, {}
     target = parse_sentinel(url)
-    auth = f":{target.password}@" if target.password else ""
     hosts = ",".join(f"{host}:{port}" for host, port in target.hosts)
-    options: dict[str, Any] = {"db": target.db}
-    if target.password:
-        options["sentinel_kwargs"] = {"password": target.password}
-    return f"redis+sentinel://{auth}{hosts}/{target.master}", options
+    storage = f"redis+sentinel://{target.auth}{hosts}/{target.master}"
+    return storage, {"db": target.db, **target.sentinel_options}
