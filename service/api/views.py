@@ -15,10 +15,27 @@ def iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
 
 
+_CONFIGURATIONS: dict[tuple[str, int], dict[str, Any]] = {}
+_CONFIGURATIONS_KEPT = 4096
+
+
+def trial_configuration(job: JobRecord, trial: TrialRecord) -> dict[str, Any]:
+    """What a trial trains with. Clients poll the best one, and it never changes (a job's
+    spec and a trial's parameters are fixed when they are made, and job ids are random, never
+    reused), so each process works it out once per trial."""
+    key = (job.id, trial.number)
+    found = _CONFIGURATIONS.get(key)
+    if found is None:
+        family = job.spec.get("model", {}).get("family", "mlp")
+        found = configuration(job.spec.get("fixed", {}), trial.params, family, job.task)
+        if len(_CONFIGURATIONS) >= _CONFIGURATIONS_KEPT:
+            _CONFIGURATIONS.clear()
+        _CONFIGURATIONS[key] = found
+    return dict(found)
+
+
 def job_view(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
     objective = job.spec["training"]["objective"]
-    family = job.spec.get("model", {}).get("family", "mlp")
-    task = job.task
     view: dict[str, Any] = {
         "id": job.id,
         "name": job.name,
@@ -56,7 +73,7 @@ def job_view(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
             "trial": best.number,
             "value": best.value,
             "params": best.params,
-            "configuration": configuration(job.spec.get("fixed", {}), best.params, family, task),
+            "configuration": trial_configuration(job, best),
             "metrics": {**best.metrics, **job.test_metrics},
             "epochs": best.epochs,
             "best_epoch": best.best_epoch,

@@ -41,6 +41,18 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def presented_digest(secret: str) -> str | None:
+    """The digest to look a presented key up by, or None when it cannot be one of ours."""
+    if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
+        return None
+    return digest(secret)
+
+
+def matches(presented: str, stored: str | None, tenant: str | None) -> bool:
+    """Whether the record found for a presented key's digest is that key's, in constant time."""
+    return stored is not None and tenant is not None and hmac.compare_digest(stored, presented)
+
+
 def check_tenant(tenant: str) -> str:
     if not TENANT_PATTERN.match(tenant):
         raise InvalidTenant(
@@ -79,13 +91,11 @@ class KeyStore:
 
     def tenant_for(self, secret: str) -> str | None:
         """The tenant a presented key belongs to, or None when the key is unknown or revoked."""
-        if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
+        hashed = presented_digest(secret)
+        if hashed is None:
             return None
-        hashed = digest(secret)
         stored, tenant = self.redis.hmget(keys.api_key(hashed), "digest", "tenant")
-        if stored is None or tenant is None or not hmac.compare_digest(stored, hashed):
-            return None
-        return tenant
+        return tenant if matches(hashed, stored, tenant) else None
 
     def list(self, tenant: str | None = None) -> list[ApiKey]:
         found = []

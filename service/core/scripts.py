@@ -205,3 +205,25 @@ RELEASE_LOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+# KEYS: job, status log, and an API key's record (optional). ARGV: trial key prefix.
+# One round trip for the job as the API shows it: the job, its status log, its best trial
+# without the curves (the view does not show them), and the key's stored digest and tenant.
+READ_JOB = """
+local job = redis.call('HGETALL', KEYS[1])
+local log = redis.call('LRANGE', KEYS[2], 0, -1)
+local best = {}
+local number = redis.call('HGET', KEYS[1], 'best_trial')
+if number and number ~= '' then
+  local raw = redis.call('HGETALL', ARGV[1] .. number)
+  for i = 1, #raw, 2 do
+    if raw[i] ~= 'history' then
+      best[#best + 1] = raw[i]
+      best[#best + 1] = raw[i + 1]
+    end
+  end
+end
+local key = {}
+if KEYS[3] then key = redis.call('HMGET', KEYS[3], 'digest', 'tenant') end
+return {job, log, best, key}
+"""

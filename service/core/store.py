@@ -65,6 +65,18 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class JobRead:
+    """A job as the API shows it, read in one round trip (``JobStore.read_job``): the job (None
+    when there is none), its best trial without the curves, and the stored digest and tenant
+    of the API key asked about (None when that key has no record, or none was asked about)."""
+
+    job: JobRecord | None
+    best: TrialRecord | None
+    key_digest: str | None
+    key_tenant: str | None
+
+
+@dataclass(frozen=True)
 class TrialOutcome:
     """What a finished trial reports: its state, objective value and what it measured."""
 
@@ -116,6 +128,7 @@ class JobStore:
         self._mark_dispatched = client.register_script(scripts.MARK_DISPATCHED)
         self._cancel = client.register_script(scripts.CANCEL_JOB)
         self._claim_finalize = client.register_script(scripts.CLAIM_FINALIZE)
+        self._read_job = client.register_script(scripts.READ_JOB)
 
     # ---- jobs
 
@@ -250,30 +263,23 @@ class JobStore:
         raw, log = pipe.execute()
         if not raw:
             raise JobNotFound(job_id)
-        return JobRecord(
-            id=raw["id"],
-            tenant=raw["tenant"],
-            name=raw["name"],
-            status=JobStatus(raw["status"]),
-            spec=json.loads(raw["spec"]),
-            max_trials=int(raw["max_trials"]),
-            task=raw.get("task", "classification"),
-            trials_created=int(raw.get("trials_created", 0)),
-            trials_finished=int(raw.get("trials_finished", 0)),
-            best_trial=_int(raw.get("best_trial")),
-            best_value=_float(raw.get("best_value")),
-            test_metrics=json.loads(raw.get("test_metrics") or "{}"),
-            error=raw.get("error") or None,
-            stop_reason=raw.get("stop_reason") or None,
-            summary=json.loads(raw.get("summary") or "{}"),
-            deadline_at=_float(raw.get("deadline_at")),
-            advances=int(raw.get("advances") or 0),
-            advance_seconds=float(raw.get("advance_seconds") or 0.0),
-            status_history=[_log_entry(entry) for entry in log],
-            created_at=_float(raw.get("created_at")),
-            started_at=_float(raw.get("started_at")),
-            finished_at=_float(raw.get("finished_at")),
-            webhook=_webhook(raw),
+        return _job(raw, log)
+
+    def read_job(self, job_id: str, key_digest: str | None = None) -> JobRead:
+        """The job with its best trial (without its curves) in one round trip; with
+        ``key_digest``, also what the store holds for that API key, so a polled job is
+        authenticated and read at once. The job is None when it does not exist."""
+        job_keys = [keys.job(job_id), keys.status_log(job_id)]
+        if key_digest is not None:
+            job_keys.append(keys.api_key(key_digest))
+        raw, log, best, key = self._read_job(keys=job_keys, args=[keys.trial_prefix(job_id)])
+        pairs = dict(zip(raw[::2], raw[1::2], strict=True))
+        trial = dict(zip(best[::2], best[1::2], strict=True))
+        return JobRead(
+            job=_job(pairs, log) if pairs else None,
+            best=_trial(job_id, trial) if trial else None,
+            key_digest=key[0] if key else None,
+            key_tenant=key[1] if key else None,
         )
 
     def set_status(
@@ -585,6 +591,34 @@ def _webhook(raw: Mapping[str, str]) -> dict[str, Any] | None:
         "last_error": raw.get("webhook_error") or None,
         "delivered_at": _float(raw.get("webhook_delivered_at")),
     }
+
+
+def _job(raw: Mapping[str, str], log: list[str]) -> JobRecord:
+    return JobRecord(
+        id=raw["id"],
+        tenant=raw["tenant"],
+        name=raw["name"],
+        status=JobStatus(raw["status"]),
+        spec=json.loads(raw["spec"]),
+        max_trials=int(raw["max_trials"]),
+        task=raw.get("task", "classification"),
+        trials_created=int(raw.get("trials_created", 0)),
+        trials_finished=int(raw.get("trials_finished", 0)),
+        best_trial=_int(raw.get("best_trial")),
+        best_value=_float(raw.get("best_value")),
+        test_metrics=json.loads(raw.get("test_metrics") or "{}"),
+        error=raw.get("error") or None,
+        stop_reason=raw.get("stop_reason") or None,
+        summary=json.loads(raw.get("summary") or "{}"),
+        deadline_at=_float(raw.get("deadline_at")),
+        advances=int(raw.get("advances") or 0),
+        advance_seconds=float(raw.get("advance_seconds") or 0.0),
+        status_history=[_log_entry(entry) for entry in log],
+        created_at=_float(raw.get("created_at")),
+        started_at=_float(raw.get("started_at")),
+        finished_at=_float(raw.get("finished_at")),
+        webhook=_webhook(raw),
+    )
 
 
 def _trial(job_id: str, raw: Mapping[str, str]) -> TrialRecord:

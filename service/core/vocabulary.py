@@ -193,9 +193,12 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = dict(
 )  # fmt: skip
 
 
+_DEFAULTS = {name: hp.default for name, hp in HYPERPARAMETERS.items()}
+
+
 def defaults() -> dict[str, Any]:
     """Every hyperparameter's default value (None where it falls back to another name)."""
-    return {name: hp.default for name, hp in HYPERPARAMETERS.items()}
+    return dict(_DEFAULTS)
 
 
 def is_active(name: str, config: Mapping[str, Any], family: str, task: str) -> bool:
@@ -217,10 +220,21 @@ def configuration(
 ) -> dict[str, Any]:
     """The hyperparameters a trial trains with: defaults, then fixed, then searched, keeping
     only the active ones, with fallbacks (``units_3`` from ``units``) resolved."""
-    merged = {**defaults(), **fixed, **params}
+    merged = {**_DEFAULTS, **fixed, **params}
+    active: dict[str, bool] = {}
+
+    def on(name: str) -> bool:  # is_active, each name decided once (the API calls this a lot)
+        if name not in active:
+            hp = HYPERPARAMETERS[name]
+            when = hp.when
+            active[name] = hp.applies_to(family, task) and (
+                when is None or (on(when.parent) and when.holds(merged.get(when.parent)))
+            )
+        return active[name]
+
     config: dict[str, Any] = {}
     for name, hp in HYPERPARAMETERS.items():
-        if not is_active(name, merged, family, task):
+        if not on(name):
             continue
         value = merged[name]
         config[name] = merged[hp.fallback] if value is None and hp.fallback else value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -175,3 +176,29 @@ def test_finalization_is_leased(store: JobStore) -> None:
     assert not store.claim_finalize(job_id, 0.05)
     time.sleep(0.1)
     assert store.claim_finalize(job_id, 0.05)  # the first finalizer died: another may go
+
+
+def test_read_job_is_the_job_its_best_trial_and_the_key_in_one_read(store: JobStore) -> None:
+    from service.core.apikeys import KeyStore, digest
+
+    job_id = new_job(store)
+    store.add_trials(job_id, [{"a": 1}, {"a": 2}])
+    empty = store.read_job(job_id)
+    assert empty.job == store.get_job(job_id) and empty.best is None
+    assert (empty.key_digest, empty.key_tenant) == (None, None)
+
+    for number, value in ((0, 0.7), (1, 0.9)):
+        claim = store.claim_trial(job_id, number, "w", lease_s=30)
+        outcome = dataclasses.replace(done(value), history={"loss": [1.0]})
+        store.finish_trial(job_id, number, claim.token, outcome)
+    _, key = KeyStore(store.redis).create("t1")
+    read = store.read_job(job_id, digest(key))
+    assert read.job == store.get_job(job_id)
+    best = store.get_trial(job_id, 1)
+    assert best is not None and best.history == {"loss": [1.0]}
+    assert read.best is not None and read.best.history == {}  # the view shows no curves
+    assert vars(read.best) == {**vars(best), "history": {}}
+    assert (read.key_digest, read.key_tenant) == (digest(key), "t1")
+
+    unknown = store.read_job("0" * 32, digest("tq_unknown"))
+    assert (unknown.job, unknown.best, unknown.key_digest, unknown.key_tenant) == (None,) * 4

@@ -210,6 +210,11 @@ def test_unknown_or_malformed_job_id_is_404(job_id: str) -> None:
 
             raise JobNotFound(job_id)
 
+        def read_job(self, job_id: str, key_digest: str | None = None) -> object:
+            from service.core.store import JobRead
+
+            return JobRead(job=None, best=None, key_digest=None, key_tenant=None)
+
     app = create_app(Settings(auth_disabled=True), store=EmptyStore(), dispatcher=Untouchable())  # type: ignore[arg-type]
     for path in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/trials"):
         response = app.test_client().get(path)

@@ -30,6 +30,7 @@ from service.core.spec_rules import LR_RANGE
 from service.core.store import JobStore, LeaseState, TrialOutcome
 from service.core.vocabulary import configuration
 from worker.engine.diagnosis import diagnose
+from worker.engine.heap import freeze_startup_heap
 from worker.engine.pruning import Pruner
 from worker.engine.results import FitResult
 
@@ -255,6 +256,7 @@ def _fit(
     from worker.engine.datasets import load_dataset
     from worker.engine.training import fit_trial
 
+    freeze_startup_heap()
     seed = spec.search.seed * 100_003 + number
     dataset = load_dataset(spec.dataset, fetch)
     if spec.search.strategy == LR_RANGE:
@@ -340,6 +342,7 @@ def _refit(
     from worker.engine.datasets import load_dataset
     from worker.engine.training import refit
 
+    freeze_startup_heap()
     return refit(
         spec, config, load_dataset(spec.dataset, fetch), epochs=epochs, seed=spec.search.seed
     )
