@@ -209,6 +209,8 @@ return 0
 # KEYS: job, status log, and an API key's record (optional). ARGV: trial key prefix.
 # One round trip for the job as the API shows it: the job, its status log, its best trial
 # without the curves (the view does not show them), and the key's stored digest and tenant.
+# The key's record lies outside the job's hash slot: right for one Redis (and Sentinel), which
+# is what tuneq runs on, not for Redis Cluster.
 READ_JOB = """
 local job = redis.call('HGETALL', KEYS[1])
 local log = redis.call('LRANGE', KEYS[2], 0, -1)

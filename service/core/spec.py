@@ -157,10 +157,13 @@ class SearchSpec:
 
     @property
     def n_initial_points(self) -> int:
-        """Random points before the surrogate takes over (default: a third, 3 to 10)."""
+        """Random points before the surrogate takes over (default: a fifth of the budget, 3 to
+        10). A fifth rather than a third: on small digits (6 seeds other than the benchmark's)
+        5 initial points of 25 reached 0.950 after 10 trials where 8 reached 0.944, because the
+        surrogate had 5 suggestions by then instead of 2."""
         if self.initial_points is not None:
             return self.initial_points
-        return max(3, min(10, self.max_trials // 3))
+        return max(3, min(10, self.max_trials // 5))
 
 
 @dataclass(frozen=True)
