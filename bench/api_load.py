@@ -27,14 +27,13 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.machine import describe  # noqa: E402
+from bench.machine import save  # noqa: E402
 from service.core import keys  # noqa: E402
 from service.core.apikeys import KeyStore  # noqa: E402
 from service.core.store import JobStore, connect  # noqa: E402
@@ -256,8 +255,6 @@ def main() -> None:
     results = {name: tally.summary() for name, tally in tallies.items()}
     ratio = results["bare"]["rps"] / max(results["tuneq"]["rps"], 1e-9)
     result = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": describe(),
         "jobs": args.jobs,
         "trials_per_job": args.trials,
         "clients": args.clients,
@@ -275,9 +272,7 @@ def main() -> None:
         )
         print(f"{name:>6}: {r['rps']:>8.1f} req/s  {latency}  errors {r['errors']}  {cpu}")
     print(f"ceiling / tuneq: {ratio:.2f}x")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    save(args.out, result)
 
 
 if __name__ == "__main__":

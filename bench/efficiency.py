@@ -36,7 +36,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
-from bench.machine import describe  # noqa: E402
+from bench.machine import save  # noqa: E402
 from service.core.spec import Dimension, JobSpec, ValidationSpec, load_spec  # noqa: E402
 from service.core.vocabulary import configuration  # noqa: E402
 from worker.engine.datasets import Dataset, holdout_split, load_builtin  # noqa: E402
@@ -354,24 +353,19 @@ def main() -> int:
     print(f"{'within fit s':<16}" + "".join(f"{b + ' s':>26}" for b in budgets))
     for name, entry in table.items():
         print(f"{name:<16}{_row(entry['best_within_s'])}")
-    saved.write_text(
-        json.dumps(
-            {
-                "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": describe(),
-                "task": TASKS[args.task],
-                "seeds": seeds,
-                "trials": trials,
-                "epochs": epochs,
-                "methods": table,
-            },
-            indent=2,
-        )
-        + "\n"
+    save(
+        saved,
+        {
+            "task": TASKS[args.task],
+            "seeds": seeds,
+            "trials": trials,
+            "epochs": epochs,
+            "methods": table,
+        },
     )
     plot = saved.with_suffix(".png")
     plot_against_time(results, f"{args.task}: best against cumulative training time", plot)
-    print(f"wrote {saved} and {plot}")
+    print(f"wrote {plot}")
     return 0
 
 

@@ -26,19 +26,17 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.machine import describe  # noqa: E402
+from bench.machine import save  # noqa: E402
 from service.app import create_app  # noqa: E402
 from service.core.apikeys import KeyStore  # noqa: E402
 from service.core.settings import Settings  # noqa: E402
@@ -172,8 +170,6 @@ def main() -> None:
     between = stack["trials_wall_s"] - stack["in_trial_s"]
     inside = stack["in_trial_s"] - frozen["plain_wall_s"]
     result = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": describe(),
         "trials": n,
         "max_epochs": args.epochs,
         "plain_wall_s": round(plain["plain_wall_s"], 3),
@@ -196,9 +192,7 @@ def main() -> None:
     }
     for key, value in result.items():
         print(f"{key:>30}: {value}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    save(args.out, result)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,10 @@ each trial with the curves of the trials before it, as a sequential job would.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.efficiency import job_spec, small_digits  # noqa: E402
-from bench.machine import describe  # noqa: E402
+from bench.machine import save  # noqa: E402
 from service.core.spec import PruningSpec  # noqa: E402
 from service.core.vocabulary import configuration  # noqa: E402
 from worker.engine.datasets import Dataset  # noqa: E402
@@ -101,17 +99,13 @@ def main() -> None:
             f"{row['best_mean']:>13.4f}  {seeds}"
         )
     result = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": describe(),
         "task": "digits, 300 training / 500 validation images",
         "seeds": args.seeds,
         "trials": args.trials,
         "max_epochs": args.epochs,
         "rules": table,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    save(args.out, result)
 
 
 if __name__ == "__main__":

@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.machine import describe  # noqa: E402
+from bench.machine import save  # noqa: E402
 from service.app import create_app  # noqa: E402
 from service.core.apikeys import KeyStore  # noqa: E402
 from service.core.settings import Settings  # noqa: E402
@@ -168,13 +166,9 @@ def main() -> None:
         stop_process(redis_proc)
     result = {
         "benchmark": "scaling",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": describe(),
         "rows": rows,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    save(args.out, result)
 
 
 if __name__ == "__main__":

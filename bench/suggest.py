@@ -15,13 +15,11 @@ points, 5 L-BFGS restarts) is measured beside it as the reference.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
 import time
 import warnings
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from bench.efficiency import SPACE  # noqa: E402
-from bench.machine import describe  # noqa: E402
+from bench.machine import save  # noqa: E402
 from service.core.spec import Dimension  # noqa: E402
 from worker.engine.optimizer import BayesianSearch, Observation  # noqa: E402
 from worker.engine.space import sample_point  # noqa: E402
@@ -169,15 +167,11 @@ def main() -> None:
     quality_rows = quality(*((55, 1) if args.smoke else (120, 2)))
     result = {
         "quality": quality_rows,
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": describe(),
         "sizes": sizes,
         "rows": rows,
     }
     out = Path("/tmp/tuneq-suggest-smoke.json") if args.smoke else Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    save(out, result)
 
 
 if __name__ == "__main__":

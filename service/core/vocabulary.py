@@ -221,20 +221,9 @@ def configuration(
     """The hyperparameters a trial trains with: defaults, then fixed, then searched, keeping
     only the active ones, with fallbacks (``units_3`` from ``units``) resolved."""
     merged = {**_DEFAULTS, **fixed, **params}
-    active: dict[str, bool] = {}
-
-    def on(name: str) -> bool:  # is_active, each name decided once (the API calls this a lot)
-        if name not in active:
-            hp = HYPERPARAMETERS[name]
-            when = hp.when
-            active[name] = hp.applies_to(family, task) and (
-                when is None or (on(when.parent) and when.holds(merged.get(when.parent)))
-            )
-        return active[name]
-
     config: dict[str, Any] = {}
     for name, hp in HYPERPARAMETERS.items():
-        if not on(name):
+        if not is_active(name, merged, family, task):
             continue
         value = merged[name]
         config[name] = merged[hp.fallback] if value is None and hp.fallback else value
@@ -245,7 +234,7 @@ def active_params(
     fixed: Mapping[str, Any], params: Mapping[str, Any], family: str, task: str
 ) -> dict[str, Any]:
     """``params`` without the names that are inactive under the rest of the configuration."""
-    merged = {**defaults(), **fixed, **params}
+    merged = {**_DEFAULTS, **fixed, **params}
     return {k: v for k, v in params.items() if is_active(k, merged, family, task)}
 
 
