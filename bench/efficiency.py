@@ -48,7 +48,7 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 from bench.machine import save  # noqa: E402
 from service.core.spec import Dimension, JobSpec, ValidationSpec, load_spec  # noqa: E402
 from service.core.vocabulary import configuration  # noqa: E402
-from worker.engine.datasets import Dataset, holdout_split, load_builtin  # noqa: E402
+from worker.engine.dataset_loader import Dataset, holdout_split, load_builtin  # noqa: E402
 from worker.engine.optimizer import Observation, make_suggester  # noqa: E402
 from worker.engine.training import fit_trial  # noqa: E402
 

@@ -38,7 +38,6 @@ sys.path.insert(0, str(ROOT))
 
 from bench.machine import save  # noqa: E402
 from service.app import create_app  # noqa: E402
-from service.core.apikeys import KeyStore  # noqa: E402
 from service.core.settings import Settings  # noqa: E402
 from service.core.spec import load_spec  # noqa: E402
 from service.core.store import JobStore, connect  # noqa: E402
@@ -86,14 +85,14 @@ def run_stack(body: dict[str, Any], settings: Settings, logs: Path) -> dict[str,
     ]
     client = create_app(settings).test_client()
     store = JobStore(connect(settings.redis_url))
-    _, key = KeyStore(store.redis).create("bench")
+    _, key = store.api_keys.create("bench")
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
 
     def job(payload: dict[str, Any]) -> str:
         response = client.post("/v1/jobs", json=payload)
         assert response.status_code == 202, response.get_json()
         job_id = response.get_json()["id"]
-        while not (record := store.get_job(job_id)).status.is_finished:
+        while not (record := store.jobs.get(job_id)).status.is_finished:
             time.sleep(0.02)
         assert record.status.value == "succeeded", record.error
         return job_id
@@ -104,8 +103,8 @@ def run_stack(body: dict[str, Any], settings: Settings, logs: Path) -> dict[str,
     finally:
         for proc in procs:
             stop_process(proc, timeout_s=10)
-    record = store.get_job(job_id)
-    trials = store.list_trials(job_id)
+    record = store.jobs.get(job_id)
+    trials = store.trials.list(job_id)
     last = max(t.finished_at or 0.0 for t in trials)
     return {
         "job_id": job_id,
@@ -121,7 +120,7 @@ def run_plain(
 ) -> dict:
     """The trials in a loop in this process; ``frozen``: with the heap frozen as the worker
     freezes its own (``worker.engine.heap``), which no ordinary loop does."""
-    from worker.engine.datasets import load_builtin
+    from worker.engine.dataset_loader import load_builtin
     from worker.engine.training import fit_trial
 
     job = load_spec(body)

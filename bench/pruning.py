@@ -26,7 +26,7 @@ from bench.efficiency import job_spec, small_digits  # noqa: E402
 from bench.machine import save  # noqa: E402
 from service.core.spec import PruningSpec  # noqa: E402
 from service.core.vocabulary import configuration  # noqa: E402
-from worker.engine.datasets import Dataset  # noqa: E402
+from worker.engine.dataset_loader import Dataset  # noqa: E402
 from worker.engine.optimizer import Observation, make_suggester  # noqa: E402
 from worker.engine.pruning import Pruner  # noqa: E402
 from worker.engine.training import fit_trial  # noqa: E402

@@ -26,7 +26,6 @@ sys.path.insert(0, str(ROOT))
 
 from bench.machine import save  # noqa: E402
 from service.app import create_app  # noqa: E402
-from service.core.apikeys import KeyStore  # noqa: E402
 from service.core.settings import Settings  # noqa: E402
 from service.core.store import JobStore, connect  # noqa: E402
 from service.devstack import (  # noqa: E402
@@ -65,7 +64,7 @@ def run_job(client, store: JobStore, body: dict) -> tuple[float, dict]:
     response = client.post("/v1/jobs", json=body)
     assert response.status_code == 202, response.get_json()
     job_id = response.get_json()["id"]
-    while not (job := store.get_job(job_id)).status.is_finished:
+    while not (job := store.jobs.get(job_id)).status.is_finished:
         time.sleep(0.02)
     wall = time.perf_counter() - started
     assert job.status.value == "succeeded", job.error
@@ -98,7 +97,7 @@ def measure(
         )
     client = create_app(settings).test_client()
     store = JobStore(connect(settings.redis_url))
-    _, key = KeyStore(store.redis).create("bench")
+    _, key = store.api_keys.create("bench")
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
     try:
         run_job(client, store, spec(workers * 2, 0.05, "random", workers))  # warm-up

@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from flask.typing import ResponseReturnValue
 
-from service import auth, metrics, ratelimit
-from service.api import datasets, events, jobs, openapi, reports
+from service import metrics
+from service.api import auth, datasets, events, jobs, openapi, ratelimit, reports
 from service.api.errors import ApiError, register_error_handlers
-from service.core import keys
+from service.core.logs import log_context
 from service.core.settings import Settings
-from service.core.store import HEARTBEAT_S, JobStore, connect
+from service.core.store import HEARTBEAT_S, JobStore
 from service.dispatch import Dispatcher
-from service.logs import log_context
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, plus the read-only mappings that records hold; keys in insertion order."""
+
+    sort_keys = False
+
+    @staticmethod
+    def default(o: Any) -> Any:
+        if isinstance(o, Mapping):
+            return dict(o)
+        return DefaultJSONProvider.default(o)
 
 
 def create_app(
@@ -27,11 +40,12 @@ def create_app(
     """Build the API. Nothing connects until the first request needs it."""
     settings = settings or Settings.from_env()
     app = Flask("tuneq", static_folder=None)
+    app.json = JSONProvider(app)
     app.config["TUNEQ_SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["tuneq.store"] = store or JobStore(
-        connect(settings.redis_url, timeout_s=settings.redis_timeout_s),
+    app.extensions["tuneq.store"] = store or JobStore.from_url(
+        settings.redis_url,
+        timeout_s=settings.redis_timeout_s,
         retention_s=settings.job_retention_s,
     )
     app.extensions["tuneq.dispatcher"] = dispatcher or Dispatcher(settings)
@@ -52,8 +66,7 @@ def create_app(
     @app.get("/readyz")
     def readyz() -> ResponseReturnValue:
         """Ready when Redis answers and a worker has sent a heartbeat lately (else 503)."""
-        client = app.extensions["tuneq.store"].redis
-        alive = client.zcount(keys.workers(), time.time() - 3 * HEARTBEAT_S, "+inf")
+        alive = app.extensions["tuneq.store"].fleet.workers_alive(3 * HEARTBEAT_S)
         if not alive:
             raise ApiError(
                 503,

@@ -100,19 +100,18 @@ def _demo_key(settings: Settings) -> str | None:
     """The demo calls the API as a client would: with a key of its own tenant."""
     if settings.auth_disabled:
         return None
-    from service.core.apikeys import KeyStore
-    from service.core.store import connect
+    from service.core.store import JobStore
 
-    _, secret = KeyStore(connect(settings.redis_url)).create("demo", name="tuneq demo")
+    _, secret = JobStore.from_url(settings.redis_url).api_keys.create("demo", name="tuneq demo")
     return secret
 
 
 def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     """Create, list and revoke API keys (run it where ``TUNEQ_REDIS_URL`` reaches the store)."""
-    from service.core.apikeys import InvalidTenant, KeyStore
-    from service.core.store import connect
+    from service.core.apikeys import InvalidTenant
+    from service.core.store import JobStore
 
-    store = KeyStore(connect(settings.redis_url))
+    store = JobStore.from_url(settings.redis_url).api_keys
     if args.keys_command == "create":
         try:
             record, secret = store.create(args.tenant, name=args.name)
@@ -256,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"tuneq: {exc}", file=sys.stderr)
         return 2
-    from service.logs import configure
+    from service.core.logs import configure
 
     configure(settings.log_format)
     return int(args.run(args, settings))

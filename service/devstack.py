@@ -21,11 +21,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import redis
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from service.core import redis_url
+from service.app import create_app
 from service.core.settings import Settings
+from service.core.store import reachable
 
 log = logging.getLogger("tuneq.dev")
 
@@ -53,11 +53,7 @@ def free_port() -> int:
 
 
 def redis_reachable(url: str, timeout_s: float = 1.0) -> bool:
-    try:
-        client = redis_url.client(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
-        return bool(client.ping())
-    except (redis.RedisError, OSError, ValueError):
-        return False
+    return reachable(url, timeout_s)
 
 
 def wait_for_redis(url: str, timeout_s: float = 15.0) -> None:
@@ -147,8 +143,6 @@ def dev_stack(
     settings: Settings, host: str = "127.0.0.1", port: int = 8000, worker_loglevel: str = "WARNING"
 ) -> Iterator[tuple[Settings, str]]:
     """Run Redis (reused or embedded), one worker and the API; yields settings and API URL."""
-    from service.app import create_app
-
     redis_proc = None
     worker = None
     server: BaseWSGIServer | None = None

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import redis
 from celery import Celery
+from kombu.exceptions import OperationalError
 
 from service.core import keys
 from service.core.contract import (
@@ -15,6 +15,11 @@ from service.core.contract import (
     options_fingerprint,
 )
 from service.core.settings import Settings, SettingsError
+from service.core.store.fleet import RedisFleet
+
+
+class QueueUnavailable(Exception):
+    """The broker could not take the task (it is down or unreachable): retry shortly."""
 
 
 class Dispatcher:
@@ -25,24 +30,36 @@ class Dispatcher:
         self._fingerprint = options_fingerprint(self._celery.conf)
         self._checked = False
 
-    def check_shared_options(self, client: redis.Redis) -> None:
-        """Fail if the workers of this deployment run with other broker options."""
+    def check_shared_options(self, fleet: RedisFleet) -> None:
+        """Fail if the workers of this deployment run with other broker options.
+
+        Raises:
+            SettingsError: an operator must deploy the same settings everywhere.
+        """
         if self._checked:
             return
-        key = keys.broker_options()
-        client.set(key, self._fingerprint, nx=True)
-        if client.get(key) not in (self._fingerprint, self._fingerprint.encode()):
+        if fleet.shared_fingerprint(self._fingerprint) != self._fingerprint:
             raise SettingsError(
                 "the API's Celery options differ from the workers' (key "
-                f"{key}); deploy the same settings everywhere"
+                f"{keys.broker_options()}); deploy the same settings everywhere"
             )
         self._checked = True
 
     def advance(self, job_id: str) -> None:
-        """Ask a control worker to schedule the job's next trials."""
-        self._celery.send_task(TASK_ADVANCE, args=[job_id], **ROUTES[TASK_ADVANCE])
+        """Ask a control worker to schedule the job's next trials.
+
+        Raises:
+            QueueUnavailable: the broker did not take the task.
+        """
+        self._send(TASK_ADVANCE, job_id)
 
     def deliver_webhook(self, job_id: str) -> None:
         """Ask a control worker to deliver a finished job's webhook now (the sweep would
         otherwise pick it up within its interval)."""
-        self._celery.send_task(TASK_WEBHOOK, args=[job_id], **ROUTES[TASK_WEBHOOK])
+        self._send(TASK_WEBHOOK, job_id)
+
+    def _send(self, task: str, job_id: str) -> None:
+        try:
+            self._celery.send_task(task, args=[job_id], **ROUTES[task])
+        except (OperationalError, OSError) as exc:
+            raise QueueUnavailable(str(exc)) from exc

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -22,11 +22,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from service.core import keys
 from service.core.records import JobStatus
-from service.core.store import HEARTBEAT_S, TRIAL_SECONDS_BUCKETS, JobStore
+from service.core.store import TRIAL_SECONDS_BUCKETS, JobStore
 
-QUEUES = ("control", "trials")
 REQUEST_SECONDS = Histogram(
     "tuneq_api_request_seconds",
     "API request latency by route",
@@ -42,48 +40,34 @@ class StoreCollector:
         self.store = store
 
     def collect(self) -> Iterator[Any]:
-        client = self.store.redis
-        pipe = client.pipeline(transaction=False)
-        pipe.smembers(keys.active_jobs())
-        pipe.hgetall(keys.stats_jobs_finished())
-        pipe.hgetall(keys.stats_trials())
-        pipe.hgetall(keys.stats_trial_seconds())
-        pipe.zcount(keys.workers(), time.time() - 3 * HEARTBEAT_S, "+inf")
-        for queue in QUEUES:
-            pipe.llen(queue)
-        active, finished, trials, seconds, workers, *depths = pipe.execute()
-
-        statuses = client.pipeline(transaction=False)
-        for job_id in active:
-            statuses.hget(keys.job(job_id), "status")
-        live = [s for s in statuses.execute() if s] if active else []
+        stats = self.store.stats.snapshot()
         jobs = GaugeMetricFamily("tuneq_jobs", "Jobs not finished, by status", labels=["status"])
-        for status in (JobStatus.QUEUED, JobStatus.RUNNING):
-            jobs.add_metric([status.value], live.count(status.value))
+        for status, count in stats.active_jobs.items():
+            jobs.add_metric([status.value], count)
         yield jobs
         done = CounterMetricFamily(
             "tuneq_jobs_finished", "Jobs that finished, by status", labels=["status"]
         )
         for status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
-            done.add_metric([status.value], float(finished.get(status.value, 0)))
+            done.add_metric([status.value], stats.jobs_finished.get(status.value, 0.0))
         yield done
         outcomes = CounterMetricFamily(
             "tuneq_trials_finished", "Trials that finished, by outcome", labels=["state"]
         )
-        for state, count in sorted(trials.items()):
-            outcomes.add_metric([state], float(count))
+        for state, count in sorted(stats.trials_finished.items()):
+            outcomes.add_metric([state], count)
         yield outcomes
-        yield _histogram(seconds)
+        yield _histogram(stats.trial_seconds)
         depth = GaugeMetricFamily("tuneq_queue_depth", "Tasks waiting, by queue", labels=["queue"])
-        for queue, count in zip(QUEUES, depths, strict=True):
+        for queue, count in stats.queue_depths.items():
             depth.add_metric([queue], count)
         yield depth
         yield GaugeMetricFamily(
-            "tuneq_workers_alive", "Workers with a recent heartbeat", value=workers
+            "tuneq_workers_alive", "Workers with a recent heartbeat", value=stats.workers_alive
         )
 
 
-def _histogram(raw: dict[str, str]) -> HistogramMetricFamily:
+def _histogram(raw: Mapping[str, float]) -> HistogramMetricFamily:
     cumulative, buckets = 0.0, []
     for bound in (*TRIAL_SECONDS_BUCKETS, "+Inf"):
         cumulative += float(raw.get(str(bound), 0))

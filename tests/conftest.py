@@ -20,7 +20,7 @@ import redis
 from service.core.settings import Settings
 from service.core.store import JobStore, connect
 from service.devstack import free_port, settings_env, start_redis, stop_process, worker_command
-from tests.helpers import Workers
+from tests.helpers import VALID_SPEC, Workers
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -29,27 +29,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def _seeded() -> None:
     random.seed(0)
     np.random.seed(0)
-
-
-VALID_SPEC: dict[str, Any] = {
-    "name": "iris-small",
-    "dataset": {"builtin": "iris"},
-    "model": {"family": "mlp"},
-    "search_space": {
-        "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True},
-        "units": {"type": "int", "low": 4, "high": 32, "log": True},
-        "activation": {"type": "categorical", "choices": ["relu", "tanh"]},
-        "batch_size": {"type": "categorical", "choices": [16, 32]},
-    },
-    "fixed": {"n_layers": 1},
-    "training": {
-        "max_epochs": 8,
-        "early_stopping": {"monitor": "val_loss", "patience": 3},
-        "validation": {"split": 0.2},
-        "objective": {"metric": "val_accuracy", "direction": "max"},
-    },
-    "search": {"strategy": "bayesian", "max_trials": 5, "initial_points": 3, "seed": 7},
-}
 
 
 @pytest.fixture
@@ -83,6 +62,12 @@ def settings(redis_server: str) -> Settings:
 @pytest.fixture
 def store(settings: Settings) -> JobStore:
     return JobStore(connect(settings.redis_url))
+
+
+@pytest.fixture
+def redis_client(settings: Settings) -> redis.Redis:
+    """A plain client, for checking what Redis itself holds (key names, expiry)."""
+    return redis.Redis.from_url(settings.redis_url, decode_responses=True)
 
 
 @pytest.fixture

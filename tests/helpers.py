@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import time
 from pathlib import Path
@@ -11,12 +12,32 @@ from celery import Celery
 from flask.testing import FlaskClient
 
 from service.app import create_app
-from service.core.apikeys import KeyStore
 from service.core.contract import ROUTES, TASK_RUN_TRIAL, celery_config
 from service.core.records import JobRecord, TrialState
 from service.core.settings import Settings
+from service.core.spec import Direction, JobSpec, ObjectiveSpec, load_spec
 from service.core.store import JobStore
 from service.devstack import settings_env, stop_process, worker_command
+
+VALID_SPEC: dict[str, Any] = {
+    "name": "iris-small",
+    "dataset": {"builtin": "iris"},
+    "model": {"family": "mlp"},
+    "search_space": {
+        "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True},
+        "units": {"type": "int", "low": 4, "high": 32, "log": True},
+        "activation": {"type": "categorical", "choices": ["relu", "tanh"]},
+        "batch_size": {"type": "categorical", "choices": [16, 32]},
+    },
+    "fixed": {"n_layers": 1},
+    "training": {
+        "max_epochs": 8,
+        "early_stopping": {"monitor": "val_loss", "patience": 3},
+        "validation": {"split": 0.2},
+        "objective": {"metric": "val_accuracy", "direction": "max"},
+    },
+    "search": {"strategy": "bayesian", "max_trials": 5, "initial_points": 3, "seed": 7},
+}
 
 
 class Workers:
@@ -55,7 +76,7 @@ class Workers:
 def api_client(settings: Settings, tenant: str = "acme") -> FlaskClient:
     """A test client of a fresh app that sends a new key of ``tenant`` on every request."""
     app = create_app(settings)
-    _, secret = KeyStore(app.extensions["tuneq.store"].redis).create(tenant)
+    _, secret = app.extensions["tuneq.store"].api_keys.create(tenant)
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
     return client
@@ -76,7 +97,7 @@ def synthetic_spec(trials: int, sleep_s: float, epochs: int = 10, **model: Any) 
 
 def wait_job(store: JobStore, job_id: str, timeout_s: float = 120) -> JobRecord:
     deadline = time.monotonic() + timeout_s
-    while not (job := store.get_job(job_id)).status.is_finished:
+    while not (job := store.jobs.get(job_id)).status.is_finished:
         assert time.monotonic() < deadline, f"job stuck: {job.status} {job.trials_finished}"
         time.sleep(0.1)
     return job
@@ -88,7 +109,7 @@ def wait_running(
     """Wait until trial ``number`` is running and has reported ``epochs`` epochs."""
     deadline = time.monotonic() + timeout_s
     while True:
-        trial = store.get_trial(job_id, number)
+        trial = store.trials.get(job_id, number)
         if trial is not None and trial.state == TrialState.RUNNING and trial.epochs >= epochs:
             return
         assert time.monotonic() < deadline, f"trial {number} never ran: {trial}"
@@ -121,7 +142,7 @@ class LiveApi:
         self.app = create_app(settings)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        _, self.key = KeyStore(self.app.extensions["tuneq.store"].redis).create("acme")
+        _, self.key = self.app.extensions["tuneq.store"].api_keys.create("acme")
         self.server: Any = None
 
     def start(self) -> LiveApi:
@@ -138,3 +159,17 @@ class LiveApi:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+
+
+def stored_spec(
+    max_trials: int = 3, direction: str = "max", max_duration_s: float | None = None
+) -> JobSpec:
+    """A small typed spec for jobs a test writes to the store directly (its budget, objective
+    direction and time limit as given; the store checks none of them)."""
+    spec = load_spec(VALID_SPEC)
+    metric = "val_accuracy" if direction == "max" else "val_loss"
+    training = dataclasses.replace(
+        spec.training, objective=ObjectiveSpec(metric, Direction(direction))
+    )
+    search = dataclasses.replace(spec.search, max_trials=max_trials, max_duration_s=max_duration_s)
+    return dataclasses.replace(spec, training=training, search=search)

@@ -12,6 +12,8 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 from typing import Any
 
 from celery import Celery
@@ -28,8 +30,15 @@ from celery.signals import (
 )
 
 from service.core import keys
-from service.core.contract import celery_config, check_celery_config, options_fingerprint
+from service.core.contract import (
+    TASK_RUN_TRIAL,
+    celery_config,
+    check_celery_config,
+    options_fingerprint,
+)
+from service.core.logs import log_context, style
 from service.core.settings import Settings
+from service.core.store import HEARTBEAT_S, JobStore
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 log = logging.getLogger(__name__)
@@ -48,8 +57,6 @@ check_celery_config(app.conf, settings)
 def _format_logs(logger: logging.Logger, **_: Any) -> None:
     """Celery's own handlers in tuneq's format (JSON with job and trial ids, when set)."""
     if settings.log_format == "json":
-        from service.logs import style
-
         for handler in logger.handlers:
             style(handler, "json")
 
@@ -60,9 +67,6 @@ _LOG_CONTEXTS: dict[str, contextlib.AbstractContextManager[None]] = {}
 @task_prerun.connect
 def _enter_log_context(task_id: str = "", task: Any = None, args: Any = (), **_: Any) -> None:
     """Every line a task logs carries its job id (and trial number)."""
-    from service.core.contract import TASK_RUN_TRIAL
-    from service.logs import log_context
-
     fields: dict[str, Any] = {}
     if args:
         fields["job_id"] = args[0]
@@ -83,12 +87,8 @@ def _exit_log_context(task_id: str = "", **_: Any) -> None:
 @worker_init.connect
 def _check_shared_options(**_: Any) -> None:
     """Fail fast when the API or other workers run with other broker options."""
-    from service.core.store import connect
-
-    client = connect(settings.redis_url)
     key, mine = keys.broker_options(), options_fingerprint(app.conf)
-    client.set(key, mine, nx=True)
-    theirs = client.get(key)
+    theirs = JobStore.from_url(settings.redis_url).fleet.shared_fingerprint(mine)
     if theirs != mine:  # SystemExit: Celery logs and swallows ordinary errors from signals
         raise SystemExit(
             f"this worker's Celery options differ from the deployment's ({key} holds "
@@ -100,18 +100,13 @@ def _check_shared_options(**_: Any) -> None:
 @worker_ready.connect
 def _start_heartbeat(sender: Any = None, **_: Any) -> None:
     """Tell the API this worker is alive (``/readyz``): a heartbeat every few seconds."""
-    import threading
-    import time
-
-    from service.core.store import HEARTBEAT_S, connect
-
     hostname = getattr(sender, "hostname", None) or f"worker-{os.getpid()}"
-    client = connect(settings.redis_url)
+    fleet = JobStore.from_url(settings.redis_url).fleet
 
     def beat() -> None:
         while True:
             with contextlib.suppress(Exception):  # Redis away: the next beat tries again
-                client.zadd(keys.workers(), {hostname: time.time()})
+                fleet.heartbeat(hostname)
             time.sleep(HEARTBEAT_S)
 
     threading.Thread(target=beat, name="tuneq-heartbeat", daemon=True).start()

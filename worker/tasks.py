@@ -13,9 +13,7 @@ import socket
 import time
 
 from celery import Task
-from redis import RedisError
 
-from service.core import keys
 from service.core.contract import (
     TASK_ADVANCE,
     TASK_FINALIZE,
@@ -23,14 +21,14 @@ from service.core.contract import (
     TASK_SWEEP,
     TASK_WEBHOOK,
 )
-from service.core.records import JobStatus
-from service.core.store import JobNotFound, JobStore, connect
+from service.core.records import ACTIVE, JobStatus
+from service.core.store import JobNotFound, JobStore, StoreUnavailable
 from worker.celery_app import app, settings
 
 log = logging.getLogger(__name__)
 
 _RETRY = {
-    "autoretry_for": (RedisError,),
+    "autoretry_for": (StoreUnavailable,),
     "retry_backoff": True,
     "retry_backoff_max": 30,
     "max_retries": None,
@@ -39,7 +37,7 @@ _RETRY = {
 
 @functools.cache
 def job_store() -> JobStore:
-    return JobStore(connect(settings.redis_url), retention_s=settings.job_retention_s)
+    return JobStore.from_url(settings.redis_url, retention_s=settings.job_retention_s)
 
 
 def worker_name() -> str:
@@ -69,20 +67,15 @@ def advance(self: Task, job_id: str) -> None:
     except JobNotFound:
         log.warning("advance: job %s is gone", job_id)
         return
-    except RedisError:
+    except StoreUnavailable:
         raise  # retried with backoff
     except Exception as exc:  # a bug or a spec the engine cannot search: end the job, visibly
         log.exception("advance: job %s cannot continue", job_id)
-        store.set_status(
-            job_id,
-            JobStatus.FAILED,
-            (JobStatus.QUEUED, JobStatus.RUNNING),
-            error=f"scheduling failed: {exc}"[:2000],
-        )
+        store.jobs.set_status(job_id, JobStatus.FAILED, ACTIVE, error=f"scheduling failed: {exc}")
         return
     if step.busy:
         raise self.retry(countdown=0.2)
-    store.record_advance(job_id, time.perf_counter() - started)
+    store.jobs.record_advance(job_id, time.perf_counter() - started)
     if step.finalize:
         finalize.apply_async(args=(job_id,))
 
@@ -96,17 +89,17 @@ def run_trial(self: Task, job_id: str, number: int) -> None:
     makes Celery redeliver at once) and this delivery takes it over. A trial preempted by this
     worker's shutdown is queued again before this delivery is acknowledged.
     """
-    from worker.engine.runner import TrialPolicy, execute_trial
+    from worker.engine.runner import Execution, TrialPolicy, execute_trial
 
     policy = TrialPolicy(settings.trial_lease_s, settings.max_attempts, settings.max_trial_time_s)
     try:
-        outcome = execute_trial(job_store(), job_id, number, worker_name(), policy)
+        execution = execute_trial(job_store(), job_id, number, worker_name(), policy)
     except JobNotFound:
         log.warning("run_trial: job %s is gone", job_id)
         return
-    if outcome == "leased":
+    if execution == Execution.BUSY:
         raise self.retry(countdown=settings.trial_lease_s)
-    if outcome == "preempted":
+    if execution == Execution.PREEMPTED:
         send_trial(job_id, number)
         return
     advance.apply_async(args=(job_id,))
@@ -131,29 +124,27 @@ def deliver_webhook(job_id: str) -> None:
     from worker.engine.webhooks import deliver_job_webhook
 
     try:
-        status = deliver_job_webhook(
+        result = deliver_job_webhook(
             job_store(), job_id, settings.webhook_secret, settings.webhook_max_attempts
         )
     except JobNotFound:
         return
-    log.info("webhook for job %s: %s", job_id, status)
+    log.info("webhook for job %s: %s", job_id, result)
 
 
 @app.task(name=TASK_SWEEP, **_RETRY)
 def sweep() -> None:
     """Recover what crashes left behind: expired leases, lost messages, stalled jobs."""
-    from worker.engine.sweeper import plan_sweep
+    from worker.engine.sweeper import sweep_jobs
 
     store = job_store()
-    if not store.redis.set(
-        keys.sweep_lock(), worker_name(), nx=True, ex=max(1, settings.sweep_interval_s)
-    ):
+    if not store.locks.sweep(worker_name(), ttl_s=settings.sweep_interval_s):
         return  # another sweep (a second beat) is at it
-    plan = plan_sweep(store, settings.requeue_after_s)
+    plan = sweep_jobs(store, settings.requeue_after_s)
     for job_id, number in plan.run_trials:
         log.info("sweep: re-sending trial %s/%s", job_id, number)
         send_trial(job_id, number)
     for job_id in plan.advance_jobs:
         advance.apply_async(args=(job_id,))
-    for job_id in store.due_webhooks():
+    for job_id in store.webhooks.due():
         deliver_webhook.apply_async(args=(job_id,))

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import re
+from types import MappingProxyType
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from service.api.auth import current_tenant
 from service.api.errors import ApiError
 from service.api.views import iso
-from service.auth import current_tenant
-from service.core.catalog import CLASSIFICATION, REGRESSION, DatasetInfo
-from service.core.datasets import DatasetLimitReached, DatasetMeta, DatasetStore
+from service.core.catalog import CLASSIFICATION, REGRESSION
+from service.core.dataset_files import DatasetError, ParsedDataset, UploadLimits, parse_upload
+from service.core.records import DatasetMeta
 from service.core.settings import Settings
-from service.core.spec import DatasetLookup
-from service.core.uploads import DatasetError, UploadLimits, parse_upload
+from service.core.store import DatasetLimitReached, JobStore
+from service.core.store.uploads import RedisDatasets
 
 blueprint = Blueprint("datasets", __name__, url_prefix="/v1/datasets")
 
@@ -24,8 +26,12 @@ _FORM_FIELDS = {"file", "target", "task", "name"}
 UNPACK_FACTOR = 8  # arrays may unpack to this many times the upload limit
 
 
-def _datasets() -> DatasetStore:
-    return DatasetStore(current_app.extensions["tuneq.store"].redis)
+def _store() -> JobStore:
+    return current_app.extensions["tuneq.store"]
+
+
+def _datasets() -> RedisDatasets:
+    return _store().datasets
 
 
 def _settings() -> Settings:
@@ -48,6 +54,26 @@ def dataset_view(meta: DatasetMeta, entry: dict[str, Any]) -> dict[str, Any]:
         "created_at": iso(entry.get("created_at")),
         "links": {"self": f"/v1/datasets/{meta.id}"},
     }
+
+
+def describe(parsed: ParsedDataset, stored_bytes: int) -> DatasetMeta:
+    """What the API shows about an upload once stored (``stored_bytes`` of .npz)."""
+    arrays = parsed.arrays
+    return DatasetMeta(
+        id=parsed.content_id(),
+        task=parsed.task,
+        n_features=parsed.n_features,
+        n_classes=len(parsed.classes) if parsed.classes else None,
+        classes=tuple(parsed.classes) if parsed.classes else None,
+        image_shape=parsed.image_shape,
+        columns=tuple(parsed.columns) if parsed.columns else None,
+        splits=MappingProxyType(
+            {p: len(arrays[f"y_{p}"]) for p in ("train", "val", "test") if f"y_{p}" in arrays}
+        ),
+        min_class_count=parsed.min_class_count,
+        format=parsed.source_format,
+        size_bytes=stored_bytes,
+    )
 
 
 def lookup(tenant: str, dataset_id: str) -> tuple[DatasetMeta, dict[str, Any]]:
@@ -104,9 +130,11 @@ def upload_dataset() -> ResponseReturnValue:
     except DatasetError as exc:
         raise ApiError(422, "invalid_dataset", "The dataset is invalid.", exc.fields) from None
     name = request.form.get("name") or filename or "dataset"
+    stored = parsed.to_npz()
+    meta = describe(parsed, len(stored))
     try:
-        meta, entry, created = _datasets().put(
-            current_tenant(), parsed, name, settings.max_datasets_per_tenant
+        entry, created = _datasets().put(
+            current_tenant(), meta, stored, name, settings.max_datasets_per_tenant
         )
     except DatasetLimitReached:
         raise ApiError(
@@ -135,8 +163,8 @@ def delete_dataset(dataset_id: str) -> ResponseReturnValue:
     """Delete the tenant's dataset; 409 while one of its unfinished jobs trains on it."""
     tenant = current_tenant()
     meta, _ = lookup(tenant, dataset_id)
-    active = current_app.extensions["tuneq.store"].active_specs(tenant)
-    users = sorted(j for j, spec in active.items() if spec.get("dataset", {}).get("id") == meta.id)
+    active = _store().jobs.active_specs(tenant)
+    users = sorted(j for j, spec in active.items() if spec.dataset.id == meta.id)
     if users:
         raise ApiError(
             409,
@@ -145,16 +173,3 @@ def delete_dataset(dataset_id: str) -> ResponseReturnValue:
         )
     _datasets().delete(tenant, meta.id)
     return "", 204
-
-
-def tenant_lookup(tenant: str) -> DatasetLookup:
-    """Resolve dataset ids in a job spec, seeing only the tenant's own datasets."""
-
-    def resolve(dataset_id: str) -> DatasetInfo | None:
-        store = _datasets()
-        if store.entry(tenant, dataset_id) is None:
-            return None
-        meta = store.meta(dataset_id)
-        return meta.info() if meta else None
-
-    return resolve

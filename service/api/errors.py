@@ -12,11 +12,12 @@ from typing import Any
 from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
-from redis import RedisError
 from werkzeug.exceptions import HTTPException
 
+from service.core.settings import SettingsError
 from service.core.spec import flatten_errors
-from service.core.store import JobNotFound
+from service.core.store import JobNotFound, StoreUnavailable
+from service.dispatch import QueueUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,10 @@ _HTTP_CODES = {
 }
 
 
+def _unavailable(message: str) -> ApiError:
+    return ApiError(503, "unavailable", message, headers={"Retry-After": "5"})
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError) -> ResponseReturnValue:
@@ -74,15 +79,25 @@ def register_error_handlers(app: Flask) -> None:
     def _job_not_found(error: JobNotFound) -> ResponseReturnValue:
         return _respond(ApiError(404, "not_found", "No such job."))
 
-    @app.errorhandler(RedisError)
-    def _store_down(error: RedisError) -> ResponseReturnValue:
+    @app.errorhandler(StoreUnavailable)
+    def _store_down(error: StoreUnavailable) -> ResponseReturnValue:
         log.error("job store unavailable: %s", error)
+        return _respond(_unavailable("The job store is unavailable; retry shortly."))
+
+    @app.errorhandler(QueueUnavailable)
+    def _queue_down(error: QueueUnavailable) -> ResponseReturnValue:
+        log.error("task queue unavailable: %s", error)
+        return _respond(_unavailable("The task queue is unavailable; retry shortly."))
+
+    @app.errorhandler(SettingsError)
+    def _misconfigured(error: SettingsError) -> ResponseReturnValue:
+        """A deployment fault, not the client's and not passing: an operator must act."""
+        log.error("misconfigured deployment: %s", error)
         return _respond(
             ApiError(
-                503,
-                "unavailable",
-                "The job store is unavailable; retry shortly.",
-                headers={"Retry-After": "5"},
+                500,
+                "misconfigured",
+                "The service is misconfigured; its operators have been told in its log.",
             )
         )
 

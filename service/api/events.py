@@ -1,7 +1,7 @@
 """Server-sent events: a job's progress as it happens, from its Redis stream.
 
 Workers append ``trial_started``, ``epoch``, ``trial_finished`` and ``job_status`` events to the
-job's stream (``JobStore.emit``); this route relays them. Reads block for at most a second at a
+job's stream (``store.events``); this route relays them. Reads block for at most a second at a
 time, below the Redis client's socket timeout, and a quiet stream gets a comment line now and
 then so proxies keep it open.
 """
@@ -40,7 +40,7 @@ def job_events(job_id: str) -> ResponseReturnValue:
     resume = request.headers.get("Last-Event-ID")
     if resume is not None and not _EVENT_ID.match(resume):
         raise ApiError(400, "bad_request", "Last-Event-ID must be an id this stream sent.")
-    after = resume or store.last_event_id(job.id)
+    after = resume or store.events.last_id(job.id)
     block_ms = int(min(1000, store_timeout_ms() / 2))
 
     def stream() -> Iterator[str]:
@@ -50,7 +50,7 @@ def job_events(job_id: str) -> ResponseReturnValue:
                 return
         cursor, quiet_since, opened = after, time.monotonic(), time.monotonic()
         while time.monotonic() - opened < MAX_STREAM_S:
-            events = store.read_events(job.id, cursor, block_ms)
+            events = store.events.read(job.id, cursor, block_ms)
             for event_id, kind, data in events:
                 cursor = event_id
                 yield _sse(kind, data, event_id)

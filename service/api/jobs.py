@@ -11,20 +11,17 @@ import re
 import time
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from marshmallow import Schema, fields, validate
-from redis import RedisError
 
-from service.api.datasets import tenant_lookup
+from service import submit
+from service.api.auth import current_tenant, key_to_check, tenant_from_read
 from service.api.errors import ApiError
 from service.api.views import job_summary, job_view, trial_view
-from service.auth import current_tenant, key_to_check, tenant_from_read
-from service.core.idempotency import IdempotencyKeys, body_hash
-from service.core.records import JobRecord, JobStatus
-from service.core.spec import JobSpec, SpecLimits, load_spec
+from service.core.records import JobRecord, JobStatus, WebhookStatus
 from service.core.store import JobNotFound, JobStore
-from service.dispatch import Dispatcher
+from service.dispatch import Dispatcher, QueueUnavailable
 
 blueprint = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 
@@ -56,7 +53,7 @@ def job_for_caller(job_id: str) -> JobRecord:
     """The caller's job, or 404 (also for malformed ids and other tenants' jobs)."""
     if not _JOB_ID.match(job_id):
         raise JobNotFound(job_id)
-    job = _store().get_job(job_id)
+    job = _store().jobs.get(job_id)
     if job.tenant != current_tenant():
         raise JobNotFound(job_id)
     return job
@@ -67,116 +64,37 @@ def submit_job() -> ResponseReturnValue:
     """Validate and enqueue a job. With ``Idempotency-Key``, a retry returns the same job."""
     payload = _json_body()
     key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return _submit(payload)
-    if not _IDEMPOTENCY_KEY.match(key):
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
         raise ApiError(
             400, "bad_request", "Idempotency-Key must be 1-255 printable ASCII characters."
         )
-    tenant, digest = current_tenant(), body_hash(payload)
-    ledger = IdempotencyKeys(_store().redis)
-    reservation = ledger.reserve(tenant, key, digest)
-    if reservation.outcome == "mismatch":
-        raise ApiError(
-            409, "conflict", "This Idempotency-Key was used with another body; use a new key."
-        )
-    if reservation.outcome == "pending":
-        raise ApiError(
-            409,
-            "conflict",
-            "A request with this Idempotency-Key is still being handled; retry shortly.",
-            headers={"Retry-After": "1"},
-        )
-    if reservation.outcome == "replay":
-        job_id = str(reservation.job_id)
-        location = f"/v1/jobs/{job_id}"
-        body = {"id": job_id, "status": _status_or_gone(job_id), "links": {"self": location}}
-        return jsonify(body), 202, {"Location": location, "Idempotent-Replayed": "true"}
     try:
-        response = _submit(payload)
-    except BaseException:
-        with contextlib.suppress(RedisError):
-            ledger.release(tenant, key)
-        raise
-    ledger.complete(tenant, key, digest, response[0].get_json()["id"])
-    return response
-
-
-def _status_or_gone(job_id: str) -> str:
-    try:
-        return _store().get_job(job_id).status.value
-    except JobNotFound:
-        return "deleted"
-
-
-def _submit(payload: Any) -> tuple[Response, int, dict[str, str]]:
-    settings = current_app.config["TUNEQ_SETTINGS"]
-    limits = SpecLimits(
-        max_trials=settings.max_trials_limit,
-        max_epochs=settings.max_epochs_limit,
-        max_parallelism=settings.max_parallelism_limit,
-        max_trial_time_s=settings.max_trial_time_s,
-        allow_synthetic=settings.allow_synthetic,
-        max_model_params=settings.max_model_params,
-        max_dimensions=settings.max_search_dimensions,
-        webhook_hosts=settings.webhook_hosts,
-        webhook_http_loopback=settings.webhook_allow_http_loopback,
-    )
-    spec = load_spec(payload, limits, datasets=tenant_lookup(current_tenant()))
-    store = _store()
-    _check_warm_start(store, spec)
-    active = len(store.active_specs(current_tenant()))
-    if active >= settings.max_active_jobs_per_tenant:
+        submitted = submit.submit_job(
+            _store(),
+            _dispatcher(),
+            current_app.config["TUNEQ_SETTINGS"],
+            current_tenant(),
+            payload,
+            idempotency_key=key,
+        )
+    except submit.TooManyJobs as exc:
         raise ApiError(
             429,
             "too_many_jobs",
-            f"The tenant has {active} unfinished jobs, the most allowed; wait for one to finish "
-            "or cancel one.",
+            f"The tenant has {exc.active} unfinished jobs, the most allowed; wait for one to "
+            "finish or cancel one.",
             headers={"Retry-After": "30"},
-        )
-    job_id = store.create_job(
-        tenant=current_tenant(),
-        name=spec.name,
-        spec=spec.to_dict(),
-        max_trials=spec.search.max_trials,
-        direction=spec.training.objective.direction,
-        max_duration_s=spec.search.max_duration_s,
-        task=spec.task,
-        callback_url=spec.callback_url,
-    )
-    try:
-        _dispatcher().check_shared_options(store.redis)
-        _dispatcher().advance(job_id)
-    except Exception as exc:  # the broker refused: do not leave a job nobody will run
-        with contextlib.suppress(RedisError):
-            store.delete_job(job_id)
+        ) from None
+    except submit.IdempotencyConflict as exc:
         raise ApiError(
-            503,
-            "unavailable",
-            "The task queue is unavailable; retry shortly.",
-            headers={"Retry-After": "5"},
-        ) from exc
-    location = f"/v1/jobs/{job_id}"
-    body = {"id": job_id, "status": "queued", "links": {"self": location}}
-    return jsonify(body), 202, {"Location": location}
-
-
-def _check_warm_start(store: JobStore, spec: JobSpec) -> None:
-    """Each warm-start job must be the caller's, finished, and have searched the same names."""
-    problems: dict[str, list[str]] = {}
-    for i, job_id in enumerate(spec.search.warm_start):
-        path = f"search.warm_start.{i}"
-        try:
-            earlier = job_for_caller(job_id)
-        except JobNotFound:
-            problems[path] = ["No such job."]
-            continue
-        if not earlier.status.is_finished:
-            problems[path] = [f"The job is {earlier.status.value}; warm start from finished jobs."]
-        elif set(earlier.spec.get("search_space", {})) != set(spec.search_space):
-            problems[path] = ["Its search space has other hyperparameters; it is not compatible."]
-    if problems:
-        raise ApiError(422, "validation_error", "The job spec is invalid.", fields=problems)
+            409, "conflict", str(exc), headers={"Retry-After": "1"} if exc.retry else None
+        ) from None
+    location = f"/v1/jobs/{submitted.job_id}"
+    body = {"id": submitted.job_id, "status": submitted.status, "links": {"self": location}}
+    headers = {"Location": location}
+    if submitted.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return jsonify(body), 202, headers
 
 
 class JobListQuery(Schema):
@@ -219,7 +137,7 @@ def list_jobs() -> ResponseReturnValue:
             job.name,
         )
 
-    jobs, position = _store().page_jobs(
+    jobs, position = _store().jobs.page(
         current_tenant(), limit=query["limit"], after=after, keep=keep
     )
     return jsonify(
@@ -236,7 +154,7 @@ def delete_job(job_id: str) -> ResponseReturnValue:
     job = job_for_caller(job_id)
     if not job.status.is_finished:
         raise ApiError(409, "conflict", f"The job is {job.status.value}; cancel it first.")
-    _store().delete_job(job.id)
+    _store().jobs.delete(job.id)
     return "", 204
 
 
@@ -247,7 +165,7 @@ class JobQuery(Schema):
 def _job_state(job_id: str) -> tuple[str, str, bool]:
     """The job's view as JSON, its entity tag, and whether it is finished: one round trip to
     Redis, which checks the caller's key too (``KEY_CHECKED_BY_READ``)."""
-    read = _store().read_job(job_id if _JOB_ID.match(job_id) else "-", key_to_check())
+    read = _store().jobs.read(job_id if _JOB_ID.match(job_id) else "-", key_to_check())
     tenant = tenant_from_read(read)
     job = read.job
     if job is None or job.tenant != tenant:
@@ -286,7 +204,7 @@ def get_job(job_id: str) -> ResponseReturnValue:
 @blueprint.get("/<job_id>/trials")
 def list_trials(job_id: str) -> ResponseReturnValue:
     job = job_for_caller(job_id)
-    trials = _store().list_trials(job.id)
+    trials = _store().trials.list(job.id)
     return jsonify({"job_id": job.id, "trials": [trial_view(t) for t in trials]})
 
 
@@ -294,7 +212,7 @@ def list_trials(job_id: str) -> ResponseReturnValue:
 def download_model(job_id: str) -> ResponseReturnValue:
     """The refit best model as a ``.keras`` file (feature scaling built in, no optimizer)."""
     job = job_for_caller(job_id)
-    data = _store().get_model(job.id)
+    data = _store().models.get(job.id)
     if data is None:
         message = (
             "The job has no model yet; it is kept once the job succeeds."
@@ -321,10 +239,10 @@ def cancel_job(job_id: str) -> ResponseReturnValue:
     failed answers 409.
     """
     job = job_for_caller(job_id)
-    status = _store().cancel_job(job.id)
+    status = _store().jobs.cancel(job.id)
     if status != JobStatus.CANCELLED:
         raise ApiError(409, "conflict", f"The job already {status.value}; nothing to cancel.")
-    if job.webhook is not None and job.webhook["status"] == "waiting":
-        with contextlib.suppress(Exception):  # the sweep delivers it anyway
+    if job.webhook is not None and job.webhook.status == WebhookStatus.WAITING:
+        with contextlib.suppress(QueueUnavailable):  # the sweep delivers it anyway
             _dispatcher().deliver_webhook(job.id)
     return get_job(job.id)

@@ -17,8 +17,10 @@ from flask import Blueprint, jsonify, send_from_directory
 from flask.typing import ResponseReturnValue
 
 from service.api import schemas
-from service.core import spec as job_spec
 from service.core.records import JobStatus
+from service.core.spec import dimensions
+from service.core.spec import fields as spec_fields
+from service.core.spec import schema as spec_schema
 from service.reports.plots import PLOTS
 
 blueprint = Blueprint("openapi", __name__)
@@ -290,7 +292,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
 
 _COMPONENTS = {
     "Error": schemas.ErrorSchema,
-    "JobSpec": job_spec.JobSpecSchema,
+    "JobSpec": spec_schema.JobSpecSchema,
     "JobCreated": schemas.JobCreatedSchema,
     "Job": schemas.JobSchema,
     "JobList": schemas.JobListSchema,
@@ -303,18 +305,18 @@ _COMPONENTS = {
 
 def _custom_fields(plugin: MarshmallowPlugin) -> None:
     """Say what tuneq's own field types hold (apispec knows only marshmallow's)."""
-    plugin.map_to_openapi_type(job_spec.StrictNumber, "number", None)
-    plugin.map_to_openapi_type(job_spec.StrictInteger, "integer", None)
-    plugin.map_to_openapi_type(job_spec.StrictBoolean, "boolean", None)
+    plugin.map_to_openapi_type(spec_fields.StrictNumber, "number", None)
+    plugin.map_to_openapi_type(spec_fields.StrictInteger, "integer", None)
+    plugin.map_to_openapi_type(spec_fields.StrictBoolean, "boolean", None)
 
     def describe(converter: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
-        if isinstance(field, job_spec.SearchSpaceField):
+        if isinstance(field, dimensions.SearchSpaceField):
             return {
                 "type": "object",
                 "description": "Hyperparameter name -> its range or choices.",
                 "additionalProperties": {"$ref": "#/components/schemas/Dimension"},
             }
-        if isinstance(field, job_spec.FixedField):
+        if isinstance(field, dimensions.FixedField):
             return {"type": "object", "description": "Hyperparameter name -> a fixed value."}
         return {}
 
@@ -333,7 +335,7 @@ def document() -> dict[str, Any]:
     )
     _custom_fields(plugin)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    spec.components.schema("Dimension", schema=job_spec.DimensionSchema)
+    spec.components.schema("Dimension", schema=dimensions.DimensionSchema)
     for name, schema in _COMPONENTS.items():
         spec.components.schema(name, schema=schema)
     for code, description in _ERRORS.items():

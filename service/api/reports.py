@@ -8,9 +8,9 @@ from marshmallow import Schema, fields, validate
 
 from service.api.errors import ApiError
 from service.api.jobs import job_for_caller
-from service.core.records import JobRecord, TrialRecord
+from service.api.views import trial_configuration
+from service.core.records import JobRecord, TrialRecord, trial_numbered
 from service.core.store import JobStore
-from service.core.vocabulary import configuration
 from service.reports import plots, report
 
 blueprint = Blueprint("reports", __name__, url_prefix="/v1/jobs")
@@ -29,7 +29,7 @@ def _finished(job_id: str) -> tuple[JobRecord, list[TrialRecord]]:
             409, "conflict", f"The job is {job.status.value}; reports and plots come once it ends."
         )
     store: JobStore = current_app.extensions["tuneq.store"]
-    return job, store.list_trials(job.id)
+    return job, store.trials.list(job.id)
 
 
 @blueprint.get("/<job_id>/report")
@@ -40,9 +40,8 @@ def job_report(job_id: str) -> ResponseReturnValue:
         preferred = request.accept_mimetypes.best_match(["text/html", "text/markdown"])
         fmt = "markdown" if preferred == "text/markdown" else "html"
     job, trials = _finished(job_id)
-    best = trials[job.best_trial] if job.best_trial is not None else None
-    family = job.spec.get("model", {}).get("family", "mlp")
-    config = configuration(job.spec.get("fixed", {}), best.params, family, job.task) if best else {}
+    best = trial_numbered(trials, job.best_trial)
+    config = trial_configuration(job, best) if best else {}
     drawn = plots.available(job, trials)
     if fmt == "markdown":
         body = report.markdown(job, best, config, trials, list(drawn))

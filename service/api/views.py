@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from service.core.jsonable import plain
 from service.core.records import JobRecord, TrialRecord
+from service.core.spec import spec_to_dict
 from service.core.vocabulary import configuration
 
 
@@ -15,27 +18,40 @@ def iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
 
 
-_CONFIGURATIONS: dict[tuple[str, int], dict[str, Any]] = {}
-_CONFIGURATIONS_KEPT = 4096
+_PER_JOB: dict[tuple[str, int | None], Mapping[str, Any]] = {}
+_PER_JOB_KEPT = 4096
+
+
+def _memo(job_id: str, number: int | None, make: Any) -> Any:
+    """What never changes for a job (its spec's wire form, keyed by ``None``) or a trial (its
+    configuration), worked out once per process: a job's spec and a trial's parameters are
+    fixed when they are made, and job ids are random, never reused. Clients poll the same job
+    again and again."""
+    key = (job_id, number)
+    found = _PER_JOB.get(key)
+    if found is None:
+        if len(_PER_JOB) >= _PER_JOB_KEPT:
+            _PER_JOB.clear()
+        found = _PER_JOB[key] = make()
+    return found
 
 
 def trial_configuration(job: JobRecord, trial: TrialRecord) -> dict[str, Any]:
-    """What a trial trains with. Clients poll the best one, and it never changes (a job's
-    spec and a trial's parameters are fixed when they are made, and job ids are random, never
-    reused), so each process works it out once per trial."""
-    key = (job.id, trial.number)
-    found = _CONFIGURATIONS.get(key)
-    if found is None:
-        family = job.spec.get("model", {}).get("family", "mlp")
-        found = configuration(job.spec.get("fixed", {}), trial.params, family, job.task)
-        if len(_CONFIGURATIONS) >= _CONFIGURATIONS_KEPT:
-            _CONFIGURATIONS.clear()
-        _CONFIGURATIONS[key] = found
+    """What a trial trains with (defaults, fixed values and its parameters, active ones)."""
+    found = _memo(
+        job.id,
+        trial.number,
+        lambda: configuration(job.spec.fixed, trial.params, job.spec.model.family, job.task),
+    )
     return dict(found)
 
 
+def spec_view(job: JobRecord) -> Mapping[str, Any]:
+    return _memo(job.id, None, lambda: spec_to_dict(job.spec))
+
+
 def job_view(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
-    objective = job.spec["training"]["objective"]
+    objective = job.spec.training.objective
     view: dict[str, Any] = {
         "id": job.id,
         "name": job.name,
@@ -46,7 +62,7 @@ def job_view(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
             "trials_total": job.max_trials,
             "fraction": round(job.trials_finished / job.max_trials, 4),
         },
-        "objective": objective,
+        "objective": {"metric": objective.metric, "direction": objective.direction.value},
         "best": None,
         "error": job.error,
         "stop_reason": job.stop_reason,
@@ -54,13 +70,11 @@ def job_view(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
         "created_at": iso(job.created_at),
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
-        "status_history": [{"status": e["status"], "at": iso(e["at"])} for e in job.status_history],
-        "webhook": (
-            {**job.webhook, "delivered_at": iso(job.webhook["delivered_at"])}
-            if job.webhook
-            else None
-        ),
-        "spec": job.spec,
+        "status_history": [
+            {"status": change.status.value, "at": iso(change.at)} for change in job.status_history
+        ],
+        "webhook": webhook_view(job),
+        "spec": spec_view(job),
         "links": {
             "self": f"/v1/jobs/{job.id}",
             "trials": f"/v1/jobs/{job.id}/trials",
@@ -80,6 +94,12 @@ def job_view(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
             "diagnosis": best.details.get("diagnosis"),
         }
     return view
+
+
+def webhook_view(job: JobRecord) -> dict[str, Any] | None:
+    if job.webhook is None:
+        return None
+    return {**plain(job.webhook), "delivered_at": iso(job.webhook.delivered_at)}
 
 
 def job_summary(job: JobRecord) -> dict[str, Any]:

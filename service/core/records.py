@@ -1,13 +1,23 @@
-"""Job and trial records as read from the store: immutable, with string enums.
+"""Job, trial and dataset records as read from the store: immutable, with string enums.
 
-A finished trial never changes; the store's scripts enforce it (see ``store.py``).
+Records hold typed values (the job's ``JobSpec``, not its JSON), read-only mappings and tuples:
+a record handed to a view, a cache or the engine cannot be changed in place. A finished trial
+never changes in the store either; its scripts enforce it (see ``service.core.store``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from service.core.catalog import DatasetInfo
+from service.core.spec.types import EMPTY, JobSpec
+
+
+def _empty() -> Mapping[str, Any]:
+    return EMPTY
 
 
 class JobStatus(StrEnum):
@@ -20,6 +30,9 @@ class JobStatus(StrEnum):
     @property
     def is_finished(self) -> bool:
         return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
 class TrialState(StrEnum):
@@ -42,20 +55,44 @@ class TrialState(StrEnum):
         return self in (TrialState.COMPLETED, TrialState.PRUNED)
 
 
+class WebhookStatus(StrEnum):
+    WAITING = "waiting"  # the job has not finished yet
+    PENDING = "pending"  # due, or waiting out its backoff after a failed attempt
+    DELIVERED = "delivered"
+    FAILED = "failed"  # every attempt failed
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    status: JobStatus
+    at: float
+
+
+@dataclass(frozen=True)
+class WebhookState:
+    """A job's callback URL and how its delivery stands."""
+
+    url: str
+    status: WebhookStatus
+    attempts: int = 0
+    last_error: str | None = None
+    delivered_at: float | None = None
+
+
 @dataclass(frozen=True)
 class TrialRecord:
     job_id: str
     number: int
     state: TrialState
-    params: dict[str, Any]
+    params: Mapping[str, Any]
     attempt: int = 0
     preemptions: int = 0
     value: float | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    history: dict[str, list[float]] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=_empty)
+    history: Mapping[str, tuple[float, ...]] = field(default_factory=_empty)
     epochs: int = 0
     best_epoch: int | None = None
-    details: dict[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=_empty)  # diagnosis, folds, range test
     error: str | None = None
     worker: str | None = None
     created_at: float | None = None
@@ -65,30 +102,68 @@ class TrialRecord:
     dispatched_at: float | None = None
 
 
+def trial_numbered(trials: Sequence[TrialRecord], number: int | None) -> TrialRecord | None:
+    """The trial with this number (None if absent): lists skip trials whose record is gone,
+    so a trial's position is not its number."""
+    if number is None:
+        return None
+    return next((t for t in trials if t.number == number), None)
+
+
 @dataclass(frozen=True)
 class JobRecord:
     id: str
     tenant: str
     name: str
     status: JobStatus
-    spec: dict[str, Any]
+    spec: JobSpec
     max_trials: int
-    task: str = "classification"  # of its dataset, so views need not look the dataset up
     trials_created: int = 0
     trials_finished: int = 0
     best_trial: int | None = None
     best_value: float | None = None
-    test_metrics: dict[str, float] = field(default_factory=dict)
+    test_metrics: Mapping[str, float] = field(default_factory=_empty)
     error: str | None = None
     stop_reason: str | None = None
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: Mapping[str, Any] = field(default_factory=_empty)
     deadline_at: float | None = None
     advances: int = 0  # scheduling steps run, and the seconds they took in all
     advance_seconds: float = 0.0
-    status_history: list[dict[str, Any]] = field(default_factory=list)
+    status_history: tuple[StatusChange, ...] = ()
     created_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
-    # With a callback URL: {url, status (waiting|pending|delivered|failed), attempts,
-    # last_error, delivered_at}.
-    webhook: dict[str, Any] | None = None
+    webhook: WebhookState | None = None  # only with a callback URL
+
+    @property
+    def task(self) -> str:
+        return self.spec.task
+
+
+@dataclass(frozen=True)
+class DatasetMeta:
+    """What the API shows about an uploaded dataset, and what a job spec is checked against."""
+
+    id: str
+    task: str
+    n_features: int
+    n_classes: int | None
+    classes: tuple[int | float, ...] | None
+    image_shape: tuple[int, ...] | None
+    columns: tuple[str, ...] | None
+    splits: Mapping[str, int]
+    min_class_count: int | None
+    format: str
+    size_bytes: int
+
+    def info(self) -> DatasetInfo:
+        return DatasetInfo(
+            name=self.id,
+            task=self.task,
+            n_features=self.n_features,
+            n_classes=self.n_classes,
+            n_samples=sum(self.splits.values()),
+            image_shape=self.image_shape,
+            has_validation=self.splits.get("val", 0) > 0,
+            min_class_count=self.min_class_count,
+        )

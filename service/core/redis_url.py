@@ -8,7 +8,8 @@
   The password is the master's; the sentinels are asked with the same one.
 
 Each consumer wants its own spelling (redis-py a client, Celery a ``sentinel://`` URL list and
-transport options, flask-limiter its storage URI); this module translates.
+transport options, flask-limiter its storage URI); this module translates. It parses only: the
+job store's ``connection`` module makes the clients.
 """
 
 from __future__ import annotations
@@ -16,9 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
-
-import redis
-from redis.sentinel import Sentinel
 
 SCHEMES = ("redis", "rediss", "unix", "redis+sentinel")
 
@@ -74,23 +72,6 @@ def check(url: str) -> None:
         raise RedisUrlError(f"use one of {', '.join(s + '://' for s in SCHEMES)}; got {url!r}")
     if scheme == "redis+sentinel":
         parse_sentinel(url)
-
-
-def client(url: str, **kwargs: Any) -> redis.Redis:
-    """A redis-py client for any of the three forms (``kwargs`` go to the connection)."""
-    if not url.startswith("redis+sentinel://"):
-        return redis.Redis.from_url(url, **kwargs)
-    target = parse_sentinel(url)
-    timeouts = {k: v for k, v in kwargs.items() if k.startswith("socket_")}
-    sentinel = Sentinel(
-        list(target.hosts),
-        sentinel_kwargs={"password": target.password, **timeouts},
-        username=target.username,
-        password=target.password,
-        db=target.db,
-        **kwargs,
-    )
-    return sentinel.master_for(target.master)
 
 
 def celery_broker(url: str) -> tuple[str, dict[str, Any]]:

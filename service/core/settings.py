@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from service.core import redis_url
+from service.core.spec.types import SpecLimits
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -81,6 +82,20 @@ class Settings:
     @property
     def webhook_hosts(self) -> tuple[str, ...]:
         return tuple(h.strip().lower() for h in self.webhook_allowed_hosts.split(",") if h.strip())
+
+    def spec_limits(self) -> SpecLimits:
+        """The bounds a job spec is checked against at submission."""
+        return SpecLimits(
+            max_trials=self.max_trials_limit,
+            max_epochs=self.max_epochs_limit,
+            max_parallelism=self.max_parallelism_limit,
+            max_trial_time_s=self.max_trial_time_s,
+            allow_synthetic=self.allow_synthetic,
+            max_model_params=self.max_model_params,
+            max_dimensions=self.max_search_dimensions,
+            webhook_hosts=self.webhook_hosts,
+            webhook_http_loopback=self.webhook_allow_http_loopback,
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable
-from typing import Any
 
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from service.core.records import JobRecord, TrialRecord, TrialState
+from service.core.records import JobRecord, TrialRecord, TrialState, trial_numbered
+from service.core.spec import Dimension, DimensionType, Strategy
 
 PLOTS = ("convergence", "learning_curves", "objective", "parallel_coordinates", "lr_range")
 _SCORED = (TrialState.COMPLETED, TrialState.PRUNED)
@@ -39,8 +39,8 @@ def _scored(trials: list[TrialRecord]) -> list[TrialRecord]:
 
 
 def _objective(job: JobRecord) -> tuple[str, str]:
-    objective = job.spec.get("training", {}).get("objective", {})
-    return objective.get("metric", "objective"), objective.get("direction", "max")
+    objective = job.spec.training.objective
+    return objective.metric, objective.direction.value
 
 
 def convergence(job: JobRecord, trials: list[TrialRecord]) -> bytes:
@@ -67,9 +67,10 @@ def convergence(job: JobRecord, trials: list[TrialRecord]) -> bytes:
 
 def learning_curves(job: JobRecord, trials: list[TrialRecord]) -> bytes:
     """The best trial's training and validation curves per epoch: where overfitting shows."""
-    if job.best_trial is None or job.best_trial >= len(trials):
+    best = trial_numbered(trials, job.best_trial)
+    if best is None:
         raise NoPlot("The job has no best trial.")
-    history = trials[job.best_trial].history
+    history = best.history
     pairs = [name for name in history if not name.startswith("val_") and f"val_{name}" in history]
     if not pairs:
         raise NoPlot("The best trial recorded no training and validation curves.")
@@ -92,17 +93,16 @@ def learning_curves(job: JobRecord, trials: list[TrialRecord]) -> bytes:
     return _png(figure)
 
 
-def _searched(job: JobRecord) -> list[tuple[str, dict[str, Any]]]:
-    space = job.spec.get("search_space", {})
-    return sorted(space.items())
+def _searched(job: JobRecord) -> list[tuple[str, Dimension]]:
+    return sorted(job.spec.search_space.items())
 
 
 def _axis_values(
-    name: str, dim: dict[str, Any], trials: list[TrialRecord]
+    name: str, dim: Dimension, trials: list[TrialRecord]
 ) -> tuple[list[float | None], list[str] | None]:
     """Each trial's value of ``name`` as a number (categories by their index); None: inactive."""
-    if dim.get("type") == "categorical":
-        labels = [str(c) for c in dim.get("choices", [])]
+    if dim.type == DimensionType.CATEGORICAL:
+        labels = [str(c) for c in dim.choices or ()]
         index = {label: i for i, label in enumerate(labels)}
         return [
             index.get(str(t.params[name])) if name in t.params else None for t in trials
@@ -129,7 +129,7 @@ def objective(job: JobRecord, trials: list[TrialRecord]) -> bytes:
             axes.scatter(*zip(*points, strict=True), s=16, color="#2f80ed", alpha=0.8)
         if labels is not None:
             axes.set_xticks(range(len(labels)), labels, rotation=30, fontsize=8)
-        elif dim.get("log"):
+        elif dim.log:
             axes.set_xscale("log")
         axes.set_xlabel(name)
         axes.set_ylabel(metric)
@@ -151,7 +151,7 @@ def parallel_coordinates(job: JobRecord, trials: list[TrialRecord]) -> bytes:
         xs, _ = _axis_values(name, dim, done)
         present = [x for x in xs if x is not None]
         low, high = (min(present), max(present)) if present else (0.0, 1.0)
-        if dim.get("log") and present and low > 0:
+        if dim.log and present and low > 0:
             xs = [math.log10(x) if x is not None else None for x in xs]
             low, high = math.log10(low), math.log10(high)
         span = (high - low) or 1.0
@@ -179,7 +179,7 @@ def parallel_coordinates(job: JobRecord, trials: list[TrialRecord]) -> bytes:
 
 def lr_range(job: JobRecord, trials: list[TrialRecord]) -> bytes:
     """A learning-rate range test: loss against the learning rate, with the suggestion."""
-    if job.spec.get("search", {}).get("strategy") != "lr_range_test" or not trials:
+    if job.spec.search.strategy != Strategy.LR_RANGE_TEST or not trials:
         raise NoPlot("Only a job with strategy lr_range_test has a range-test curve.")
     history = trials[0].history
     rates, losses = history.get("learning_rate", []), history.get("loss", [])

@@ -24,7 +24,7 @@ def _fmt(value: Any) -> str:
 
 
 def _sorted_trials(job: JobRecord, trials: list[TrialRecord]) -> list[TrialRecord]:
-    direction = job.spec.get("training", {}).get("objective", {}).get("direction", "max")
+    direction = job.spec.training.objective.direction
     scored = [t for t in trials if t.value is not None]
     rest = [t for t in trials if t.value is None]
     scored.sort(key=lambda t: -t.value if direction == "max" else t.value)  # type: ignore[operator]
@@ -32,14 +32,14 @@ def _sorted_trials(job: JobRecord, trials: list[TrialRecord]) -> list[TrialRecor
 
 
 def _content(job: JobRecord, best: TrialRecord | None, configuration: dict[str, Any]) -> dict:
-    objective = job.spec.get("training", {}).get("objective", {})
+    objective = job.spec.training.objective
     metrics = {**(best.metrics if best else {}), **job.test_metrics}
     return {
         "title": f"tuneq job {job.name}",
         "facts": [
             ("Job", job.id),
             ("Status", job.status.value),
-            ("Objective", f"{objective.get('direction', '')}imize {objective.get('metric', '')}"),
+            ("Objective", f"{objective.direction}imize {objective.metric}"),
             ("Trials", f"{job.trials_finished} of {job.max_trials}"),
             ("Best trial", "" if best is None else str(best.number)),
             ("Stop reason", job.stop_reason or ""),
@@ -57,7 +57,7 @@ def _content(job: JobRecord, best: TrialRecord | None, configuration: dict[str, 
 
 
 def _trial_rows(job: JobRecord, trials: list[TrialRecord]) -> tuple[list[str], list[list[str]]]:
-    names = sorted(job.spec.get("search_space", {}))
+    names = sorted(job.spec.search_space)
     header = ["trial", "state", "objective", "epochs", *names]
     rows = [
         [str(t.number), t.state.value, _fmt(t.value), str(t.epochs)]

@@ -34,12 +34,12 @@ def test_kill_9_of_an_aof_redis_mid_job(
         job_id = client.post("/v1/jobs", json=synthetic_spec(trials=8, sleep_s=1.0)).get_json()[
             "id"
         ]
-        while store.get_job(job_id).trials_finished < 3:
+        while store.jobs.get(job_id).trials_finished < 3:
             time.sleep(0.1)
         time.sleep(1.5)  # appendfsync everysec: what was acknowledged a second ago is on disk
         finished = {
             t.number: (t.state, t.value, t.attempt)
-            for t in store.list_trials(job_id)
+            for t in store.trials.list(job_id)
             if t.state.is_finished
         }
 
@@ -55,7 +55,7 @@ def test_kill_9_of_an_aof_redis_mid_job(
 
         job = wait_job(store, job_id, timeout_s=180)
         assert job.status == JobStatus.SUCCEEDED, job.error
-        trials = store.list_trials(job_id)
+        trials = store.trials.list(job_id)
         assert [t.number for t in trials] == list(range(8))
         assert all(t.state == TrialState.COMPLETED for t in trials)
         for number, before in finished.items():  # nothing acknowledged was lost or re-run
@@ -76,20 +76,20 @@ def test_cancel_mid_trial(fast_settings: Settings, store: JobStore, workers: Wor
         "/v1/jobs", json=synthetic_spec(trials=5, sleep_s=4.0, epochs=20)
     ).get_json()["id"]
     wait_running(store, job_id, 1, epochs=3)
-    at_cancel = store.get_trial(job_id, 1)
+    at_cancel = store.trials.get(job_id, 1)
     assert at_cancel is not None
 
     response = client.post(f"/v1/jobs/{job_id}/cancel")
     assert response.status_code == 200
     assert response.get_json()["status"] == "cancelled"
     deadline = time.monotonic() + 30
-    while not (trial := store.get_trial(job_id, 1)).state.is_finished:  # type: ignore[union-attr]
+    while not (trial := store.trials.get(job_id, 1)).state.is_finished:  # type: ignore[union-attr]
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert trial is not None and trial.state == TrialState.CANCELLED
     assert trial.epochs <= at_cancel.epochs + 2  # stopped within an epoch of the request
     time.sleep(1)
-    job = store.get_job(job_id)
+    job = store.jobs.get(job_id)
     assert job.status == JobStatus.CANCELLED and job.trials_created == 2
     assert job.best_trial == 0  # the best so far is kept
     again = client.post(f"/v1/jobs/{job_id}/cancel")
@@ -110,7 +110,7 @@ def test_pruning_stops_hopeless_trials_and_keeps_the_best(
         job_id = client.post("/v1/jobs", json=spec).get_json()["id"]
         job = wait_job(store, job_id)
         assert job.status == JobStatus.SUCCEEDED, job.error
-        results[rule] = (job, store.list_trials(job_id))
+        results[rule] = (job, store.trials.list(job_id))
 
     plain_job, plain_trials = results[None]
     assert not any(t.state == TrialState.PRUNED for t in plain_trials)

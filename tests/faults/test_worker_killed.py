@@ -42,7 +42,7 @@ def test_sigkill_of_the_pool_child_during_trial_3(
     worker = workers.start("w1")
     job_id = submit(fast_settings, synthetic_spec(trials=10, sleep_s=1.0))
     wait_running(store, job_id, 3)
-    trial = store.get_trial(job_id, 3)
+    trial = store.trials.get(job_id, 3)
     assert trial is not None and trial.worker is not None
     child = int(trial.worker.rsplit(":", 1)[1])  # the pool process training trial 3
     assert child in pool_children(worker.pid)
@@ -50,7 +50,7 @@ def test_sigkill_of_the_pool_child_during_trial_3(
 
     job = wait_job(store, job_id)
     assert job.status == JobStatus.SUCCEEDED, job.error
-    trials = store.list_trials(job_id)
+    trials = store.trials.list(job_id)
     assert [t.number for t in trials] == list(range(10))
     assert all(t.state == TrialState.COMPLETED for t in trials)
     assert [t.attempt for t in trials] == [1, 1, 1, 2, 1, 1, 1, 1, 1, 1]
@@ -75,15 +75,15 @@ def test_sigkill_of_the_main_process_and_a_new_worker(
     resumed_after = time.monotonic() - killed_at
     job = wait_job(store, job_id)
     assert job.status == JobStatus.SUCCEEDED, job.error
-    assert [t.attempt for t in store.list_trials(job_id)] == [1, 1, 2, 1, 1]
+    assert [t.attempt for t in store.trials.list(job_id)] == [1, 1, 2, 1, 1]
     # within lease + sweep interval, plus worker start-up
     assert resumed_after < fast_settings.trial_lease_s + fast_settings.sweep_interval_s + 15
 
     send_run_trial(fast_settings, job_id, 2)  # the broker's late redelivery of trial 2
     time.sleep(2)
-    after = store.list_trials(job_id)
+    after = store.trials.list(job_id)
     assert [t.attempt for t in after] == [1, 1, 2, 1, 1]
-    assert store.get_job(job_id).trials_finished == 5
+    assert store.jobs.get(job_id).trials_finished == 5
 
 
 def test_duplicate_deliveries_to_two_workers_train_each_trial_once(
@@ -96,17 +96,17 @@ def test_duplicate_deliveries_to_two_workers_train_each_trial_once(
     job_id = submit(fast_settings, spec)
     duplicated: set[int] = set()
     deadline = time.monotonic() + 120
-    while not store.get_job(job_id).status.is_finished:
-        for trial in store.list_trials(job_id):
+    while not store.jobs.get(job_id).status.is_finished:
+        for trial in store.trials.list(job_id):
             if trial.number not in duplicated:
                 for _ in range(2):
                     send_run_trial(fast_settings, job_id, trial.number)
                 duplicated.add(trial.number)
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    job = store.get_job(job_id)
+    job = store.jobs.get(job_id)
     assert job.status == JobStatus.SUCCEEDED, job.error
-    trials = store.list_trials(job_id)
+    trials = store.trials.list(job_id)
     assert len(trials) == 10 and job.trials_finished == 10
     assert all(t.state == TrialState.COMPLETED and t.attempt == 1 for t in trials)
     assert len(duplicated) == 10
@@ -119,7 +119,7 @@ def test_a_trial_that_crashes_every_attempt_fails_after_three(
     job_id = submit(fast_settings, synthetic_spec(trials=5, sleep_s=0.3, crash_trials=[2]))
     job = wait_job(store, job_id, timeout_s=180)
     assert job.status == JobStatus.SUCCEEDED, job.error
-    trials = store.list_trials(job_id)
+    trials = store.trials.list(job_id)
     assert trials[2].state == TrialState.FAILED and trials[2].attempt == 3
     assert "3 attempts" in (trials[2].error or "")
     others = [t for t in trials if t.number != 2]
@@ -135,12 +135,12 @@ def test_a_trial_over_its_hard_time_limit_is_timed_out_and_not_rerun(
     job_id = submit(fast_settings, spec)
     job = wait_job(store, job_id, timeout_s=120)
     assert job.status == JobStatus.SUCCEEDED, job.error
-    hung = store.get_trial(job_id, 1)
+    hung = store.trials.get(job_id, 1)
     assert hung is not None and hung.state == TrialState.TIMED_OUT and hung.attempt == 1
     assert hung.started_at is not None and hung.finished_at is not None
     assert 3.0 <= hung.finished_at - hung.started_at <= 5.0
     time.sleep(2 * fast_settings.trial_lease_s)  # a redelivery would have run it by now
-    again = store.get_trial(job_id, 1)
+    again = store.trials.get(job_id, 1)
     assert again is not None and again.attempt == 1 and again.state == TrialState.TIMED_OUT
 
 
@@ -152,12 +152,12 @@ def test_sigterm_hands_the_running_trial_back(
     wait_running(store, job_id, 1, epochs=2)
     first.send_signal(signal.SIGTERM)
     first.wait(timeout=15)  # seconds, not the rest of the trial
-    trial = store.get_trial(job_id, 1)
+    trial = store.trials.get(job_id, 1)
     assert trial is not None and trial.state == TrialState.QUEUED and trial.preemptions == 1
 
     workers.start("w2")
     job = wait_job(store, job_id)
     assert job.status == JobStatus.SUCCEEDED, job.error
-    trials = store.list_trials(job_id)
+    trials = store.trials.list(job_id)
     assert all(t.state == TrialState.COMPLETED and t.attempt == 1 for t in trials)
     assert trials[1].preemptions == 1 and trials[1].epochs == 30

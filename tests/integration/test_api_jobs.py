@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import redis
 
 from service.core.records import JobStatus
 from service.core.settings import Settings
@@ -27,7 +28,7 @@ def test_cancel_is_idempotent_and_refuses_finished_jobs(
     assert [e["status"] for e in response.get_json()["status_history"]] == ["queued", "cancelled"]
 
     done_id = client.post("/v1/jobs", json=spec).get_json()["id"]
-    store.set_status(done_id, JobStatus.SUCCEEDED, (JobStatus.QUEUED,))
+    store.jobs.set_status(done_id, JobStatus.SUCCEEDED, (JobStatus.QUEUED,))
     conflict = client.post(f"/v1/jobs/{done_id}/cancel")
     assert conflict.status_code == 409
     assert conflict.get_json()["error"]["code"] == "conflict"
@@ -72,7 +73,7 @@ def test_list_pages_newest_first_with_filters(settings: Settings, spec: dict[str
 
 
 def test_delete_only_finished_jobs(
-    settings: Settings, store: JobStore, spec: dict[str, Any]
+    settings: Settings, redis_client: redis.Redis, spec: dict[str, Any]
 ) -> None:
     client = api_client(settings)
     job_id = client.post("/v1/jobs", json=spec).get_json()["id"]
@@ -82,7 +83,7 @@ def test_delete_only_finished_jobs(
     assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
     assert client.get(f"/v1/jobs/{job_id}").status_code == 404
     assert client.delete(f"/v1/jobs/{job_id}").status_code == 404
-    assert not store.redis.keys(f"*{job_id}*")
+    assert not redis_client.keys(f"*{job_id}*")
     assert client.get("/v1/jobs").get_json()["jobs"] == []
 
 

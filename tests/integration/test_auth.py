@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 import redis
 
+from service.api.auth import PUBLIC_ENDPOINTS
 from service.app import create_app
-from service.auth import PUBLIC_ENDPOINTS
 from service.cli import main
-from service.core.apikeys import KeyStore
 from service.core.settings import Settings
-from service.core.store import connect
+from service.core.store import JobStore, connect
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +54,7 @@ def test_every_private_route_needs_a_valid_key(settings: Settings) -> None:
 
 
 def test_keys_are_stored_only_as_sha256(settings: Settings) -> None:
-    store = KeyStore(connect(settings.redis_url))
+    store = JobStore(connect(settings.redis_url)).api_keys
     record, secret = store.create("acme", name="ci")
     assert secret.startswith("tq_") and len(secret) >= 3 + 43  # 256 bits, base64url
     dump = b"".join(
@@ -73,7 +72,7 @@ def test_another_tenants_job_is_404_on_every_route(
     settings: Settings, spec: dict[str, Any]
 ) -> None:
     app = create_app(settings)
-    keys = KeyStore(app.extensions["tuneq.store"].redis)
+    keys = app.extensions["tuneq.store"].api_keys
     _, mine = keys.create("acme")
     _, theirs = keys.create("globex")
     client = app.test_client()
@@ -135,7 +134,7 @@ def test_clients_cannot_set_server_owned_fields(
     settings: Settings, spec: dict[str, Any], field: str
 ) -> None:
     client = create_app(settings).test_client()
-    _, secret = KeyStore(connect(settings.redis_url)).create("acme")
+    _, secret = JobStore(connect(settings.redis_url)).api_keys.create("acme")
     response = client.post(
         "/v1/jobs", json={**spec, field: "globex"}, headers={"Authorization": f"Bearer {secret}"}
     )

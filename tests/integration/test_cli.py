@@ -74,8 +74,7 @@ def live_group_members(pgid: int) -> list[int]:
 
 def test_api_under_gunicorn(settings: Any, tmp_path: Path) -> None:
     """``tuneq api`` as deployed: gunicorn processes, keys checked, metrics shared, clean stop."""
-    from service.core.apikeys import KeyStore
-    from service.core.store import connect
+    from service.core.store import JobStore, connect
 
     port = free_port()
     env = {**os.environ, "TUNEQ_REDIS_URL": settings.redis_url, "TUNEQ_LOG_FORMAT": "json"}
@@ -88,7 +87,7 @@ def test_api_under_gunicorn(settings: Any, tmp_path: Path) -> None:
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
-        _, secret = KeyStore(connect(settings.redis_url)).create("acme")
+        _, secret = JobStore(connect(settings.redis_url)).api_keys.create("acme")
         client = Client(f"http://127.0.0.1:{port}", api_key=secret, retries=0)
         deadline = time.monotonic() + 60
         while True:

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from service.core.settings import Settings
 from tests.helpers import api_client
-from worker.engine.datasets import load_builtin
+from worker.engine.dataset_loader import load_builtin
 
 DIAGNOSES = {"good_fit", "overfitting", "underfitting", "underfitting_and_overfitting"}
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.core import keys
 from service.core.settings import Settings
 from service.core.store import JobStore, connect
 from tests.helpers import api_client, synthetic_spec, wait_job
@@ -31,9 +30,9 @@ def test_readyz_needs_a_recent_worker_heartbeat(settings: Settings, store: JobSt
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "unavailable"
-    store.redis.zadd(keys.workers(), {"stale@host": time.time() - 3600})
+    store.fleet.heartbeat("stale@host", at=time.time() - 3600)
     assert client.get("/readyz").status_code == 503
-    store.redis.zadd(keys.workers(), {"fresh@host": time.time()})
+    store.fleet.heartbeat("fresh@host")
     assert client.get("/readyz").get_json() == {"status": "ready", "workers": 1}
 
 

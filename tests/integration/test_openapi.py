@@ -23,8 +23,6 @@ from schemathesis.generation import GenerationMode
 
 from service.api.openapi import OPERATIONS
 from service.app import create_app
-from service.core import keys
-from service.core.apikeys import KeyStore
 from service.core.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -63,9 +61,9 @@ def live_app(settings: Settings) -> Any:
 def test_live_app_keeps_its_document(live_app: Any) -> None:
     """Every operation, up to ``CASES_PER_OPERATION`` valid and as many invalid cases, seeded
     (operations with few possible inputs run fewer)."""
-    client = live_app.extensions["tuneq.store"].redis
-    _, secret = KeyStore(client).create("fuzz")
-    client.zadd(keys.workers(), {"fuzz@host": time.time() + 3600})  # a live worker: /readyz is 200
+    store = live_app.extensions["tuneq.store"]
+    _, secret = store.api_keys.create("fuzz")
+    store.fleet.heartbeat("fuzz@host", at=time.time() + 3600)  # a live worker: /readyz is 200
     schema = schemathesis.openapi.from_wsgi("/v1/openapi.json", live_app)
     operations = [result.ok() for result in schema.get_all_operations()]
     labels = {operation.label for operation in operations}

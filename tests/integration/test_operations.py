@@ -48,7 +48,7 @@ def test_a_full_redis_refuses_new_jobs_with_503_and_evicts_nothing(
         assert client.get(f"/v1/jobs/{first}").status_code == 200  # nothing evicted
     finally:
         server.config_set("maxmemory", 0)
-    assert store.get_job(first).status == JobStatus.QUEUED
+    assert store.jobs.get(first).status == JobStatus.QUEUED
     assert server.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
 
 
@@ -64,7 +64,7 @@ def test_a_later_small_job_is_not_starved_by_a_large_one(
     ).get_json()["id"]
     workers.start("w1")
     small_job = wait_job(store, small)
-    big_done = store.get_job(big).trials_finished
+    big_done = store.jobs.get(big).trials_finished
     assert small_job.status == JobStatus.SUCCEEDED
     assert big_done < 20, "the small job waited for most of the large one"
     assert wait_job(store, big).status == JobStatus.SUCCEEDED
@@ -81,7 +81,7 @@ def test_max_duration_ends_the_job_with_its_reason(
     job = wait_job(store, job_id)
     assert job.status == JobStatus.SUCCEEDED
     assert job.stop_reason == "max_duration_s reached"
-    started = [t for t in store.list_trials(job_id) if t.started_at is not None]
+    started = [t for t in store.trials.list(job_id) if t.started_at is not None]
     assert 1 <= len(started) < 20
     assert all(t.started_at <= job.deadline_at for t in started)  # type: ignore[operator]
     assert client.get(f"/v1/jobs/{job_id}").get_json()["stop_reason"] == "max_duration_s reached"
@@ -96,7 +96,7 @@ def test_memory_across_trials_grows_no_more_than_keras_itself(spec: dict[str, An
 
     from service.core.spec import load_spec
     from service.core.vocabulary import configuration
-    from worker.engine.datasets import load_builtin
+    from worker.engine.dataset_loader import load_builtin
     from worker.engine.training import fit_trial
 
     job = load_spec(spec)
@@ -152,5 +152,5 @@ def test_worker_processes_are_recycled(
         "/v1/jobs", json=synthetic_spec(trials=4, sleep_s=0.1, epochs=2)
     ).get_json()["id"]
     assert wait_job(store, job_id).status == JobStatus.SUCCEEDED
-    pids = {t.worker for t in store.list_trials(job_id)}
+    pids = {t.worker for t in store.trials.list(job_id)}
     assert len(pids) >= 2  # a fresh pool process took over after two tasks

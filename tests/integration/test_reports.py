@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from service.core.settings import Settings
 from service.core.store import JobStore
-from tests.helpers import api_client, wait_job
+from tests.helpers import api_client, stored_spec, wait_job
 
 pytestmark = pytest.mark.integration
 
@@ -79,9 +79,7 @@ def test_unknown_or_unfinished_jobs(settings: Settings, store: JobStore) -> None
     unknown = "0" * 32
     assert client.get(f"/v1/jobs/{unknown}/report").status_code == 404
     assert client.get(f"/v1/jobs/{unknown}/plots/convergence").status_code == 404
-    running = store.create_job(
-        tenant="acme", name="x", spec={"training": {}}, max_trials=3, direction="max"
-    )
+    running = store.jobs.create("acme", stored_spec())
     for path in (f"/v1/jobs/{running}/report", f"/v1/jobs/{running}/plots/convergence"):
         response = client.get(path)
         assert response.status_code == 409, path

@@ -11,7 +11,7 @@ import pytest
 
 from service.core.spec import ValidationSpec, load_spec
 from service.core.vocabulary import configuration
-from worker.engine.datasets import load_builtin
+from worker.engine.dataset_loader import load_builtin
 from worker.engine.diagnosis import diagnose
 from worker.engine.lr_range import range_test, suggest
 from worker.engine.training import fit_trial, validation_folds

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from service.core.capacity import count_params
 from service.core.catalog import CLASSIFICATION, REGRESSION
+from service.core.spec.capacity import count_params
 from service.core.vocabulary import configuration
 from worker.engine.models import build_model
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from service.core.grid import grid_size
 from service.core.spec import Dimension, load_spec
+from service.core.spec.grid import grid_size
 from worker.engine.optimizer import (
     LARGE_HISTORY,
     BayesianSearch,

@@ -10,7 +10,8 @@ from flask.testing import FlaskClient
 
 from service.app import create_app
 from service.core.settings import Settings
-from service.core.spec import load_spec
+from service.core.spec import load_spec, spec_from_dict, spec_to_dict
+from service.core.store import JobNotFound, JobRead
 
 
 class Untouchable:
@@ -47,7 +48,8 @@ def test_valid_spec_loads(spec: dict[str, Any]) -> None:
     assert loaded.search.max_trials == 5
     assert loaded.search_space["units"].log is True
     assert loaded.training.objective.metric == "val_accuracy"
-    assert load_spec(loaded.to_dict()) == loaded
+    assert load_spec(spec_to_dict(loaded)) == loaded
+    assert spec_from_dict(spec_to_dict(loaded)) == loaded
 
 
 def test_unknown_hyperparameter(client: FlaskClient, spec: dict[str, Any]) -> None:
@@ -204,16 +206,15 @@ def test_oversized_body_is_413(client: FlaskClient) -> None:
 
 @pytest.mark.parametrize("job_id", ["nope", "0" * 32, "../../etc/passwd"])
 def test_unknown_or_malformed_job_id_is_404(job_id: str) -> None:
-    class EmptyStore:
-        def get_job(self, job_id: str) -> None:
-            from service.core.store import JobNotFound
-
+    class NoJobs:
+        def get(self, job_id: str) -> None:
             raise JobNotFound(job_id)
 
-        def read_job(self, job_id: str, key_digest: str | None = None) -> object:
-            from service.core.store import JobRead
-
+        def read(self, job_id: str, key_digest: str | None = None) -> object:
             return JobRead(job=None, best=None, key_digest=None, key_tenant=None)
+
+    class EmptyStore:
+        jobs = NoJobs()
 
     app = create_app(Settings(auth_disabled=True), store=EmptyStore(), dispatcher=Untouchable())  # type: ignore[arg-type]
     for path in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/trials"):
@@ -290,7 +291,8 @@ def test_valid_combinations_load(spec: dict[str, Any]) -> None:
     spec["search"] = {"strategy": "bayesian", "surrogate": "GBRT", "initial_point_generator": "lhs"}
     job = load_spec(spec)
     assert job.model.family == "conv2d" and job.search.surrogate == "GBRT"
-    assert load_spec(job.to_dict()) == job
+    assert load_spec(spec_to_dict(job)) == job
+    assert spec_from_dict(spec_to_dict(job)) == job
     grid = load_spec({**_grid(spec), "search": {"strategy": "grid", "grid_sample": True}})
     assert grid.search.max_trials == 20
     small = {"learning_rate": {"type": "float", "low": 0.001, "high": 0.1, "log": True, "steps": 3}}

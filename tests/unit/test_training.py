@@ -11,7 +11,7 @@ from sklearn.datasets import load_iris
 
 from service.core.spec import load_spec
 from service.core.vocabulary import configuration
-from worker.engine.datasets import holdout_split, load_builtin
+from worker.engine.dataset_loader import holdout_split, load_builtin
 from worker.engine.training import fit_trial, refit
 
 

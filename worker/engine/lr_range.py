@@ -18,7 +18,7 @@ from keras import ops
 from sklearn.preprocessing import StandardScaler
 
 from service.core.spec import JobSpec
-from worker.engine.datasets import Dataset
+from worker.engine.dataset_loader import Dataset
 from worker.engine.results import FitResult, StopCheck
 from worker.engine.training import compiled_model, validation_folds
 

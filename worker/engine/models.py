@@ -3,7 +3,7 @@
 Only names from ``service.core.vocabulary`` are read; no client-supplied Keras config is ever
 deserialised. Backend-agnostic Keras 3 (no ``tf.*``), so the same code runs on JAX or PyTorch.
 Models take flat feature vectors and reshape them for the conv families, so one data pipeline
-serves every family. ``service.core.capacity`` counts these layers without Keras: change both.
+serves every family. ``service.core.spec.capacity`` counts these layers without Keras: change both.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def build_model(
         x = conv_blocks(family, config, x)
         x = keras.layers.Flatten(name="flatten")(x)
     x = dense_layers(config, x)
-    model = keras.Model(inputs, output_layer(task, n_classes)(x), name=family)
+    model = keras.Model(inputs, output_layer(task, n_classes)(x), name=str(family))
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch, max_epochs, rate),
         loss=loss_for(task, n_classes, config.get("loss", "mse")),

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from service.core.grid import distinct_grid, grid_point, grid_size
-from service.core.spec import Dimension, JobSpec
+from service.core.spec import Dimension, JobSpec, Strategy
+from service.core.spec.grid import distinct_grid, grid_point, grid_size
 from worker.engine.space import sample_point, to_python
 
 # Metrics at most 1 and maximised: modelled as log(1 - value), which spreads out the differences
@@ -293,9 +293,9 @@ def _scored(observations: Sequence[Observation]) -> list[Observation]:
 def make_suggester(spec: JobSpec) -> Suggester:
     """The suggester a job's spec asks for."""
     search = spec.search
-    if search.strategy == "random":
+    if search.strategy == Strategy.RANDOM:
         return RandomSearch(spec.search_space, search.seed)
-    if search.strategy == "grid":
+    if search.strategy == Strategy.GRID:
         distinct = distinct_grid(
             spec.search_space, search.grid_steps, spec.fixed, spec.model.family, spec.task
         )
@@ -307,15 +307,15 @@ def make_suggester(spec: JobSpec) -> Suggester:
             search.max_trials,
             distinct,
         )
-    if search.strategy == "lr_range_test":
+    if search.strategy == Strategy.LR_RANGE_TEST:
         return RangeTest()
     return BayesianSearch(
         spec.search_space,
         seed=search.seed,
         n_initial=search.n_initial_points,
-        surrogate=search.surrogate,
-        acquisition=search.acquisition,
+        surrogate=search.surrogate.value,  # scikit-optimize gets plain strings
+        acquisition=search.acquisition.value,
         metric=spec.training.objective.metric,
-        direction=spec.training.objective.direction,
-        generator=search.initial_point_generator,
+        direction=spec.training.objective.direction.value,
+        generator=search.initial_point_generator.value,
     )

@@ -8,7 +8,6 @@ outcome.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -16,23 +15,24 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
-from redis import RedisError
-
-from service.core.datasets import DatasetStore, Fetch, load_job_spec
-from service.core.records import JobStatus, TrialRecord, TrialState
-from service.core.spec import SYNTHETIC, JobSpec
-from service.core.spec_rules import LR_RANGE
-from service.core.store import JobStore, LeaseState, TrialOutcome
+from service.core.records import ACTIVE, JobStatus, TrialRecord, TrialState, trial_numbered
+from service.core.spec import SYNTHETIC, JobSpec, Strategy
+from service.core.store import ClaimOutcome, LeaseState, StoreUnavailable, TrialOutcome
+from service.core.store.protocols import EngineStore
 from service.core.vocabulary import configuration
 from worker.engine.diagnosis import diagnose
 from worker.engine.heap import freeze_startup_heap
 from worker.engine.pruning import Pruner
 from worker.engine.results import FitResult
+
+if TYPE_CHECKING:  # the loader brings scikit-learn; pool children import it on first use
+    from worker.engine.dataset_loader import Fetch
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,16 @@ class TrialPolicy:
     max_trial_time_s: float = 3 * 3600
 
 
+class Execution(StrEnum):
+    """What one delivery of a trial did."""
+
+    RAN = "ran"  # claimed, trained and recorded
+    BUSY = "busy"  # another delivery holds a live lease on it: come back after the lease
+    LOST = "lost"  # its lease was taken over while it ran: the result was discarded
+    PREEMPTED = "preempted"  # this worker is shutting down: handed back, to be sent again
+    SKIPPED = "skipped"  # nothing to run: finished, out of attempts, out of time, or gone
+
+
 class StopReason(StrEnum):
     LOST = "lost"  # another worker owns the trial now: write nothing
     CANCELLED = "cancelled"
@@ -65,7 +75,7 @@ class TrialMonitor:
 
     def __init__(
         self,
-        store: JobStore,
+        store: EngineStore,
         job_id: str,
         number: int,
         token: str,
@@ -112,17 +122,19 @@ class TrialMonitor:
     def on_epoch(self, epochs: int, history: dict[str, list[float]]) -> bool:
         """Record progress (renewing the lease), then decide whether to go on."""
         self.history = history
-        self.renew(epochs=str(epochs), history=json.dumps(history))
+        self.renew(epochs=epochs, history=history)
         if self.reason is None and self.pruner is not None and self._pruned(epochs):
             self.stop(StopReason.PRUNED)
         return not self.should_stop()
 
-    def renew(self, **fields: str) -> None:
+    def renew(
+        self, epochs: int | None = None, history: Mapping[str, Sequence[float]] | None = None
+    ) -> None:
         try:
-            state = self.store.renew_lease(
-                self.job_id, self.number, self.token, self.lease_s, **fields
+            state = self.store.trials.renew(
+                self.job_id, self.number, self.token, self.lease_s, epochs=epochs, history=history
             )
-        except RedisError as exc:  # a blip must not kill the trial; the lease has slack
+        except StoreUnavailable as exc:  # a blip must not kill the trial; the lease has slack
             log.warning("lease renewal for %s/%s failed: %s", self.job_id, self.number, exc)
             return
         if state == LeaseState.LOST:
@@ -137,13 +149,13 @@ class TrialMonitor:
         if time.monotonic() - self._peers_at > _PEERS_REFRESH_S:
             self._peers = [
                 self._curve(t.history)
-                for t in self.store.list_trials(self.job_id)
+                for t in self.store.trials.list(self.job_id)
                 if t.number != self.number and t.state != TrialState.QUEUED
             ]
             self._peers_at = time.monotonic()
         return self.pruner.should_prune(epochs, self._curve(self.history), self._peers)
 
-    def _curve(self, history: Mapping[str, list[float]]) -> list[float]:
+    def _curve(self, history: Mapping[str, Sequence[float]]) -> list[float]:
         """The objective per epoch, higher is better."""
         objective = self.spec.training.objective
         sign = 1.0 if objective.direction == "max" else -1.0
@@ -171,52 +183,54 @@ class TrialMonitor:
             error=f"hard time limit reached (soft limit + {limit:.0f} s); process killed",
         )
         try:
-            self.store.finish_trial(self.job_id, self.number, self.token, outcome)
+            self.store.trials.finish(self.job_id, self.number, self.token, outcome)
         finally:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
 def execute_trial(
-    store: JobStore, job_id: str, number: int, worker: str, policy: TrialPolicy
-) -> str:
-    """Claim, train and record trial ``number``; returns what happened.
+    store: EngineStore, job_id: str, number: int, worker: str, policy: TrialPolicy
+) -> Execution:
+    """Claim, train and record trial ``number``; returns what happened (see ``Execution``).
 
-    ``claimed``: trained and recorded. ``preempted``: handed back to the queue, the caller must
-    dispatch it again. ``leased``: another delivery runs it now. Anything else: nothing to do.
+    Raises:
+        JobNotFound: the job is gone.
     """
-    claim = store.claim_trial(job_id, number, worker, policy.lease_s, policy.max_attempts)
+    claim = store.trials.claim(job_id, number, worker, policy.lease_s, policy.max_attempts)
     if not claim.claimed:
         log.info("trial %s/%s not run: %s", job_id, number, claim.outcome)
-        return claim.outcome
+        return Execution.BUSY if claim.outcome == ClaimOutcome.LEASED else Execution.SKIPPED
     try:
-        spec = load_job_spec(store, store.get_job(job_id))
-        trial = store.get_trial(job_id, number)
+        spec = store.jobs.get(job_id).spec
+        trial = store.trials.get(job_id, number)
         if trial is None:
             raise LookupError(f"trial {number} has no record")
-    except RedisError:
+    except StoreUnavailable:
         raise
     except Exception as exc:
-        store.finish_trial(
+        store.trials.finish(
             job_id, number, claim.token, TrialOutcome(TrialState.FAILED, error=_describe(exc))
         )
-        return claim.outcome
+        return Execution.RAN
     with TrialMonitor(store, job_id, number, claim.token, spec, policy) as monitor:
         outcome = _train(spec, trial.params, number, monitor)
     if monitor.reason == StopReason.LOST:
         log.warning("trial %s/%s lost its lease; result discarded", job_id, number)
-        return "lost"
-    if monitor.reason == StopReason.PREEMPTED and store.release_trial(job_id, number, claim.token):
-        return "preempted"
-    store.finish_trial(job_id, number, claim.token, outcome)
-    return claim.outcome
+        return Execution.LOST
+    if monitor.reason == StopReason.PREEMPTED and store.trials.release(job_id, number, claim.token):
+        return Execution.PREEMPTED
+    store.trials.finish(job_id, number, claim.token, outcome)
+    return Execution.RAN
 
 
-def _train(spec: JobSpec, params: dict, number: int, monitor: TrialMonitor) -> TrialOutcome:
+def _train(
+    spec: JobSpec, params: Mapping[str, Any], number: int, monitor: TrialMonitor
+) -> TrialOutcome:
     """Train the claimed trial. Any error but the store's own is the trial's failure."""
     try:
         config = configuration(spec.fixed, params, spec.model.family, spec.task)
-        result = _fit(spec, config, number, monitor, DatasetStore(monitor.store.redis).data)
-    except RedisError:
+        result = _fit(spec, config, number, monitor, monitor.store.datasets.data)
+    except StoreUnavailable:
         raise
     except Exception as exc:
         log.exception("trial %s failed", number)
@@ -245,7 +259,7 @@ def _train(spec: JobSpec, params: dict, number: int, monitor: TrialMonitor) -> T
 
 
 def _fit(
-    spec: JobSpec, config: dict, number: int, monitor: TrialMonitor, fetch: Fetch
+    spec: JobSpec, config: dict[str, Any], number: int, monitor: TrialMonitor, fetch: Fetch
 ) -> FitResult:
     if spec.model.family == SYNTHETIC:
         from worker.engine.synthetic import run_synthetic
@@ -253,13 +267,13 @@ def _fit(
         return run_synthetic(
             spec, config, number, on_epoch=monitor.on_epoch, stop_check=monitor.should_stop
         )
-    from worker.engine.datasets import load_dataset
+    from worker.engine.dataset_loader import load_dataset
     from worker.engine.training import fit_trial
 
     freeze_startup_heap()
     seed = spec.search.seed * 100_003 + number
     dataset = load_dataset(spec.dataset, fetch)
-    if spec.search.strategy == LR_RANGE:
+    if spec.search.strategy == Strategy.LR_RANGE_TEST:
         from worker.engine.lr_range import range_test
 
         return range_test(spec, config, dataset, seed=seed, stop_check=monitor.should_stop)
@@ -268,46 +282,56 @@ def _fit(
     )
 
 
-def finalize_job(store: JobStore, job_id: str, max_model_bytes: int = 256 << 20) -> JobStatus:
+def finalize_job(store: EngineStore, job_id: str, max_model_bytes: int = 256 << 20) -> JobStatus:
     """Refit the best configuration on all training data, score it on the test set, keep the
-    model (up to ``max_model_bytes``), finish."""
-    job = store.get_job(job_id)
+    model (up to ``max_model_bytes``), finish.
+
+    Raises:
+        JobNotFound: the job is gone.
+    """
+    job = store.jobs.get(job_id)
     if job.status.is_finished:
         return job.status
-    active = (JobStatus.QUEUED, JobStatus.RUNNING)
-    spec = load_job_spec(store, job)
-    trials = store.list_trials(job_id)
+    spec = job.spec
+    trials = store.trials.list(job_id)
     summary = _summary(spec, trials)
-    if spec.search.strategy == LR_RANGE:
+    if spec.search.strategy == Strategy.LR_RANGE_TEST:
         return _finish_range_test(store, job_id, trials, summary)
-    best = trials[job.best_trial] if job.best_trial is not None else None
+    best = trial_numbered(trials, job.best_trial)
     if best is not None and "diagnosis" in best.details:
         summary["diagnosis"] = best.details["diagnosis"]
-    store.set_fields(job_id, summary=json.dumps(summary))
     if best is None:
         errors = [t.error for t in trials if t.error]
         reason = f"no trial completed; first error: {errors[0]}" if errors else "no trial completed"
-        store.set_status(job_id, JobStatus.FAILED, active, error=reason)
-        return JobStatus.FAILED
+        return _finish(store, job_id, JobStatus.FAILED, error=reason, summary=summary)
     config = configuration(spec.fixed, best.params, spec.model.family, spec.task)
     try:
-        test_metrics, model = _refit(
-            spec, config, _refit_epochs(best), DatasetStore(store.redis).data
-        )
+        test_metrics, model = _refit(spec, config, _refit_epochs(best), store.datasets.data)
     except Exception as exc:
         log.exception("refit of job %s failed", job_id)
-        store.set_status(job_id, JobStatus.FAILED, active, error=f"refit failed: {_describe(exc)}")
-        return JobStatus.FAILED
-    fields = {"test_metrics": json.dumps(test_metrics)}
+        error = f"refit failed: {_describe(exc)}"
+        return _finish(store, job_id, JobStatus.FAILED, error=error, summary=summary)
+    kept = None
     if model is not None and len(model) <= max_model_bytes:
-        store.save_model(job_id, model)
-        fields["model_bytes"] = str(len(model))
+        store.models.save(job_id, model)
+        kept = len(model)
     elif model is not None:
         summary["model_not_kept"] = f"{len(model)} bytes is over the {max_model_bytes} limit"
-        fields["summary"] = json.dumps(summary)
-    store.set_fields(job_id, **fields)
-    store.set_status(job_id, JobStatus.SUCCEEDED, active)
-    return JobStatus.SUCCEEDED
+    return _finish(
+        store,
+        job_id,
+        JobStatus.SUCCEEDED,
+        summary=summary,
+        test_metrics=test_metrics,
+        model_bytes=kept,
+    )
+
+
+def _finish(store: EngineStore, job_id: str, status: JobStatus, **results: Any) -> JobStatus:
+    """Move the job to its final status with its results, in one step; a job that was
+    cancelled meanwhile stays cancelled."""
+    store.jobs.set_status(job_id, status, ACTIVE, **results)
+    return status
 
 
 def _refit_epochs(best: TrialRecord) -> int:
@@ -316,30 +340,26 @@ def _refit_epochs(best: TrialRecord) -> int:
 
 
 def _finish_range_test(
-    store: JobStore, job_id: str, trials: list[TrialRecord], summary: dict[str, object]
+    store: EngineStore, job_id: str, trials: list[TrialRecord], summary: dict[str, object]
 ) -> JobStatus:
     """A range test has no best trial to refit: its result is the curve and the suggestion."""
-    active = (JobStatus.QUEUED, JobStatus.RUNNING)
     trial = trials[0] if trials else None
     result = trial.details.get("lr_range") if trial is not None else None
     if trial is None or trial.state != TrialState.COMPLETED or not result or "error" in result:
         error = (result or {}).get("error") or (trial.error if trial else None) or "no result"
-        store.set_fields(job_id, summary=json.dumps(summary))
-        store.set_status(job_id, JobStatus.FAILED, active, error=f"range test failed: {error}")
-        return JobStatus.FAILED
-    store.set_fields(job_id, summary=json.dumps({**summary, "lr_range": result}))
-    store.set_status(job_id, JobStatus.SUCCEEDED, active)
-    return JobStatus.SUCCEEDED
+        failure = f"range test failed: {error}"
+        return _finish(store, job_id, JobStatus.FAILED, error=failure, summary=summary)
+    return _finish(store, job_id, JobStatus.SUCCEEDED, summary={**summary, "lr_range": result})
 
 
 def _refit(
-    spec: JobSpec, config: dict, epochs: int, fetch: Fetch
+    spec: JobSpec, config: dict[str, Any], epochs: int, fetch: Fetch
 ) -> tuple[dict[str, float], bytes | None]:
     if spec.model.family == SYNTHETIC:
         from worker.engine.synthetic import synthetic_test_scores
 
         return synthetic_test_scores(config), None
-    from worker.engine.datasets import load_dataset
+    from worker.engine.dataset_loader import load_dataset
     from worker.engine.training import refit
 
     freeze_startup_heap()
@@ -348,7 +368,7 @@ def _refit(
     )
 
 
-def _summary(spec: JobSpec, trials: list) -> dict[str, object]:
+def _summary(spec: JobSpec, trials: Sequence[TrialRecord]) -> dict[str, object]:
     """Trial counts by state, and the epochs pruning saved (max_epochs minus epochs run)."""
     states: dict[str, int] = {}
     for trial in trials:

@@ -5,14 +5,18 @@ message can be lost (a Redis restart without its append-only file, a crash betwe
 sending); a job can be left with nothing in flight (a lost ``advance`` or ``finalize``). The
 sweep finds each case from the store alone and says what to send; sending the same thing twice
 is harmless, since claims and finalization are leased.
+
+``plan_sweep`` decides from the trials and the time alone; ``sweep_jobs`` reads them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from service.core.records import TrialState
-from service.core.store import JobNotFound, JobStore
+from service.core.records import TrialRecord, TrialState
+from service.core.store import JobNotFound
+from service.core.store.protocols import EngineStore
 
 UNSENT_GRACE_S = 30.0
 
@@ -23,14 +27,13 @@ class SweepPlan:
     advance_jobs: list[str] = field(default_factory=list)
 
 
-def plan_sweep(store: JobStore, requeue_after_s: float) -> SweepPlan:
+def plan_sweep(
+    trials_by_job: Mapping[str, Sequence[TrialRecord]], now: float, requeue_after_s: float
+) -> SweepPlan:
+    """Trials to send again (lease expired, or queued and never picked up) and jobs to advance
+    (nothing in flight), for the active jobs and their trials."""
     plan = SweepPlan()
-    now = store.server_time()
-    for job_id in store.active_job_ids():
-        try:
-            trials = store.list_trials(job_id)
-        except JobNotFound:
-            continue
+    for job_id, trials in trials_by_job.items():
         in_flight = False
         for trial in trials:
             if trial.state == TrialState.RUNNING:
@@ -39,14 +42,27 @@ def plan_sweep(store: JobStore, requeue_after_s: float) -> SweepPlan:
                     plan.run_trials.append((job_id, trial.number))
             elif trial.state == TrialState.QUEUED:
                 in_flight = True
-                sent = trial.dispatched_at
-                stale = (
-                    (now - sent > requeue_after_s)
-                    if sent
-                    else (now - (trial.created_at or now) > UNSENT_GRACE_S)
-                )
-                if stale:
+                if _stale(trial, now, requeue_after_s):
                     plan.run_trials.append((job_id, trial.number))
         if not in_flight:
             plan.advance_jobs.append(job_id)
     return plan
+
+
+def sweep_jobs(store: EngineStore, requeue_after_s: float) -> SweepPlan:
+    """Read every active job's trials and plan their recovery."""
+    now = store.server_time()
+    trials_by_job: dict[str, Sequence[TrialRecord]] = {}
+    for job_id in store.jobs.active_ids():
+        try:
+            trials_by_job[job_id] = store.trials.list(job_id)
+        except JobNotFound:
+            continue
+    return plan_sweep(trials_by_job, now, requeue_after_s)
+
+
+def _stale(trial: TrialRecord, now: float, requeue_after_s: float) -> bool:
+    """A queued trial sent long ago, or recorded and never sent (past a grace period)."""
+    if trial.dispatched_at:
+        return now - trial.dispatched_at > requeue_after_s
+    return now - (trial.created_at or now) > UNSENT_GRACE_S

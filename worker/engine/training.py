@@ -21,8 +21,8 @@ from sklearn.preprocessing import StandardScaler
 
 from service.core.catalog import CLASSIFICATION
 from service.core.spec import JobSpec
-from service.core.spec_rules import input_shape
-from worker.engine.datasets import Dataset, holdout_split
+from service.core.spec.rules import input_shape
+from worker.engine.dataset_loader import Dataset, holdout_split
 from worker.engine.metrics import score
 from worker.engine.models import build_model
 from worker.engine.results import EpochHook, FitResult, StopCheck

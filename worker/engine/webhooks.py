@@ -15,13 +15,33 @@ import json
 import time
 import urllib.error
 import urllib.request
+from enum import StrEnum
 from typing import Any
 
-from service.core.records import JobRecord
-from service.core.store import JobStore
+from service.core.jsonable import plain
+from service.core.records import JobRecord, TrialRecord, WebhookStatus
+from service.core.store.protocols import EngineStore
 
 TIMEOUT_S = 10.0
 SIGNATURE_HEADER = "X-Tuneq-Signature"
+
+
+class DeliveryResult(StrEnum):
+    """What one call of ``deliver_job_webhook`` did."""
+
+    BUSY = "busy"  # another worker is delivering it now
+    NO_WEBHOOK = "none"  # the job has no callback URL
+    NOT_DUE = "not_due"  # not pending: the job is still running, or it was settled already
+    DELIVERED = "delivered"
+    RETRY_LATER = "pending"  # this attempt failed; the sweep tries again after the backoff
+    GAVE_UP = "failed"  # this was the last attempt allowed
+
+
+_AFTER_ATTEMPT = {
+    WebhookStatus.DELIVERED: DeliveryResult.DELIVERED,
+    WebhookStatus.PENDING: DeliveryResult.RETRY_LATER,
+    WebhookStatus.FAILED: DeliveryResult.GAVE_UP,
+}
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -32,8 +52,8 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirects)
 
 
-def payload(job: JobRecord, store: JobStore) -> dict[str, Any]:
-    best = store.get_trial(job.id, job.best_trial) if job.best_trial is not None else None
+def payload(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
+    objective = job.spec.training.objective
     return {
         "event": "job.finished",
         "job": {
@@ -42,13 +62,13 @@ def payload(job: JobRecord, store: JobStore) -> dict[str, Any]:
             "status": job.status.value,
             "error": job.error,
             "stop_reason": job.stop_reason,
-            "objective": job.spec.get("training", {}).get("objective"),
+            "objective": {"metric": objective.metric, "direction": objective.direction.value},
             "best": None
             if best is None
             else {
                 "trial": best.number,
                 "value": best.value,
-                "params": best.params,
+                "params": plain(best.params),
                 "metrics": {**best.metrics, **job.test_metrics},
             },
             "links": {"self": f"/v1/jobs/{job.id}"},
@@ -90,17 +110,23 @@ def deliver(url: str, body: dict[str, Any], secret: str, delivery_id: str) -> st
     return None if 200 <= status < 300 else f"HTTP {status}"
 
 
-def deliver_job_webhook(store: JobStore, job_id: str, secret: str, max_attempts: int) -> str:
-    """Try the job's webhook once (if it is due and nobody else is at it); returns its status."""
-    if not store.webhook_lock(job_id, ttl_s=int(TIMEOUT_S * 3)):
-        return "busy"
-    job = store.get_job(job_id)
-    if job.webhook is None or job.webhook["status"] != "pending":
-        store.release_webhook_lock(job_id)
-        return job.webhook["status"] if job.webhook else "none"
-    error = deliver(
-        job.webhook["url"], payload(job, store), secret, f"{job_id}-{job.webhook['attempts'] + 1}"
-    )
-    return store.record_webhook(
-        job_id, error, max_attempts, retry_delay_s(job.webhook["attempts"] + 1)
-    )
+def deliver_job_webhook(
+    store: EngineStore, job_id: str, secret: str, max_attempts: int
+) -> DeliveryResult:
+    """Try the job's webhook once, if it is due and nobody else is at it.
+
+    Raises:
+        JobNotFound: the job is gone.
+    """
+    if not store.webhooks.lock(job_id, ttl_s=int(TIMEOUT_S * 3)):
+        return DeliveryResult.BUSY
+    job = store.jobs.get(job_id)
+    webhook = job.webhook
+    if webhook is None or webhook.status != WebhookStatus.PENDING:
+        store.webhooks.release_lock(job_id)
+        return DeliveryResult.NO_WEBHOOK if webhook is None else DeliveryResult.NOT_DUE
+    best = store.trials.get(job_id, job.best_trial) if job.best_trial is not None else None
+    attempt = webhook.attempts + 1
+    error = deliver(webhook.url, payload(job, best), secret, f"{job_id}-{attempt}")
+    status = store.webhooks.record(job_id, error, max_attempts, retry_delay_s(attempt))
+    return _AFTER_ATTEMPT[status]

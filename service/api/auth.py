@@ -16,8 +16,8 @@ import logging
 from flask import Flask, current_app, g, request
 
 from service.api.errors import ApiError
-from service.core.apikeys import KeyStore, matches, presented_digest
-from service.core.store import JobRead
+from service.core.apikeys import matches, presented_digest
+from service.core.store import JobRead, JobStore
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ PUBLIC_ENDPOINTS = frozenset(
 
 
 KEY_CHECKED_BY_READ = frozenset({"jobs.get_job"})
-"""Routes whose one store read checks the key as well (``JobStore.read_job``). Clients poll a
+"""Routes whose one store read checks the key as well (``store.jobs.read``). Clients poll a
 job's status more than anything else, and folding the key's lookup into the job's read takes
 that request from two round trips to Redis to one. These routes must call
 ``tenant_from_read``: until they do, ``current_tenant()`` fails, so a route that forgot
@@ -54,7 +54,8 @@ def authenticate() -> None:
         if g.key_digest is None:
             raise _unauthorized(_UNKNOWN_KEY)
         return
-    tenant = KeyStore(current_app.extensions["tuneq.store"].redis).tenant_for(secret.strip())
+    store: JobStore = current_app.extensions["tuneq.store"]
+    tenant = store.api_keys.tenant_for(secret.strip())
     if tenant is None:
         raise _unauthorized(_UNKNOWN_KEY)
     g.tenant = tenant

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from service.core.catalog import CLASSIFICATION
-from service.core.spec import Dimension
+from service.core.spec.types import Dimension, DimensionType
 from service.core.vocabulary import configuration
 
 # Names whose effect on the count is not monotone: every value they can take is tried.
@@ -76,17 +76,17 @@ def largest_model(
 
 
 def _largest(dim: Dimension) -> Any:
-    if dim.type == "categorical":
+    if dim.type == DimensionType.CATEGORICAL:
         choices = dim.choices or ()
         numbers = [c for c in choices if isinstance(c, int | float)]
         return max(numbers) if numbers and len(numbers) == len(choices) else choices[0]
-    return dim.high if dim.type == "float" else int(dim.high or 0)
+    return dim.high if dim.type == DimensionType.FLOAT else int(dim.high or 0)
 
 
 def _values(name: str, space: Mapping[str, Dimension]) -> list[Any]:
     dim = space.get(name)
     if dim is None:
         return [None]
-    if dim.type == "categorical":
+    if dim.type == DimensionType.CATEGORICAL:
         return list(dim.choices or ())
     return list(range(int(dim.low or 0), int(dim.high or 0) + 1))

@@ -14,8 +14,8 @@ import time
 from flask import Flask, Response, jsonify, request
 from flask_limiter import Limiter, RequestLimit
 
+from service.api.auth import PUBLIC_ENDPOINTS
 from service.api.errors import error_body
-from service.auth import PUBLIC_ENDPOINTS
 from service.core import redis_url
 from service.core.settings import Settings
 

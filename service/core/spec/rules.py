@@ -1,6 +1,6 @@
 """Rules that span several fields of a job spec: each names the field a client must change.
 
-The schemas in ``service.core.spec`` check each field alone; these check that the fields make
+The schemas in ``schema`` check each field alone; these check that the fields make
 sense together (the objective fits the task, a conditional hyperparameter can ever be active, a
 grid fits the trial budget, the largest model fits the server's cap...).
 """
@@ -12,20 +12,23 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from service.core.capacity import largest_model
 from service.core.catalog import OBJECTIVES, DatasetInfo, monitorable
-from service.core.grid import MAX_GRID_POINTS, distinct_grid_size, grid_size
-from service.core.spec import (
+from service.core.spec.capacity import largest_model
+from service.core.spec.grid import MAX_GRID_POINTS, distinct_grid_size, grid_size
+from service.core.spec.types import (
     SYNTHETIC,
+    DimensionType,
     EarlyStoppingSpec,
+    ModelFamily,
     SearchSpec,
     SpecLimits,
+    Strategy,
+    ValidationMethod,
     ValidationSpec,
 )
 from service.core.vocabulary import HYPERPARAMETERS, defaults
 
 Add = Callable[[str, str], None]
-LR_RANGE = "lr_range_test"
 
 
 def check_spec(data: dict[str, Any], limits: SpecLimits | None, add: Add) -> None:
@@ -86,9 +89,9 @@ def input_shape(
     family: str, given: tuple[int, ...] | None, info: DatasetInfo
 ) -> tuple[int, ...] | str:
     """The shape one sample enters the model with, or why there is none."""
-    if family == "conv1d":
+    if family == ModelFamily.CONV1D:
         return (info.n_features, 1)
-    if family != "conv2d":
+    if family != ModelFamily.CONV2D:
         return (info.n_features,)
     shape = given or info.image_shape
     if shape is None:
@@ -126,7 +129,7 @@ def _can_be_active(name: str, data: dict[str, Any]) -> bool:
     dim = data["search_space"].get(parent)
     if dim is None:
         values: list[Any] = [data["fixed"].get(parent, defaults()[parent])]
-    elif dim.type == "categorical":
+    elif dim.type == DimensionType.CATEGORICAL:
         values = list(dim.choices or ())
     else:
         values = [dim.high]
@@ -149,10 +152,10 @@ def _check_training(data: dict[str, Any], info: DatasetInfo, add: Add) -> None:
             "training.early_stopping.monitor", f"For {task} use one of {sorted(monitorable(task))}."
         )
     validation = training.get("validation", ValidationSpec())
-    if validation.method == "dataset" and not info.has_validation:
+    if validation.method == ValidationMethod.DATASET and not info.has_validation:
         add("training.validation.method", f"Dataset '{info.name}' has no validation part.")
     if (
-        validation.method == "kfold"
+        validation.method == ValidationMethod.KFOLD
         and info.min_class_count is not None
         and validation.folds > info.min_class_count
     ):
@@ -163,7 +166,7 @@ def _check_training(data: dict[str, Any], info: DatasetInfo, add: Add) -> None:
         )
     search: SearchSpec = data["search"]
     if search.pruning is not None:
-        if validation.method == "kfold":
+        if validation.method == ValidationMethod.KFOLD:
             add("search.pruning", "Pruning compares per-epoch curves; use holdout validation.")
         chosen = metric or next(iter(allowed))
         if chosen not in monitorable(task):
@@ -176,7 +179,7 @@ def _check_training(data: dict[str, Any], info: DatasetInfo, add: Add) -> None:
 def _check_search(data: dict[str, Any], add: Add) -> None:
     search: SearchSpec = data["search"]
     space = data["search_space"]
-    if search.strategy == LR_RANGE:
+    if search.strategy == Strategy.LR_RANGE_TEST:
         if space:
             add("search_space", "The range test trains the fixed configuration: leave it empty.")
         if "learning_rate" in data["fixed"]:
@@ -186,7 +189,7 @@ def _check_search(data: dict[str, Any], add: Add) -> None:
         add("search_space", "Search at least one hyperparameter.")
     if search.initial_points is not None and search.initial_points > search.max_trials:
         add("search.initial_points", "Must not exceed max_trials.")
-    if search.strategy == "grid" and space:
+    if search.strategy == Strategy.GRID and space:
         size = grid_size(space, search.grid_steps)
         if size <= MAX_GRID_POINTS:
             task = data["dataset"].info.task

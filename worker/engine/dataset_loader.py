@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import io
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,8 +23,10 @@ from service.core.catalog import (
     TEST_FRACTION,
     TEST_SPLIT_SEED,
 )
-from service.core.datasets import Fetch
 from service.core.spec import DatasetRef
+
+Fetch = Callable[[str], bytes | None]
+"""An uploaded dataset's stored .npz by id (None once it is gone)."""
 
 _UPLOADED: OrderedDict[str, Dataset] = OrderedDict()
 _UPLOADED_CACHED = 4

@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from service.core.spec import Dimension
+from service.core.spec.types import Dimension, DimensionType
 from service.core.vocabulary import HYPERPARAMETERS, active_params
 
 MAX_GRID_POINTS = 1_000_000
@@ -24,7 +24,7 @@ MAX_LISTED_GRID = 100_000  # about 0.35 s to list at this size
 
 def grid_axis(dim: Dimension, default_steps: int) -> list[Any]:
     """The values one dimension takes in a grid."""
-    if dim.type == "categorical":
+    if dim.type == DimensionType.CATEGORICAL:
         return list(dim.choices or ())
     assert dim.low is not None and dim.high is not None
     steps = dim.steps or default_steps
@@ -34,7 +34,7 @@ def grid_axis(dim: Dimension, default_steps: int) -> list[Any]:
     else:
         values = [dim.low + (dim.high - dim.low) * i / (steps - 1) for i in range(steps)]
     values[0], values[-1] = dim.low, dim.high  # exact ends, whatever the rounding
-    if dim.type == "int":
+    if dim.type == DimensionType.INT:
         return list(dict.fromkeys(round(v) for v in values))
     return [float(v) for v in values]
 

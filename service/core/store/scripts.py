@@ -1,4 +1,4 @@
-"""Lua scripts behind the job store's atomic transitions.
+"""Every Lua script of the job store: its atomic transitions, in one place.
 
 Each runs as one Redis command, so a redelivered task or a second worker sees either the state
 before or the state after, never half of it. Time comes from the Redis server's clock (``TIME``)
@@ -228,4 +228,17 @@ end
 local key = {}
 if KEYS[3] then key = redis.call('HMGET', KEYS[3], 'digest', 'tenant') end
 return {job, log, best, key}
+"""
+
+# KEYS: the tenant's datasets, the dataset's tenants, the dataset's description, its data.
+# ARGV: dataset id, tenant. Drops the tenant's reference and, with the last one, the data.
+# Returns -1 when the tenant held none, 1 when the data went too, else 0.
+RELEASE_DATASET = """
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return -1 end
+redis.call('SREM', KEYS[2], ARGV[2])
+if redis.call('SCARD', KEYS[2]) == 0 then
+  redis.call('DEL', KEYS[3], KEYS[4])
+  return 1
+end
+return 0
 """

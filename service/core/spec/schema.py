@@ -1,0 +1,319 @@
+"""The job spec's marshmallow schemas: a client's JSON in, a frozen ``JobSpec`` out.
+
+Everything a client can get wrong is caught here and reported with the path of the field, so the
+worker can trust a loaded ``JobSpec``. Each field is checked alone by its schema; the checks that
+span fields are in ``rules``. Unknown fields anywhere are refused (marshmallow's RAISE).
+
+A spec names a built-in dataset or an uploaded one by id; ``datasets`` (a lookup the caller
+passes: the API's is limited to the caller's tenant) resolves an id to what the checks need.
+A stored spec is decoded by ``codec`` without running these schemas again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from service.core.catalog import BUILTIN_DATASETS, OBJECTIVES, DatasetInfo
+from service.core.spec.dimensions import FixedField, SearchSpaceField
+from service.core.spec.fields import StrictBoolean, StrictInteger, StrictNumber
+from service.core.spec.grid import distinct_grid_size
+from service.core.spec.rules import check_spec
+from service.core.spec.types import (
+    MAX_GRID_STEPS,
+    MAX_WARM_START_JOBS,
+    SYNTHETIC,
+    Acquisition,
+    DatasetRef,
+    Direction,
+    EarlyStoppingSpec,
+    InitialPointGenerator,
+    JobSpec,
+    LrRangeSpec,
+    ModelFamily,
+    ModelSpec,
+    ObjectiveSpec,
+    PruningRule,
+    PruningSpec,
+    SearchSpec,
+    SpecLimits,
+    Strategy,
+    Surrogate,
+    TrainingSpec,
+    ValidationMethod,
+    ValidationSpec,
+)
+
+DatasetLookup = Callable[[str], DatasetInfo | None]
+
+
+def _one_of(enum: type) -> validate.OneOf:
+    return validate.OneOf([member.value for member in enum])
+
+
+class DatasetRefSchema(Schema):
+    builtin = fields.String(validate=validate.OneOf(sorted(BUILTIN_DATASETS)))
+    id = fields.String(
+        validate=validate.Regexp(r"^[0-9a-f]{64}$", error="Not a dataset id (64 hex digits).")
+    )
+
+    @validates_schema
+    def _one_of(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if ("builtin" in data) == ("id" in data):
+            raise ValidationError("Give either builtin (a name) or id (an uploaded dataset).")
+
+    @post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> DatasetRef:
+        if "builtin" in data:
+            return DatasetRef(builtin=data["builtin"], info=BUILTIN_DATASETS[data["builtin"]])
+        return DatasetRef(id=data["id"])  # resolved by JobSpecSchema, which has the lookup
+
+
+class ModelSchema(Schema):
+    family = fields.String(load_default=ModelFamily.MLP.value, validate=_one_of(ModelFamily))
+    input_shape = fields.List(
+        StrictInteger(validate=validate.Range(min=1, max=4096)),
+        validate=validate.Length(min=2, max=3),
+    )
+    sleep_s = StrictNumber(validate=validate.Range(min=0, max=600))
+    crash_trials = fields.List(
+        StrictInteger(validate=validate.Range(min=0)), validate=validate.Length(max=100)
+    )
+    hang_trials = fields.List(
+        StrictInteger(validate=validate.Range(min=0)), validate=validate.Length(max=100)
+    )
+
+    @validates_schema
+    def _synthetic_only(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data["family"] != SYNTHETIC:
+            extra = {"sleep_s", "crash_trials", "hang_trials"} & set(data)
+            if extra:
+                raise ValidationError(
+                    {name: ["Only for the synthetic family."] for name in sorted(extra)}
+                )
+        if "input_shape" in data and data["family"] != ModelFamily.CONV2D:
+            raise ValidationError({"input_shape": ["Only for the conv2d family."]})
+
+    @post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> ModelSpec:
+        for name in ("crash_trials", "hang_trials", "input_shape"):
+            if name in data:
+                data[name] = tuple(data[name])
+        data["family"] = ModelFamily(data["family"])
+        return ModelSpec(**data)
+
+
+class EarlyStoppingSchema(Schema):
+    enabled = StrictBoolean(load_default=True)
+    monitor = fields.String(load_default="val_loss", validate=validate.Length(max=64))
+    patience = StrictInteger(load_default=5, validate=validate.Range(min=0, max=1000))
+    min_delta = StrictNumber(load_default=0.0, validate=validate.Range(min=0))
+    restore_best_weights = StrictBoolean(load_default=True)
+    start_from_epoch = StrictInteger(load_default=0, validate=validate.Range(min=0, max=10_000))
+
+    @post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> EarlyStoppingSpec:
+        return EarlyStoppingSpec(**data)
+
+
+class ValidationSchema(Schema):
+    method = fields.String(
+        load_default=ValidationMethod.HOLDOUT.value, validate=_one_of(ValidationMethod)
+    )
+    folds = StrictInteger(
+        load_default=5, validate=validate.Range(min=2, max=10, error="Must be between 2 and 10.")
+    )
+    split = StrictNumber(
+        load_default=0.2,
+        validate=validate.Range(min=0.05, max=0.5, error="Must be between 0.05 and 0.5."),
+    )
+
+    @post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> ValidationSpec:
+        return ValidationSpec(**{**data, "method": ValidationMethod(data["method"])})
+
+
+class ObjectiveSchema(Schema):
+    metric = fields.String(validate=validate.Length(max=64))
+    direction = fields.String(validate=_one_of(Direction))
+
+
+class PruningSchema(Schema):
+    rule = fields.String(load_default=PruningRule.MEDIAN.value, validate=_one_of(PruningRule))
+    min_epochs = StrictInteger(load_default=5, validate=validate.Range(min=1, max=10_000))
+    reduction_factor = StrictInteger(load_default=3, validate=validate.Range(min=2, max=10))
+
+    @post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> PruningSpec:
+        return PruningSpec(**{**data, "rule": PruningRule(data["rule"])})
+
+
+class TrainingSchema(Schema):
+    max_epochs = StrictInteger(load_default=30, validate=validate.Range(min=1))
+    time_limit_s = StrictNumber(validate=validate.Range(min=1))
+    hard_time_limit_s = StrictNumber(validate=validate.Range(min=1))
+
+    @validates_schema
+    def _limits_in_order(self, data: dict[str, Any], **kwargs: Any) -> None:
+        soft, hard = data.get("time_limit_s"), data.get("hard_time_limit_s")
+        if soft is not None and hard is not None and hard <= soft:
+            raise ValidationError({"hard_time_limit_s": ["Must exceed time_limit_s."]})
+
+    early_stopping = fields.Nested(EarlyStoppingSchema, load_default=EarlyStoppingSpec)
+    validation = fields.Nested(ValidationSchema, load_default=ValidationSpec)
+    objective = fields.Nested(ObjectiveSchema, load_default=dict)
+
+
+class LrRangeSchema(Schema):
+    min_lr = StrictNumber(load_default=1e-6, validate=validate.Range(min=1e-9, max=10))
+    max_lr = StrictNumber(load_default=1.0, validate=validate.Range(min=1e-8, max=100))
+    steps = StrictInteger(load_default=100, validate=validate.Range(min=10, max=10_000))
+
+    @validates_schema
+    def _in_order(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data["min_lr"] >= data["max_lr"]:
+            raise ValidationError({"min_lr": ["Must be less than max_lr."]})
+
+    @post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> LrRangeSpec:
+        return LrRangeSpec(**data)
+
+
+class SearchSchema(Schema):
+    strategy = fields.String(load_default=Strategy.BAYESIAN.value, validate=_one_of(Strategy))
+    max_trials = StrictInteger(load_default=20, validate=validate.Range(min=1))
+    parallelism = StrictInteger(load_default=1, validate=validate.Range(min=1))
+    seed = StrictInteger(load_default=0, validate=validate.Range(min=0, max=2**31 - 1))
+    initial_points = StrictInteger(validate=validate.Range(min=1))
+    surrogate = fields.String(load_default=Surrogate.GP.value, validate=_one_of(Surrogate))
+    acquisition = fields.String(
+        load_default=Acquisition.GP_HEDGE.value, validate=_one_of(Acquisition)
+    )
+    max_duration_s = StrictNumber(validate=validate.Range(min=1))
+    pruning = fields.Nested(PruningSchema)
+    initial_point_generator = fields.String(
+        load_default=InitialPointGenerator.RANDOM.value, validate=_one_of(InitialPointGenerator)
+    )
+    grid_steps = StrictInteger(load_default=5, validate=validate.Range(min=2, max=MAX_GRID_STEPS))
+    grid_sample = StrictBoolean(load_default=False)
+    warm_start = fields.List(
+        fields.String(validate=validate.Regexp(r"^[0-9a-f]{32}$", error="Not a job id.")),
+        validate=validate.Length(max=MAX_WARM_START_JOBS),
+    )
+    lr_range = fields.Nested(LrRangeSchema, load_default=LrRangeSpec)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> SearchSpec:
+        if "warm_start" in data:
+            data["warm_start"] = tuple(dict.fromkeys(data["warm_start"]))
+        data["strategy"] = Strategy(data["strategy"])
+        data["surrogate"] = Surrogate(data["surrogate"])
+        data["acquisition"] = Acquisition(data["acquisition"])
+        data["initial_point_generator"] = InitialPointGenerator(data["initial_point_generator"])
+        return SearchSpec(**data)
+
+
+class JobSpecSchema(Schema):
+    """The whole job spec. Unknown fields anywhere are refused (marshmallow's RAISE)."""
+
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    callback_url = fields.String(validate=validate.Length(min=1, max=2000))
+    dataset = fields.Nested(DatasetRefSchema, required=True)
+    model = fields.Nested(ModelSchema, load_default=ModelSpec)
+    search_space = SearchSpaceField(load_default=dict)
+    fixed = FixedField(load_default=dict)
+    training = fields.Nested(TrainingSchema, load_default=dict)
+    search = fields.Nested(SearchSchema, load_default=SearchSpec)
+
+    def __init__(
+        self,
+        *,
+        limits: SpecLimits | None = None,
+        datasets: DatasetLookup | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.limits = limits
+        self.datasets = datasets
+
+    @validates_schema
+    def _check_whole(self, data: dict[str, Any], **kwargs: Any) -> None:
+        ref: DatasetRef = data["dataset"]
+        if ref.id is not None:
+            info = self.datasets(ref.id) if self.datasets is not None else None
+            if info is None:
+                raise ValidationError({"dataset": {"id": ["No such dataset."]}})
+            # The loaded data is this schema's own result: complete the reference in place.
+            data["dataset"] = dataclasses.replace(ref, info=info)
+        errors: dict[str, Any] = {}
+
+        def add(path: str, message: str) -> None:
+            node = errors
+            *parents, leaf = path.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node.setdefault(leaf, []).append(message)
+
+        check_spec(data, self.limits, add)
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> JobSpec:
+        task = data["dataset"].info.task
+        training = dict(data["training"])
+        objective = training.pop("objective", {})
+        metric = objective.get("metric") or next(iter(OBJECTIVES[task]))
+        direction = Direction(objective.get("direction") or OBJECTIVES[task][metric])
+        search = data["search"]
+        if search.strategy == Strategy.LR_RANGE_TEST:
+            search = dataclasses.replace(search, max_trials=1, parallelism=1)
+        elif search.strategy == Strategy.GRID:
+            size = distinct_grid_size(
+                data["search_space"], search.grid_steps, data["fixed"], data["model"].family, task
+            )
+            search = dataclasses.replace(search, max_trials=min(search.max_trials, size))
+        return JobSpec(
+            name=data.get("name") or f"{data['dataset'].info.name[:12]}-{data['model'].family}",
+            dataset=data["dataset"],
+            model=data["model"],
+            search_space=data["search_space"],
+            fixed=data["fixed"],
+            training=TrainingSpec(objective=ObjectiveSpec(metric, direction), **training),
+            search=search,
+            callback_url=data.get("callback_url"),
+        )
+
+
+def load_spec(
+    payload: Any, limits: SpecLimits | None = None, datasets: DatasetLookup | None = None
+) -> JobSpec:
+    """Load and validate a job spec; ``datasets`` resolves uploaded dataset ids.
+
+    Raises:
+        marshmallow.ValidationError: with the messages keyed by field path.
+    """
+    return JobSpecSchema(limits=limits, datasets=datasets).load(payload)
+
+
+def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Turn marshmallow's nested messages into ``{"a.b.c": [message, ...]}``."""
+    if isinstance(messages, Mapping):
+        flat: dict[str, list[str]] = {}
+        for key, value in messages.items():
+            part = prefix if key == "_schema" else (f"{prefix}.{key}" if prefix else str(key))
+            for path, items in flatten_errors(value, part).items():
+                flat.setdefault(path, []).extend(items)
+        return flat
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return {prefix or "body": list(messages)}
+    if isinstance(messages, list):
+        flat = {}
+        for item in messages:
+            for path, items in flatten_errors(item, prefix).items():
+                flat.setdefault(path, []).extend(items)
+        return flat
+    return {prefix or "body": [str(messages)]}

@@ -1,0 +1,243 @@
+"""The job spec as typed, immutable data: string enums and frozen dataclasses.
+
+This module is the leaf of the ``spec`` package: the schema, the rules, the grid and capacity
+helpers and the codec build on it, and it imports nothing from them. Mappings in a loaded spec
+are read-only (``MappingProxyType``) and sequences are tuples, so a spec shared between a record,
+a cache and the engine cannot be changed behind anyone's back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from service.core.catalog import BUILTIN_DATASETS, DatasetInfo
+
+
+class Strategy(StrEnum):
+    BAYESIAN = "bayesian"
+    RANDOM = "random"
+    GRID = "grid"
+    LR_RANGE_TEST = "lr_range_test"
+
+
+class Direction(StrEnum):
+    MAX = "max"
+    MIN = "min"
+
+
+class ModelFamily(StrEnum):
+    """The built-in model families. ``synthetic`` trains nothing (see ``ModelSpec``)."""
+
+    MLP = "mlp"
+    CONV1D = "conv1d"
+    CONV2D = "conv2d"
+    SYNTHETIC = "synthetic"
+
+
+class DimensionType(StrEnum):
+    FLOAT = "float"
+    INT = "int"
+    CATEGORICAL = "categorical"
+
+
+class ValidationMethod(StrEnum):
+    HOLDOUT = "holdout"
+    KFOLD = "kfold"
+    DATASET = "dataset"
+
+
+class PruningRule(StrEnum):
+    MEDIAN = "median"
+    ASHA = "asha"
+
+
+class Surrogate(StrEnum):
+    GP = "GP"
+    RF = "RF"
+    ET = "ET"
+    GBRT = "GBRT"
+    DUMMY = "dummy"
+
+
+class Acquisition(StrEnum):
+    GP_HEDGE = "gp_hedge"
+    EI = "EI"
+    PI = "PI"
+    LCB = "LCB"
+
+
+class InitialPointGenerator(StrEnum):
+    RANDOM = "random"
+    SOBOL = "sobol"
+    HALTON = "halton"
+    HAMMERSLY = "hammersly"
+    LHS = "lhs"
+    GRID = "grid"
+
+
+SYNTHETIC = ModelFamily.SYNTHETIC
+MAX_CHOICES = 256
+MAX_DIMENSIONS = 48
+MAX_GRID_STEPS = 100
+MAX_WARM_START_JOBS = 10
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A read-only view of a copy of ``value`` (an existing read-only view is kept)."""
+    return value if isinstance(value, MappingProxyType) else MappingProxyType(dict(value))
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One searched hyperparameter: a numeric range or a list of choices."""
+
+    type: DimensionType
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] | None = None
+    steps: int | None = None
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A built-in dataset by name or an uploaded one by id, with what is known about it."""
+
+    builtin: str | None = None
+    id: str | None = None
+    info: DatasetInfo = field(default=BUILTIN_DATASETS["iris"], compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The model family. ``synthetic`` trains nothing: it scores a configuration with a fixed
+    formula, sleeping ``sleep_s`` per trial, so scheduling and fault handling can be tested and
+    benchmarked apart from training. It is refused unless the server enables it; its
+    ``crash_trials`` / ``hang_trials`` make those trial numbers kill or hang their process."""
+
+    family: ModelFamily = ModelFamily.MLP
+    input_shape: tuple[int, ...] | None = None
+    sleep_s: float = 0.0
+    crash_trials: tuple[int, ...] = ()
+    hang_trials: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class EarlyStoppingSpec:
+    enabled: bool = True
+    monitor: str = "val_loss"
+    patience: int = 5
+    min_delta: float = 0.0
+    restore_best_weights: bool = True
+    start_from_epoch: int = 0
+
+
+@dataclass(frozen=True)
+class ValidationSpec:
+    """``holdout``: a stratified ``split`` of the training data. ``kfold``: ``folds`` stratified
+    folds, the trial's score is their mean (its spread is reported). ``dataset``: the dataset's
+    own validation part."""
+
+    method: ValidationMethod = ValidationMethod.HOLDOUT
+    split: float = 0.2
+    folds: int = 5
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    metric: str
+    direction: Direction
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """How each trial trains. ``time_limit_s`` stops a trial at its next batch (recorded
+    ``timed_out`` with what it measured so far); ``hard_time_limit_s`` kills its process."""
+
+    objective: ObjectiveSpec
+    max_epochs: int = 30
+    early_stopping: EarlyStoppingSpec = field(default_factory=EarlyStoppingSpec)
+    validation: ValidationSpec = field(default_factory=ValidationSpec)
+    time_limit_s: float | None = None
+    hard_time_limit_s: float | None = None
+
+
+@dataclass(frozen=True)
+class PruningSpec:
+    """Stopping hopeless trials early: the median rule or asynchronous successive halving."""
+
+    rule: PruningRule = PruningRule.MEDIAN
+    min_epochs: int = 5
+    reduction_factor: int = 3
+
+
+@dataclass(frozen=True)
+class LrRangeSpec:
+    """The learning-rate range test: ``steps`` optimizer steps from ``min_lr`` to ``max_lr``."""
+
+    min_lr: float = 1e-6
+    max_lr: float = 1.0
+    steps: int = 100
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    strategy: Strategy = Strategy.BAYESIAN
+    max_trials: int = 20
+    parallelism: int = 1
+    seed: int = 0
+    initial_points: int | None = None
+    initial_point_generator: InitialPointGenerator = InitialPointGenerator.RANDOM
+    surrogate: Surrogate = Surrogate.GP
+    acquisition: Acquisition = Acquisition.GP_HEDGE
+    max_duration_s: float | None = None
+    pruning: PruningSpec | None = None
+    grid_steps: int = 5
+    grid_sample: bool = False
+    warm_start: tuple[str, ...] = ()
+    lr_range: LrRangeSpec = field(default_factory=LrRangeSpec)
+
+    @property
+    def n_initial_points(self) -> int:
+        """Random points before the surrogate takes over (default: a fifth of the budget, 3 to
+        10; ``bench/README.md`` says how that was chosen)."""
+        if self.initial_points is not None:
+            return self.initial_points
+        return max(3, min(10, self.max_trials // 5))
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    dataset: DatasetRef
+    model: ModelSpec
+    search_space: Mapping[str, Dimension]
+    fixed: Mapping[str, Any]
+    training: TrainingSpec
+    search: SearchSpec
+    callback_url: str | None = None  # POSTed the job's result when it finishes (a webhook)
+
+    @property
+    def task(self) -> str:
+        return self.dataset.info.task
+
+
+@dataclass(frozen=True)
+class SpecLimits:
+    """Server-side bounds on what one job may ask for."""
+
+    max_trials: int = 1000
+    max_epochs: int = 1000
+    max_parallelism: int = 64
+    max_trial_time_s: float = 3 * 3600
+    allow_synthetic: bool = False
+    max_model_params: int = 50_000_000
+    max_dimensions: int = 32
+    webhook_hosts: tuple[str, ...] = ()  # hosts a callback_url may name; none: webhooks off
+    webhook_http_loopback: bool = False  # allow http:// to a loopback host (development)

@@ -1,0 +1,32 @@
+"""What the processes of one deployment tell one another through the store: which workers are
+alive (a heartbeat each), and the fingerprint of the broker options they must all share.
+"""
+
+from __future__ import annotations
+
+import time
+
+from service.core import keys
+from service.core.store.connection import Connection
+
+# Workers write a heartbeat this often; the API is ready while one is at most 3 beats old.
+HEARTBEAT_S = 10
+
+
+class RedisFleet:
+    def __init__(self, conn: Connection) -> None:
+        self._redis = conn.redis
+
+    def heartbeat(self, worker: str, at: float | None = None) -> None:
+        self._redis.zadd(keys.workers(), {worker: time.time() if at is None else at})
+
+    def workers_alive(self, within_s: float = 3 * HEARTBEAT_S) -> int:
+        """Workers whose last heartbeat is at most ``within_s`` old."""
+        return int(self._redis.zcount(keys.workers(), time.time() - within_s, "+inf"))
+
+    def shared_fingerprint(self, mine: str) -> str:
+        """The broker-options fingerprint of the deployment: the first process to start sets
+        it; every later one compares its own against what this returns."""
+        key = keys.broker_options()
+        self._redis.set(key, mine, nx=True)
+        return str(self._redis.get(key))

@@ -1,0 +1,294 @@
+"""Jobs: created queued, moved through their statuses atomically, listed per tenant, expired
+after their retention once finished.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from service.core import keys
+from service.core.records import JobRecord, JobStatus, TrialRecord, WebhookStatus
+from service.core.spec.types import JobSpec
+from service.core.store import scripts
+from service.core.store.codec import (
+    DescribeDataset,
+    decode_job,
+    decode_trial,
+    dumps,
+    encode_spec,
+)
+from service.core.store.connection import Connection
+from service.core.store.errors import JobNotFound
+from service.core.store.events import RedisEvents
+from service.core.store.stats import RedisStats
+from service.core.store.webhooks import RedisWebhooks
+
+
+@dataclass(frozen=True)
+class JobRead:
+    """A job as the API shows it, read in one round trip (``RedisJobs.read``): the job (None
+    when there is none), its best trial without the curves, and the stored digest and tenant
+    of the API key asked about (None when that key has no record, or none was asked about)."""
+
+    job: JobRecord | None
+    best: TrialRecord | None
+    key_digest: str | None
+    key_tenant: str | None
+
+
+class RedisJobs:
+    def __init__(
+        self,
+        conn: Connection,
+        retention_s: int,
+        *,
+        events: RedisEvents,
+        webhooks: RedisWebhooks,
+        stats: RedisStats,
+        describe: DescribeDataset,
+    ) -> None:
+        self._conn = conn
+        self._redis = conn.redis
+        self.retention_s = retention_s
+        self._events = events
+        self._webhooks = webhooks
+        self._stats = stats
+        self._describe = describe
+
+    def create(self, tenant: str, spec: JobSpec) -> str:
+        """Store a new queued job and return its id.
+
+        With ``spec.search.max_duration_s``, no trial starts later than that many seconds after
+        creation.
+        """
+        job_id = uuid.uuid4().hex
+        now = self._conn.server_time()
+        extra: dict[str, str] = {}
+        if spec.search.max_duration_s:
+            extra["deadline_at"] = f"{now + spec.search.max_duration_s:.6f}"
+        if spec.callback_url:
+            extra.update(callback_url=spec.callback_url, webhook_status=WebhookStatus.WAITING)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(
+            keys.job(job_id),
+            mapping={
+                **extra,
+                **encode_spec(spec),
+                "id": job_id,
+                "tenant": tenant,
+                "name": spec.name,
+                "status": JobStatus.QUEUED.value,
+                "max_trials": spec.search.max_trials,
+                "direction": spec.training.objective.direction.value,
+                "task": spec.task,
+                "trials_created": 0,
+                "trials_finished": 0,
+                "created_at": f"{now:.6f}",
+            },
+        )
+        pipe.rpush(keys.status_log(job_id), f"{JobStatus.QUEUED.value}@{now:.6f}")
+        pipe.zadd(keys.tenant_jobs(tenant), {job_id: now})
+        pipe.sadd(keys.active_jobs(), job_id)
+        pipe.execute()
+        return job_id
+
+    def delete(self, job_id: str) -> None:
+        """Remove a job, its trials, events and model (a client deleting a finished job, or a
+        new job that could not be dispatched)."""
+        raw = self._redis.hmget(keys.job(job_id), ["tenant", "trials_created"])
+        tenant, created = raw[0], int(raw[1] or 0)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.delete(
+            keys.job(job_id),
+            keys.status_log(job_id),
+            keys.job_lock(job_id),
+            keys.job_model(job_id),
+            keys.job_events(job_id),
+        )
+        pipe.delete(*[keys.trial(job_id, n) for n in range(created)] or [keys.trial(job_id, 0)])
+        if tenant:
+            pipe.zrem(keys.tenant_jobs(tenant), job_id)
+        pipe.srem(keys.active_jobs(), job_id)
+        pipe.execute()
+
+    def get(self, job_id: str) -> JobRecord:
+        """The job.
+
+        Raises:
+            JobNotFound: no job has this id (or it expired).
+        """
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(keys.job(job_id))
+        pipe.lrange(keys.status_log(job_id), 0, -1)
+        raw, log = pipe.execute()
+        if not raw:
+            raise JobNotFound(job_id)
+        return decode_job(raw, log, self._describe)
+
+    def read(self, job_id: str, key_digest: str | None = None) -> JobRead:
+        """The job with its best trial (without its curves) in one round trip; with
+        ``key_digest``, also what the store holds for that API key, so a polled job is
+        authenticated and read at once. The job is None when it does not exist."""
+        job_keys = [keys.job(job_id), keys.status_log(job_id)]
+        if key_digest is not None:
+            job_keys.append(keys.api_key(key_digest))
+        raw, log, best, key = self._conn.script(scripts.READ_JOB)(
+            keys=job_keys, args=[keys.trial_prefix(job_id)]
+        )
+        pairs = dict(zip(raw[::2], raw[1::2], strict=True))
+        trial = dict(zip(best[::2], best[1::2], strict=True))
+        return JobRead(
+            job=decode_job(pairs, log, self._describe) if pairs else None,
+            best=decode_trial(job_id, trial) if trial else None,
+            key_digest=key[0] if key else None,
+            key_tenant=key[1] if key else None,
+        )
+
+    def page(
+        self,
+        tenant: str,
+        *,
+        limit: int,
+        after: tuple[float, str] | None = None,
+        keep: Callable[[JobRecord], bool] = lambda job: True,
+        max_scanned: int = 5000,
+    ) -> tuple[list[JobRecord], tuple[float, str] | None]:
+        """The tenant's jobs, newest first, that ``keep`` accepts, after the position ``after``
+        (creation time and id of the last one a client saw). Returns the page and the position
+        to continue from (None at the end). Ties in creation time are ordered by id, so a page
+        boundary never skips or repeats a job; ids of jobs that expired are dropped on the way.
+        """
+        found: list[JobRecord] = []
+        high: float | str = after[0] if after else "+inf"
+        scanned, last, size = 0, after, 100
+        while len(found) < limit and scanned < max_scanned:
+            batch = self._redis.zrevrangebyscore(
+                keys.tenant_jobs(tenant), high, "-inf", start=0, num=size, withscores=True
+            )
+            fresh = [
+                (job_id, score)
+                for job_id, score in batch
+                if last is None or score < last[0] or (score == last[0] and job_id < last[1])
+            ]
+            if not fresh and len(batch) == size:  # a full batch of ties already seen
+                size *= 2
+                continue
+            if not fresh:
+                return found, None
+            for job_id, score in fresh:
+                scanned += 1
+                last = (score, job_id)
+                try:
+                    job = self.get(job_id)
+                except JobNotFound:
+                    self._redis.zrem(keys.tenant_jobs(tenant), job_id)
+                    continue
+                if keep(job):
+                    found.append(job)
+                    if len(found) == limit:
+                        break
+            high = last[0] if last else high
+        return found, last
+
+    def active_ids(self) -> list[str]:
+        """Jobs not yet finished (what the sweep visits)."""
+        return sorted(self._redis.smembers(keys.active_jobs()))
+
+    def active_specs(self, tenant: str) -> dict[str, JobSpec]:
+        """The specs of the tenant's queued and running jobs, by job id."""
+        active = self.active_ids()
+        if not active:
+            return {}
+        pipe = self._redis.pipeline(transaction=False)
+        for job_id in active:
+            pipe.hgetall(keys.job(job_id))
+        return {
+            job_id: decode_job(raw, (), self._describe).spec
+            for job_id, raw in zip(active, pipe.execute(), strict=True)
+            if raw and raw.get("tenant") == tenant
+        }
+
+    def set_status(
+        self,
+        job_id: str,
+        status: JobStatus,
+        allowed_from: tuple[JobStatus, ...],
+        *,
+        error: str | None = None,
+        summary: Mapping[str, Any] | None = None,
+        test_metrics: Mapping[str, float] | None = None,
+        model_bytes: int | None = None,
+    ) -> bool:
+        """Move the job to ``status`` if it is in one of ``allowed_from``, writing the given
+        results in the same atomic step; True if it moved. A finished status also starts the
+        retention clock on the job and its trials, and makes its webhook due.
+        """
+        fields: dict[str, str] = {}
+        if error is not None:
+            fields["error"] = error[:2000]
+        if summary is not None:
+            fields["summary"] = dumps(dict(summary))
+        if test_metrics is not None:
+            fields["test_metrics"] = dumps(dict(test_metrics))
+        if model_bytes is not None:
+            fields["model_bytes"] = str(model_bytes)
+        flat = [item for pair in fields.items() for item in pair]
+        moved = bool(
+            self._conn.script(scripts.SET_STATUS)(
+                keys=[keys.job(job_id), keys.status_log(job_id), keys.active_jobs()],
+                args=[status.value, ",".join(s.value for s in allowed_from), *flat],
+            )
+        )
+        if moved:
+            self._events.emit(job_id, "job_status", status=status.value)
+        if moved and status.is_finished:
+            self._expire(job_id)
+            self._webhooks.queue(job_id)
+            self._stats.count_job_finished(status)
+        return moved
+
+    def set_stop_reason(self, job_id: str, reason: str) -> None:
+        """Why the job ends before its budget (its time ran out, say)."""
+        self._redis.hset(keys.job(job_id), "stop_reason", reason)
+
+    def record_advance(self, job_id: str, seconds: float) -> None:
+        """Account one scheduling step (for the job's scheduling statistics)."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hincrby(keys.job(job_id), "advances", 1)
+        pipe.hincrbyfloat(keys.job(job_id), "advance_seconds", seconds)
+        pipe.execute()
+
+    def claim_finalize(self, job_id: str, lease_s: float) -> bool:
+        """True for one caller per ``lease_s``: the one that runs the job's finalization."""
+        claimed = self._conn.script(scripts.CLAIM_FINALIZE)(keys=[keys.job(job_id)], args=[lease_s])
+        return bool(claimed)
+
+    def cancel(self, job_id: str, reason: str = "cancelled by the client") -> JobStatus:
+        """Cancel an active job (idempotent); returns the job's status afterwards. Queued trials
+        are cancelled with it; running ones see it at their next lease renewal."""
+        status = self._conn.script(scripts.CANCEL_JOB)(
+            keys=[keys.job(job_id), keys.status_log(job_id), keys.active_jobs()],
+            args=[keys.trial_prefix(job_id), reason],
+        )
+        if status == JobStatus.CANCELLED:
+            self._events.emit(job_id, "job_status", status=status)
+            self._expire(job_id)
+            self._webhooks.queue(job_id)
+        return JobStatus(status)
+
+    def _expire(self, job_id: str) -> None:
+        created = int(self._redis.hget(keys.job(job_id), "trials_created") or 0)
+        pipe = self._redis.pipeline(transaction=False)
+        for key in (
+            keys.job(job_id),
+            keys.status_log(job_id),
+            keys.job_model(job_id),
+            keys.job_events(job_id),
+        ):
+            pipe.expire(key, self.retention_s)
+        for n in range(created):
+            pipe.expire(keys.trial(job_id, n), self.retention_s)
+        pipe.execute()

@@ -1,0 +1,157 @@
+"""Submitting a job, as a plain function the route (and the CLI, and tests) call.
+
+The steps, in order: an ``Idempotency-Key`` replay answers with the job it created; the spec is
+validated against the server's limits and the tenant's datasets; warm-start jobs must be the
+tenant's, finished and compatible; the tenant's unfinished jobs must be under its limit; then
+the job is created and its first scheduling step sent. Whatever fails after creation removes
+the job again, so a refused submission leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import ValidationError
+
+from service.core.catalog import DatasetInfo
+from service.core.settings import Settings
+from service.core.spec import DatasetLookup, JobSpec, load_spec
+from service.core.store import (
+    JobNotFound,
+    JobStore,
+    ReservationOutcome,
+    StoreUnavailable,
+    body_hash,
+)
+from service.core.store.protocols import Jobs
+from service.dispatch import Dispatcher
+
+
+class TooManyJobs(Exception):
+    """The tenant has as many unfinished jobs as it may."""
+
+    def __init__(self, active: int) -> None:
+        super().__init__(f"{active} unfinished jobs")
+        self.active = active
+
+
+class IdempotencyConflict(Exception):
+    """An ``Idempotency-Key`` that cannot be used now; ``retry`` when the first request with
+    it is still being handled (rather than used with another body)."""
+
+    def __init__(self, message: str, retry: bool) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job_id: str
+    status: str  # "queued", or a replayed job's status now ("deleted" once it is gone)
+    replayed: bool = False
+
+
+def submit_job(
+    store: JobStore,
+    dispatcher: Dispatcher,
+    settings: Settings,
+    tenant: str,
+    payload: Any,
+    *,
+    idempotency_key: str | None = None,
+) -> Submitted:
+    """Validate, store and dispatch one job for ``tenant``.
+
+    Raises:
+        marshmallow.ValidationError: the spec is invalid (field paths in its messages).
+        TooManyJobs: the tenant is at its limit of unfinished jobs.
+        IdempotencyConflict: the key was used with another body, or is still in use.
+        QueueUnavailable, StoreUnavailable: retry shortly; nothing was kept.
+        SettingsError: the API and the workers run with other broker options.
+    """
+    if idempotency_key is None:
+        return _submit(store, dispatcher, settings, tenant, payload)
+    digest = body_hash(payload)
+    reservation = store.idempotency.reserve(tenant, idempotency_key, digest)
+    if reservation.outcome == ReservationOutcome.MISMATCH:
+        raise IdempotencyConflict(
+            "This Idempotency-Key was used with another body; use a new key.", retry=False
+        )
+    if reservation.outcome == ReservationOutcome.PENDING:
+        raise IdempotencyConflict(
+            "A request with this Idempotency-Key is still being handled; retry shortly.",
+            retry=True,
+        )
+    if reservation.outcome == ReservationOutcome.REPLAY:
+        job_id = str(reservation.job_id)
+        return Submitted(job_id, _status_or_gone(store.jobs, job_id), replayed=True)
+    try:
+        submitted = _submit(store, dispatcher, settings, tenant, payload)
+    except BaseException:
+        with contextlib.suppress(StoreUnavailable):
+            store.idempotency.release(tenant, idempotency_key)
+        raise
+    store.idempotency.complete(tenant, idempotency_key, digest, submitted.job_id)
+    return submitted
+
+
+def _submit(
+    store: JobStore, dispatcher: Dispatcher, settings: Settings, tenant: str, payload: Any
+) -> Submitted:
+    spec = load_spec(payload, settings.spec_limits(), datasets=tenant_datasets(store, tenant))
+    check_warm_start(store.jobs, tenant, spec)
+    active = len(store.jobs.active_specs(tenant))
+    if active >= settings.max_active_jobs_per_tenant:
+        raise TooManyJobs(active)
+    job_id = store.jobs.create(tenant, spec)
+    try:
+        dispatcher.check_shared_options(store.fleet)
+        dispatcher.advance(job_id)
+    except BaseException:  # do not leave a job nobody will run
+        with contextlib.suppress(StoreUnavailable):
+            store.jobs.delete(job_id)
+        raise
+    return Submitted(job_id, "queued")
+
+
+def tenant_datasets(store: JobStore, tenant: str) -> DatasetLookup:
+    """Resolve dataset ids in a job spec, seeing only the tenant's own datasets."""
+
+    def resolve(dataset_id: str) -> DatasetInfo | None:
+        if store.datasets.entry(tenant, dataset_id) is None:
+            return None
+        return store.datasets.info(dataset_id)
+
+    return resolve
+
+
+def check_warm_start(jobs: Jobs, tenant: str, spec: JobSpec) -> None:
+    """Each warm-start job must be the tenant's, finished, and have searched the same names.
+
+    Raises:
+        marshmallow.ValidationError: naming ``search.warm_start.<i>`` for each one that is not.
+    """
+    problems: dict[str, list[str]] = {}
+    for i, job_id in enumerate(spec.search.warm_start):
+        path = f"search.warm_start.{i}"
+        try:
+            earlier = jobs.get(job_id)
+        except JobNotFound:
+            earlier = None
+        if earlier is None or earlier.tenant != tenant:
+            problems[path] = ["No such job."]
+        elif not earlier.status.is_finished:
+            problems[path] = [f"The job is {earlier.status.value}; warm start from finished jobs."]
+        elif set(earlier.spec.search_space) != set(spec.search_space):
+            problems[path] = ["Its search space has other hyperparameters; it is not compatible."]
+    if problems:
+        raise ValidationError(problems)
+
+
+def _status_or_gone(jobs: Jobs, job_id: str) -> str:
+    try:
+        return jobs.get(job_id).status.value
+    except JobNotFound:
+        return "deleted"
