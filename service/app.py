@@ -6,17 +6,23 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from flask.typing import ResponseReturnValue
 
 from service import metrics
-from service.api import auth, datasets, events, jobs, openapi, ratelimit, reports
+from service.api import auth, datasets, docs, events, jobs, openapi, reports
 from service.api.errors import ApiError, register_error_handlers
 from service.core.logs import log_context
 from service.core.settings import Settings
 from service.core.store import HEARTBEAT_S, JobStore
 from service.dispatch import Dispatcher
+
+# HTML that tuneq serves (reports) inlines its styles and images and runs no script.
+PAGE_POLICY = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 class JSONProvider(DefaultJSONProvider):
@@ -47,17 +53,18 @@ def create_app(
         settings.redis_url,
         timeout_s=settings.redis_timeout_s,
         retention_s=settings.job_retention_s,
+        stream_connections=settings.streams_per_process,
     )
     app.extensions["tuneq.dispatcher"] = dispatcher or Dispatcher(settings)
     register_error_handlers(app)
-    ratelimit.install(app, settings)
     auth.install(app)
     metrics.install(app, app.extensions["tuneq.store"])
     app.register_blueprint(jobs.blueprint)
-    app.register_blueprint(events.blueprint)
+    events.install(app, settings)
     app.register_blueprint(reports.blueprint)
-    app.register_blueprint(datasets.blueprint)
+    datasets.install(app, settings)
     app.register_blueprint(openapi.blueprint)
+    app.register_blueprint(docs.blueprint)
 
     @app.get("/healthz")
     def healthz() -> ResponseReturnValue:
@@ -76,6 +83,14 @@ def create_app(
                 headers={"Retry-After": "5"},
             )
         return jsonify({"status": "ready", "workers": alive})
+
+    @app.after_request
+    def _page_headers(response: Response) -> Response:
+        """No content sniffing anywhere, and pages that can load nothing from elsewhere."""
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+        return response
 
     @app.before_request
     def _log_ids() -> None:

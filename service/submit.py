@@ -2,14 +2,17 @@
 
 The steps, in order: an ``Idempotency-Key`` replay answers with the job it created; the spec is
 validated against the server's limits and the tenant's datasets; warm-start jobs must be the
-tenant's, finished and compatible; the tenant's unfinished jobs must be under its limit; then
-the job is created and its first scheduling step sent. Whatever fails after creation removes
-the job again, so a refused submission leaves nothing behind.
+tenant's, finished and compatible; the tenant must have compute left today; the job gets the
+server's default time limit when its spec sets none; then the job is created (within the
+tenant's limit of unfinished jobs, in one atomic step) and its first scheduling step sent.
+Whatever fails after creation removes the job again, so a refused submission leaves nothing
+behind.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +22,7 @@ from service.core.catalog import DatasetInfo
 from service.core.settings import Settings
 from service.core.spec import DatasetLookup, JobSpec, load_spec
 from service.core.store import (
+    ActiveJobsLimit,
     JobNotFound,
     JobStore,
     ReservationOutcome,
@@ -26,6 +30,7 @@ from service.core.store import (
     body_hash,
 )
 from service.core.store.protocols import Jobs
+from service.core.store.usage import seconds_to_next_day
 from service.dispatch import Dispatcher
 
 
@@ -35,6 +40,14 @@ class TooManyJobs(Exception):
     def __init__(self, active: int) -> None:
         super().__init__(f"{active} unfinished jobs")
         self.active = active
+
+
+class ComputeSpent(Exception):
+    """The tenant used its compute for the day; ``retry_after_s`` until it renews."""
+
+    def __init__(self, used: int, budget: int, retry_after_s: int) -> None:
+        super().__init__(f"{used} of {budget} trial-epochs used today")
+        self.used, self.budget, self.retry_after_s = used, budget, retry_after_s
 
 
 class IdempotencyConflict(Exception):
@@ -67,6 +80,7 @@ def submit_job(
     Raises:
         marshmallow.ValidationError: the spec is invalid (field paths in its messages).
         TooManyJobs: the tenant is at its limit of unfinished jobs.
+        ComputeSpent: the tenant used its compute for the day.
         IdempotencyConflict: the key was used with another body, or is still in use.
         QueueUnavailable, StoreUnavailable: retry shortly; nothing was kept.
         SettingsError: the API and the workers run with other broker options.
@@ -102,10 +116,16 @@ def _submit(
 ) -> Submitted:
     spec = load_spec(payload, settings.spec_limits(), datasets=tenant_datasets(store, tenant))
     check_warm_start(store.jobs, tenant, spec)
-    active = len(store.jobs.active_specs(tenant))
-    if active >= settings.max_active_jobs_per_tenant:
-        raise TooManyJobs(active)
-    job_id = store.jobs.create(tenant, spec)
+    budget = settings.tenant_trial_epochs_per_day
+    if budget and (used := store.usage.today(tenant)) >= budget:
+        raise ComputeSpent(used, budget, seconds_to_next_day())
+    if spec.search.max_duration_s is None and settings.default_max_duration_s:
+        search = dataclasses.replace(spec.search, max_duration_s=settings.default_max_duration_s)
+        spec = dataclasses.replace(spec, search=search)
+    try:
+        job_id = store.jobs.create(tenant, spec, settings.max_active_jobs_per_tenant)
+    except ActiveJobsLimit as exc:
+        raise TooManyJobs(exc.active) from None
     try:
         dispatcher.check_shared_options(store.fleet)
         dispatcher.advance(job_id)

@@ -141,9 +141,10 @@ class MemoryJobs:
 
 
 class MemoryTrials:
-    def __init__(self, clock: Clock, jobs: MemoryJobs) -> None:
+    def __init__(self, clock: Clock, jobs: MemoryJobs, usage: MemoryUsage | None = None) -> None:
         self.clock = clock
         self.jobs = jobs
+        self.usage = usage or MemoryUsage()
         self.records: dict[tuple[str, int], TrialRecord] = {}
         self.tokens: dict[tuple[str, int], str] = {}
 
@@ -285,6 +286,7 @@ class MemoryTrials:
             error=outcome.error,
         )
         job = self.jobs.get(job_id)
+        self.usage.used[job.tenant] = self.usage.today(job.tenant) + outcome.epochs
         changes: dict[str, Any] = {"trials_finished": job.trials_finished + 1}
         value = outcome.value
         if value is not None and outcome.state == TrialState.COMPLETED:
@@ -293,6 +295,16 @@ class MemoryTrials:
                 changes.update(best_value=value, best_trial=number)
         self.jobs.update(job_id, **changes)
         return True
+
+
+class MemoryUsage:
+    """Trial-epochs per tenant (today only: the tests' days do not end)."""
+
+    def __init__(self) -> None:
+        self.used: dict[str, int] = {}
+
+    def today(self, tenant: str) -> int:
+        return self.used.get(tenant, 0)
 
 
 class MemoryLocks:
@@ -370,7 +382,8 @@ class MemoryStore:
     def __init__(self) -> None:
         self.clock = Clock()
         self.jobs = MemoryJobs(self.clock)
-        self.trials = MemoryTrials(self.clock, self.jobs)
+        self.usage = MemoryUsage()
+        self.trials = MemoryTrials(self.clock, self.jobs, self.usage)
         self.jobs.trials = self.trials
         self.locks = MemoryLocks()
         self.webhooks = MemoryWebhooks(self.jobs)

@@ -63,6 +63,7 @@ def advance(self: Task, job_id: str) -> None:
             job_id,
             finalize_lease_s=settings.max_trial_time_s,
             send_trial=lambda number, limit: send_trial(job_id, number, limit),
+            daily_compute=settings.tenant_trial_epochs_per_day,
         )
     except JobNotFound:
         log.warning("advance: job %s is gone", job_id)
@@ -121,11 +122,15 @@ def finalize(job_id: str) -> None:
 @app.task(name=TASK_WEBHOOK, **_RETRY)
 def deliver_webhook(job_id: str) -> None:
     """POST a finished job's result to its callback URL (one attempt; the sweep retries)."""
-    from worker.engine.webhooks import deliver_job_webhook
+    from worker.engine.webhooks import DeliveryPolicy, deliver_job_webhook
 
+    policy = DeliveryPolicy(
+        allow_loopback=settings.webhook_allow_http_loopback,
+        allow_private=settings.webhook_allow_private_addresses,
+    )
     try:
         result = deliver_job_webhook(
-            job_store(), job_id, settings.webhook_secret, settings.webhook_max_attempts
+            job_store(), job_id, settings.webhook_secret, settings.webhook_max_attempts, policy
         )
     except JobNotFound:
         return

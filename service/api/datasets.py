@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import threading
 from types import MappingProxyType
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
+from werkzeug.datastructures import FileStorage
 
 from service.api.auth import current_tenant
 from service.api.errors import ApiError
@@ -16,14 +18,20 @@ from service.core.catalog import CLASSIFICATION, REGRESSION
 from service.core.dataset_files import DatasetError, ParsedDataset, UploadLimits, parse_upload
 from service.core.records import DatasetMeta
 from service.core.settings import Settings
-from service.core.store import DatasetLimitReached, JobStore
+from service.core.store import DatasetLimitReached, DatasetQuotaReached, JobStore
 from service.core.store.uploads import RedisDatasets
 
 blueprint = Blueprint("datasets", __name__, url_prefix="/v1/datasets")
 
+
+def install(app: Flask, settings: Settings) -> None:
+    """Give the app its slots for uploads (one process checks at most that many at once)."""
+    app.extensions["tuneq.upload_slots"] = threading.BoundedSemaphore(settings.uploads_per_process)
+    app.register_blueprint(blueprint)
+
+
 _DATASET_ID = re.compile(r"^[0-9a-f]{64}$")
 _FORM_FIELDS = {"file", "target", "task", "name"}
-UNPACK_FACTOR = 8  # arrays may unpack to this many times the upload limit
 
 
 def _store() -> JobStore:
@@ -56,11 +64,11 @@ def dataset_view(meta: DatasetMeta, entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def describe(parsed: ParsedDataset, stored_bytes: int) -> DatasetMeta:
-    """What the API shows about an upload once stored (``stored_bytes`` of .npz)."""
+def describe(parsed: ParsedDataset, tenant: str, stored_bytes: int) -> DatasetMeta:
+    """What the API shows about a tenant's upload once stored (``stored_bytes`` of .npz)."""
     arrays = parsed.arrays
     return DatasetMeta(
-        id=parsed.content_id(),
+        id=parsed.content_id(tenant),
         task=parsed.task,
         n_features=parsed.n_features,
         n_classes=len(parsed.classes) if parsed.classes else None,
@@ -114,13 +122,34 @@ def upload_dataset() -> ResponseReturnValue:
             "The request is invalid.",
             {"task": [f"Must be one of {[CLASSIFICATION, REGRESSION]}."]},
         )
+    slots: threading.BoundedSemaphore = current_app.extensions["tuneq.upload_slots"]
+    if not slots.acquire(blocking=False):
+        raise ApiError(
+            503,
+            "unavailable",
+            "This server is checking as many uploads as it may at once; retry shortly.",
+            headers={"Retry-After": "5"},
+        )
+    try:
+        meta, entry, created = _check_and_store(upload, task, settings)
+    finally:
+        slots.release()
+    location = f"/v1/datasets/{meta.id}"
+    return jsonify(dataset_view(meta, entry)), 201 if created else 200, {"Location": location}
+
+
+def _check_and_store(
+    upload: FileStorage, task: str | None, settings: Settings
+) -> tuple[DatasetMeta, dict[str, Any], bool]:
+    """Read, check and store an upload for the caller: what takes the memory, so at most
+    ``uploads_per_process`` of these run at once in a process."""
     data = upload.stream.read(settings.max_dataset_bytes + 1)
     if len(data) > settings.max_dataset_bytes:
         raise ApiError(413, "payload_too_large", "The dataset is over the upload limit.")
     limits = UploadLimits(
         max_rows=settings.max_dataset_rows,
         max_features=settings.max_dataset_features,
-        max_decoded_bytes=settings.max_dataset_bytes * UNPACK_FACTOR,
+        max_decoded_bytes=settings.max_dataset_unpacked_bytes,
     )
     filename = upload.filename or ""
     try:
@@ -129,12 +158,19 @@ def upload_dataset() -> ResponseReturnValue:
         )
     except DatasetError as exc:
         raise ApiError(422, "invalid_dataset", "The dataset is invalid.", exc.fields) from None
-    name = request.form.get("name") or filename or "dataset"
+    del data
+    tenant = current_tenant()
     stored = parsed.to_npz()
-    meta = describe(parsed, len(stored))
+    meta = describe(parsed, tenant, len(stored))
+    del parsed
     try:
         entry, created = _datasets().put(
-            current_tenant(), meta, stored, name, settings.max_datasets_per_tenant
+            tenant,
+            meta,
+            stored,
+            request.form.get("name") or filename or "dataset",
+            max_count=settings.max_datasets_per_tenant,
+            max_bytes=settings.max_dataset_bytes_per_tenant,
         )
     except DatasetLimitReached:
         raise ApiError(
@@ -143,8 +179,15 @@ def upload_dataset() -> ResponseReturnValue:
             f"The tenant holds {settings.max_datasets_per_tenant} datasets, the most allowed; "
             "delete one first.",
         ) from None
-    location = f"/v1/datasets/{meta.id}"
-    return jsonify(dataset_view(meta, entry)), 201 if created else 200, {"Location": location}
+    except DatasetQuotaReached as exc:
+        raise ApiError(
+            409,
+            "conflict",
+            f"The tenant holds {exc.held:,} bytes of datasets; this one ({len(stored):,} bytes "
+            f"stored) would pass its quota of {settings.max_dataset_bytes_per_tenant:,} "
+            "(TUNEQ_MAX_DATASET_BYTES_PER_TENANT); delete one first.",
+        ) from None
+    return meta, entry, created
 
 
 @blueprint.get("")

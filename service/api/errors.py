@@ -103,8 +103,6 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> ResponseReturnValue:
-        if error.response is not None:  # built in the error shape already (the rate limiter)
-            return error.response
         status = error.code or 500
         code = _HTTP_CODES.get(status, "http_error")
         return _respond(ApiError(status, code, error.description or error.name))

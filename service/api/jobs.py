@@ -40,13 +40,31 @@ def _dispatcher() -> Dispatcher:
 
 
 def _json_body() -> Any:
+    """The request's JSON body: 415 unless it says ``application/json``, 413 over the limit
+    (a chunked body too: the server's stream stops at the limit without saying so)."""
+    if not request.is_json:
+        raise ApiError(
+            415, "unsupported_media_type", "Send the job as JSON (Content-Type: application/json)."
+        )
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
     raw = request.get_data(cache=False)
+    if len(raw) >= limit and _drain(request.environ["wsgi.input"], 8 * limit):
+        raise ApiError(413, "payload_too_large", f"The body is over the {limit:,}-byte limit.")
     if not raw.strip():
         raise ApiError(400, "bad_request", "A JSON body is required.")
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, "bad_request", f"The body is not valid JSON: {exc}"[:300]) from None
+
+
+def _drain(stream: Any, most: int) -> int:
+    """Read and drop what is left of a body (at most ``most`` bytes), so that a client still
+    sending it reads the answer rather than a reset connection; returns the bytes read."""
+    dropped = 0
+    while dropped < most and (chunk := stream.read(64 * 1024)):
+        dropped += len(chunk)
+    return dropped
 
 
 def job_for_caller(job_id: str) -> JobRecord:
@@ -84,6 +102,14 @@ def submit_job() -> ResponseReturnValue:
             f"The tenant has {exc.active} unfinished jobs, the most allowed; wait for one to "
             "finish or cancel one.",
             headers={"Retry-After": "30"},
+        ) from None
+    except submit.ComputeSpent as exc:
+        raise ApiError(
+            429,
+            "compute_budget",
+            f"The tenant used {exc.used:,} of its {exc.budget:,} trial-epochs for today "
+            "(TUNEQ_TENANT_TRIAL_EPOCHS_PER_DAY); new jobs wait until midnight UTC.",
+            headers={"Retry-After": str(exc.retry_after_s)},
         ) from None
     except submit.IdempotencyConflict as exc:
         raise ApiError(
@@ -165,7 +191,7 @@ class JobQuery(Schema):
 def _job_state(job_id: str) -> tuple[str, str, bool]:
     """The job's view as JSON, its entity tag, and whether it is finished: one round trip to
     Redis, which checks the caller's key too (``KEY_CHECKED_BY_READ``)."""
-    read = _store().jobs.read(job_id if _JOB_ID.match(job_id) else "-", key_to_check())
+    read = _store().jobs.read(job_id if _JOB_ID.match(job_id) else "-", *key_to_check())
     tenant = tenant_from_read(read)
     job = read.job
     if job is None or job.tenant != tenant:

@@ -3,7 +3,7 @@
 Request bodies come from the same schemas that validate them (``JobSpecSchema``), responses from
 ``service.api.schemas``. Every route of the app is listed in ``OPERATIONS`` with every status it
 can answer; a test checks that the routes and the document agree, and schemathesis checks real
-responses against it. ``/docs`` serves Swagger UI from the ``swagger-ui-bundle`` wheel: no CDN.
+responses against it; ``docs`` serves it to people.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Blueprint, jsonify, send_from_directory
+from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from service.api import schemas
 from service.core.records import JobStatus
-from service.core.spec import dimensions
+from service.core.spec import SYNTHETIC, dimensions
 from service.core.spec import fields as spec_fields
 from service.core.spec import schema as spec_schema
 from service.reports.plots import PLOTS
@@ -323,8 +323,32 @@ def _custom_fields(plugin: MarshmallowPlugin) -> None:
     plugin.converter.add_attribute_function(describe)  # type: ignore[union-attr]
 
 
+# What only the synthetic family (tests and benchmarks) reads: documented only where it runs.
+_SYNTHETIC_ONLY = ("sleep_s", "crash_trials", "hang_trials")
+
+
+def _without_synthetic(node: Any) -> Any:
+    """The document with the synthetic family and its fields left out."""
+    if isinstance(node, dict):
+        return {
+            k: _without_synthetic(v)
+            for k, v in node.items()
+            if not (k in _SYNTHETIC_ONLY and isinstance(v, dict))
+        }
+    if isinstance(node, list):
+        return [_without_synthetic(v) for v in node if v != SYNTHETIC]
+    return node
+
+
 @functools.cache
-def document() -> dict[str, Any]:
+def document(synthetic: bool = False) -> dict[str, Any]:
+    """The OpenAPI document; with ``synthetic`` (a server that runs the synthetic family), its
+    test-only fields too."""
+    full = _document()
+    return full if synthetic else _without_synthetic(full)
+
+
+def _document() -> dict[str, Any]:
     plugin = MarshmallowPlugin(schema_name_resolver=lambda schema: None)
     spec = APISpec(
         title=TITLE,
@@ -358,28 +382,4 @@ def document() -> dict[str, Any]:
 
 @blueprint.get("/v1/openapi.json")
 def openapi_document() -> ResponseReturnValue:
-    return jsonify(document())
-
-
-_DOCS_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>tuneq API</title>
-<link rel="stylesheet" href="/docs/swagger-ui.css"></head>
-<body><div id="ui"></div>
-<script src="/docs/swagger-ui-bundle.js"></script>
-<script src="/docs/init.js"></script></body></html>
-"""
-_DOCS_INIT = 'SwaggerUIBundle({url: "/v1/openapi.json", dom_id: "#ui"});\n'
-
-
-@blueprint.get("/docs")
-def docs() -> ResponseReturnValue:
-    return _DOCS_PAGE, 200, {"Content-Type": "text/html; charset=utf-8"}
-
-
-@blueprint.get("/docs/<path:filename>")
-def assets(filename: str) -> ResponseReturnValue:
-    if filename == "init.js":
-        return _DOCS_INIT, 200, {"Content-Type": "text/javascript"}
-    from swagger_ui_bundle import swagger_ui_path
-
-    return send_from_directory(swagger_ui_path, filename, max_age=86400)
+    return jsonify(document(current_app.config["TUNEQ_SETTINGS"].allow_synthetic))

@@ -1,63 +1,50 @@
-"""Requests per minute per API key, counted in Redis so that every API replica shares the count.
+"""Request budgets: one per API key, whatever route it calls and however its header is spelt,
+and one per address for failed authentication, counted in Redis (``store.limits``) so every
+API process and replica shares them.
 
-flask-limiter does the counting (a moving window in Redis). A request without a key is counted
-by its address. Over the limit: 429 in the usual error shape, with ``Retry-After``. Should Redis
-be away, requests are not refused for it (the routes themselves answer 503).
+The key's budget is counted in the same round trip that authenticates it (and, for a polled
+job, in the one that reads the job), and only once the key is known: guessing keys leaves no
+counter per guess, only the guessing address's failure count, which refuses it (429) past
+``auth_failures_per_minute``. Routes that cost the server more count for more (``COSTS``).
+Over a budget: 429 in the usual error shape, with ``Retry-After``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
-import time
+from flask import request
 
-from flask import Flask, Response, jsonify, request
-from flask_limiter import Limiter, RequestLimit
-
-from service.api.auth import PUBLIC_ENDPOINTS
-from service.api.errors import error_body
-from service.core import redis_url
+from service.api.errors import ApiError
 from service.core.settings import Settings
+from service.core.store import Budget, Verdict
+
+# Requests that cost the server more than a read count as several.
+COSTS = {"datasets.upload_dataset": 10, "reports.job_report": 5, "reports.job_plot": 5}
 
 
-def _caller() -> str:
-    header = request.headers.get("Authorization", "")
-    if header:
-        return "key:" + hashlib.sha256(header.encode("utf-8", "surrogatepass")).hexdigest()
-    return "addr:" + (request.remote_addr or "unknown")
+def budget(settings: Settings) -> Budget:
+    """What the current request costs against its key's budget."""
+    return Budget(COSTS.get(request.endpoint or "", 1), settings.rate_limit_per_minute)
 
 
-def install(app: Flask, settings: Settings) -> Limiter | None:
-    if settings.rate_limit_per_minute == 0:
-        return None
-    storage, options = redis_url.limiter_storage(settings.redis_url)
-    return Limiter(
-        key_func=_caller,
-        app=app,
-        default_limits=[f"{settings.rate_limit_per_minute} per minute"],
-        default_limits_exempt_when=lambda: request.endpoint in PUBLIC_ENDPOINTS,
-        storage_uri=storage,
-        storage_options={
-            **options,
-            "socket_timeout": settings.redis_timeout_s,
-            "socket_connect_timeout": settings.redis_timeout_s,
-        },
-        strategy="moving-window",
-        key_prefix="tuneq:ratelimit",
-        swallow_errors=True,
-        on_breach=_refuse,
-    )
-
-
-def _refuse(limit: RequestLimit) -> Response:
-    """The 429 in the API's error shape, saying when the window frees a request."""
-    retry_after = max(1, math.ceil(limit.reset_at - time.time()))
-    response = jsonify(
-        error_body(
+def enforce(verdict: Verdict, budget: Budget) -> None:
+    """429 when the request was over its key's budget."""
+    if not verdict.allowed:
+        raise ApiError(
+            429,
             "rate_limited",
-            f"Too many requests: {limit.limit} for this key; retry in {retry_after} s.",
+            f"Too many requests: {budget.most} a minute for this key; retry in "
+            f"{verdict.retry_after_s} s.",
+            headers={"Retry-After": str(verdict.retry_after_s)},
         )
-    )
-    response.status_code = 429
-    response.headers["Retry-After"] = str(retry_after)
-    return response
+
+
+def refuse_guessing(verdict: Verdict) -> None:
+    """429 when this address has failed to authenticate too often."""
+    if not verdict.allowed:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"Too many failed authentications from this address; retry in "
+            f"{verdict.retry_after_s} s.",
+            headers={"Retry-After": str(verdict.retry_after_s)},
+        )

@@ -1,6 +1,10 @@
-"""Reports and plots of a finished job: HTML or Markdown, and PNG plots by name."""
+"""Reports and plots of a finished job: HTML or Markdown, and PNG plots by name, each drawn
+once per version of the job."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
 
 from flask import Blueprint, current_app, request
 from flask.typing import ResponseReturnValue
@@ -22,14 +26,74 @@ class ReportQuery(Schema):
     format = fields.String(validate=validate.OneOf(sorted(FORMATS)))
 
 
-def _finished(job_id: str) -> tuple[JobRecord, list[TrialRecord]]:
+def _finished(job_id: str) -> JobRecord:
     job = job_for_caller(job_id)
     if not job.status.is_finished:
         raise ApiError(
             409, "conflict", f"The job is {job.status.value}; reports and plots come once it ends."
         )
-    store: JobStore = current_app.extensions["tuneq.store"]
-    return job, store.trials.list(job.id)
+    return job
+
+
+class Drawings:
+    """A job's reports and plots, each drawn once per version of the job (cached in the store,
+    so every API process shares them: drawing takes a fraction of a second of CPU)."""
+
+    def __init__(self, job: JobRecord) -> None:
+        self.job = job
+        self.store: JobStore = current_app.extensions["tuneq.store"]
+        self.version = f"{job.status.value}.{job.trials_finished}.{job.best_trial}"
+        self._trials: list[TrialRecord] | None = None
+
+    @property
+    def trials(self) -> list[TrialRecord]:
+        if self._trials is None:
+            self._trials = self.store.trials.list(self.job.id)
+        return self._trials
+
+    def cached(self, name: str, draw: Callable[[], bytes]) -> bytes:
+        found = self.store.renders.get(self.job.id, name, self.version)
+        if found is None:
+            found = draw()
+            self.store.renders.put(self.job.id, name, self.version, found)
+        return found
+
+    def plot(self, name: str) -> bytes:
+        """The plot's PNG; raises ``NoPlot`` when it does not apply to the job."""
+
+        def draw() -> bytes:
+            try:
+                return plots.DRAW[name](self.job, self.trials)
+            except plots.NoPlot as exc:
+                return _NO_PLOT + str(exc).encode()
+
+        found = self.cached(f"plot:{name}", draw)
+        if found.startswith(_NO_PLOT):
+            raise plots.NoPlot(found[len(_NO_PLOT) :].decode())
+        return found
+
+    def all_plots(self) -> dict[str, bytes]:
+        drawn = {}
+        for name in plots.PLOTS:
+            with contextlib.suppress(plots.NoPlot):
+                drawn[name] = self.plot(name)
+        return drawn
+
+    def report(self, fmt: str) -> bytes:
+        def draw() -> bytes:
+            best = trial_numbered(self.trials, self.job.best_trial)
+            config = trial_configuration(self.job, best) if best else {}
+            drawn = self.all_plots()
+            if fmt == "markdown":
+                body = report.markdown(self.job, best, config, self.trials, list(drawn))
+            else:
+                body = report.html_report(self.job, best, config, self.trials, drawn)
+            return body.encode()
+
+        return self.cached(f"report:{fmt}", draw)
+
+
+_NO_PLOT = b"!noplot:"  # a PNG starts with its signature, never with this
 
 
 @blueprint.get("/<job_id>/report")
@@ -39,14 +103,7 @@ def job_report(job_id: str) -> ResponseReturnValue:
     if fmt is None:
         preferred = request.accept_mimetypes.best_match(["text/html", "text/markdown"])
         fmt = "markdown" if preferred == "text/markdown" else "html"
-    job, trials = _finished(job_id)
-    best = trial_numbered(trials, job.best_trial)
-    config = trial_configuration(job, best) if best else {}
-    drawn = plots.available(job, trials)
-    if fmt == "markdown":
-        body = report.markdown(job, best, config, trials, list(drawn))
-    else:
-        body = report.html_report(job, best, config, trials, drawn)
+    body = Drawings(_finished(job_id)).report(fmt)
     return body, 200, {"Content-Type": FORMATS[fmt]}
 
 
@@ -54,9 +111,8 @@ def job_report(job_id: str) -> ResponseReturnValue:
 def job_plot(job_id: str, name: str) -> ResponseReturnValue:
     if name not in plots.PLOTS:
         raise ApiError(404, "not_found", f"No plot {name[:50]!r}; there are {list(plots.PLOTS)}.")
-    job, trials = _finished(job_id)
     try:
-        png = plots.DRAW[name](job, trials)
+        png = Drawings(_finished(job_id)).plot(name)
     except plots.NoPlot as exc:
         raise ApiError(404, "not_found", str(exc)) from None
     return png, 200, {"Content-Type": "image/png", "Cache-Control": "private, max-age=3600"}

@@ -70,6 +70,7 @@ def job_view(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
         "created_at": iso(job.created_at),
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
+        "deadline_at": iso(job.deadline_at),
         "status_history": [
             {"status": change.status.value, "at": iso(change.at)} for change in job.status_history
         ],

@@ -9,13 +9,17 @@ and its Lua scripts stay single-slot):
     tuneq:job:{id}:events           stream: progress events (trial started, epoch, trial finished,
                                     job status), for server-sent events; expires with the job
     tuneq:job:{id}:lock             string: the advance lock (a token, with a short expiry)
+    tuneq:job:{id}:renders          hash: its reports and plots, drawn once per job version
     tuneq:tenant:{tenant}:jobs      sorted set: job ids by creation time
     tuneq:jobs:active               set: ids of jobs not yet finished (what the sweep visits)
+    tuneq:tenant:{tenant}:active    set: the tenant's jobs not yet finished (its limit)
+    tuneq:tenant:{tenant}:usage:{day}  string: trial-epochs the tenant's trials ran that day
     tuneq:sweep:lock                string: held by the one sweep running at a time
     tuneq:dataset:{sha256}          hash: an uploaded dataset's description (shapes, task, classes)
     tuneq:dataset:{sha256}:data     string: its checked arrays, as an uncompressed .npz
     tuneq:dataset:{sha256}:tenants  set: the tenants that uploaded it (deleted with the last one)
     tuneq:tenant:{tenant}:datasets  hash: dataset id -> the tenant's name for it and upload time
+    tuneq:tenant:{tenant}:dataset_bytes  string: the bytes of the datasets the tenant holds
     tuneq:tenant:{t}:idem:{sha256}  string: an Idempotency-Key's body hash and job id (24 h)
     tuneq:webhooks:pending          set: finished jobs whose webhook is still to be delivered
     tuneq:job:{id}:webhook_lock     string: held while one worker delivers the job's webhook
@@ -25,6 +29,10 @@ and its Lua scripts stay single-slot):
     tuneq:stats:trial_seconds       hash: histogram of trial durations (bucket counts, sum)
     tuneq:apikey:{sha256(key)}      hash: the tenant an API key belongs to (id, name, created_at)
     tuneq:apikeys                   hash: key id -> sha256(key), for listing and revoking
+    tuneq:streams:{caller}          sorted set: the caller's open event streams -> when each
+                                    lapses (a stream whose process died drops out then)
+    tuneq:rate:{caller}             string: the caller's requests (weighted) in this window
+    tuneq:authfail:{address}        string: failed authentications from an address, this window
 """
 
 from __future__ import annotations
@@ -58,6 +66,11 @@ def job_events(job_id: str) -> str:
     return f"{job(job_id)}:events"
 
 
+def job_renders(job_id: str) -> str:
+    """Reports and plots drawn for the job: ``<name>@<version>`` -> bytes."""
+    return f"{job(job_id)}:renders"
+
+
 def job_lock(job_id: str) -> str:
     return f"{job(job_id)}:lock"
 
@@ -68,6 +81,15 @@ def tenant_jobs(tenant: str) -> str:
 
 def active_jobs() -> str:
     return f"{PREFIX}:jobs:active"
+
+
+def tenant_active(tenant: str) -> str:
+    return f"{PREFIX}:tenant:{tenant}:active"
+
+
+def tenant_usage(tenant: str, day: str) -> str:
+    """The trial-epochs of one UTC day (``YYYYMMDD``)."""
+    return f"{PREFIX}:tenant:{tenant}:usage:{day}"
 
 
 def sweep_lock() -> str:
@@ -88,6 +110,10 @@ def dataset_tenants(dataset_id: str) -> str:
 
 def tenant_datasets(tenant: str) -> str:
     return f"{PREFIX}:tenant:{tenant}:datasets"
+
+
+def tenant_dataset_bytes(tenant: str) -> str:
+    return f"{PREFIX}:tenant:{tenant}:dataset_bytes"
 
 
 def idempotency(tenant: str, digest: str) -> str:
@@ -125,6 +151,19 @@ def api_key(digest: str) -> str:
 
 def api_key_index() -> str:
     return f"{PREFIX}:apikeys"
+
+
+def streams(caller: str) -> str:
+    """The open event streams of one API key (or tenant, with authentication off)."""
+    return f"{PREFIX}:streams:{caller}"
+
+
+def rate(caller: str) -> str:
+    return f"{PREFIX}:rate:{caller}"
+
+
+def auth_failures(address: str) -> str:
+    return f"{PREFIX}:authfail:{address}"
 
 
 def broker_options() -> str:

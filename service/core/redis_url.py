@@ -1,4 +1,4 @@
-"""One ``TUNEQ_REDIS_URL`` for the job store, the broker and the rate limiter, in three forms:
+"""One ``TUNEQ_REDIS_URL`` for the job store and the broker, in three forms:
 
 - ``redis://[[user]:password@]host:6379/0`` (or ``unix:///path/redis.sock?db=0``): one server.
 - ``rediss://...``: the same over TLS. The certificate is checked unless the URL says
@@ -8,7 +8,7 @@
   The password is the master's; the sentinels are asked with the same one.
 
 Each consumer wants its own spelling (redis-py a client, Celery a ``sentinel://`` URL list and
-transport options, flask-limiter its storage URI); this module translates. It parses only: the
+transport options); this module translates. It parses only: the
 job store's ``connection`` module makes the clients.
 """
 
@@ -88,13 +88,3 @@ def celery_broker(url: str) -> tuple[str, dict[str, Any]]:
         f"sentinel://{target.auth}{host}:{port}/{target.db}" for host, port in target.hosts
     )
     return broker, {"master_name": target.master, **target.sentinel_options}
-
-
-def limiter_storage(url: str) -> tuple[str, dict[str, Any]]:
-    """flask-limiter's storage URI and options (the ``limits`` library's spelling)."""
-    if not url.startswith("redis+sentinel://"):
-        return url, {}
-    target = parse_sentinel(url)
-    hosts = ",".join(f"{host}:{port}" for host, port in target.hosts)
-    storage = f"redis+sentinel://{target.auth}{hosts}/{target.master}"
-    return storage, {"db": target.db, **target.sentinel_options}

@@ -48,8 +48,24 @@ class Settings:
     max_search_dimensions: int = 32
     # Unfinished jobs one tenant may have (429 with Retry-After above it).
     max_active_jobs_per_tenant: int = 20
+    # Compute per tenant and UTC day, in trial-epochs (one epoch of one trial, every fold
+    # counted; 0: no limit): a job that could need more alone is refused (422), new jobs wait
+    # once it is spent (429 until midnight UTC), and running jobs start no new trials.
+    tenant_trial_epochs_per_day: int = 250_000
+    # Every job gets a time limit: this one when its spec sets none (0: none), at most the other.
+    default_max_duration_s: float = 24 * 3600.0
+    max_duration_limit_s: float = 7 * 24 * 3600.0
     # Requests per minute one API key may make (429 with Retry-After above it; 0: no limit).
     rate_limit_per_minute: int = 1200
+    # Failed authentications per minute from one address (429 above it; 0: no limit).
+    auth_failures_per_minute: int = 60
+    # Event streams (server-sent events): open at once per API key (429 above it), held at once
+    # by one API process (503 above it; keep it below the process's threads, so that streams
+    # never hold every thread), and the longest one lasts before the client must reconnect
+    # (with Last-Event-ID, losing nothing).
+    max_streams_per_key: int = 4
+    streams_per_process: int = 4
+    stream_max_s: float = 300.0
     # Largest model (parameters) a search space may produce; bigger spaces are refused (422).
     max_model_params: int = 50_000_000
     # Largest refit model (bytes of its .keras file) kept for download.
@@ -60,18 +76,26 @@ class Settings:
     redis_timeout_s: float = 2.0
     # Accept jobs of the synthetic model family (for tests and benchmarks).
     allow_synthetic: bool = False
-    # Uploaded datasets: the largest upload (413 above; unpacked arrays may be 8 times this),
-    # rows, features per sample, and datasets a tenant may hold.
+    # Uploaded datasets: the largest upload (413 above), what its arrays may unpack to (the API
+    # holds them about three times over while it checks them), rows, features per sample, the
+    # datasets and the stored bytes a tenant may hold, and uploads one API process checks at
+    # once (503 above it).
     max_dataset_bytes: int = 64 * 1024 * 1024
+    max_dataset_unpacked_bytes: int = 128 * 1024 * 1024
     max_dataset_rows: int = 1_000_000
     max_dataset_features: int = 10_000
     max_datasets_per_tenant: int = 100
+    max_dataset_bytes_per_tenant: int = 1024 * 1024 * 1024
+    uploads_per_process: int = 2
     # Webhooks: hosts a job's callback_url may name (comma-separated; empty turns webhooks
     # off), the key that signs deliveries (HMAC-SHA256), plain HTTP to loopback hosts for
     # development, and how many times a delivery is tried before it is marked failed.
     webhook_allowed_hosts: str = ""
     webhook_secret: str = ""
     webhook_allow_http_loopback: bool = False
+    # Deliver to hosts that resolve to private, link-local or reserved addresses (inside the
+    # deployment's own network); loopback is allowed only with the development setting above.
+    webhook_allow_private_addresses: bool = False
     webhook_max_attempts: int = 8
     # Log lines as "text" or "json" (one object per line, with job and trial ids).
     log_format: str = "text"
@@ -93,6 +117,8 @@ class Settings:
             allow_synthetic=self.allow_synthetic,
             max_model_params=self.max_model_params,
             max_dimensions=self.max_search_dimensions,
+            max_duration_s=self.max_duration_limit_s,
+            trial_epochs_per_day=self.tenant_trial_epochs_per_day,
             webhook_hosts=self.webhook_hosts,
             webhook_http_loopback=self.webhook_allow_http_loopback,
         )
@@ -136,9 +162,16 @@ class Settings:
             "max_dataset_rows",
             "max_dataset_features",
             "max_datasets_per_tenant",
+            "max_dataset_unpacked_bytes",
+            "max_dataset_bytes_per_tenant",
+            "uploads_per_process",
             "max_search_dimensions",
             "max_active_jobs_per_tenant",
             "webhook_max_attempts",
+            "max_streams_per_key",
+            "max_duration_limit_s",
+            "streams_per_process",
+            "stream_max_s",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"TUNEQ_{name.upper()} must be positive")
@@ -148,8 +181,14 @@ class Settings:
             )
         if self.log_format not in ("text", "json"):
             raise SettingsError("TUNEQ_LOG_FORMAT must be text or json")
-        if self.rate_limit_per_minute < 0:
-            raise SettingsError("TUNEQ_RATE_LIMIT_PER_MINUTE must be 0 (off) or positive")
+        for name in (
+            "rate_limit_per_minute",
+            "auth_failures_per_minute",
+            "tenant_trial_epochs_per_day",
+            "default_max_duration_s",
+        ):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"TUNEQ_{name.upper()} must be 0 (off) or positive")
         if self.visibility_timeout_s <= self.max_trial_time_s + self.trial_lease_s:
             raise SettingsError(
                 "TUNEQ_VISIBILITY_TIMEOUT_S must exceed TUNEQ_MAX_TRIAL_TIME_S plus "

@@ -85,6 +85,8 @@ class Hyperparameter:
             return None if isinstance(value, bool) else "must be a boolean"
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"must be a number ({self.kind})"
+        if (isinstance(value, int) and abs(value) > 2**53) or value != value:  # huge, or NaN
+            return "is out of range"
         if self.kind == "int" and not float(value).is_integer():
             return "must be an integer"
         if self.low is not None and value < self.low:

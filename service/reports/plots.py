@@ -212,14 +212,3 @@ DRAW: dict[str, Callable[[JobRecord, list[TrialRecord]], bytes]] = {
     "parallel_coordinates": parallel_coordinates,
     "lr_range": lr_range,
 }
-
-
-def available(job: JobRecord, trials: list[TrialRecord]) -> dict[str, bytes]:
-    """Every plot that applies to the job, drawn."""
-    drawn = {}
-    for name, draw in DRAW.items():
-        try:
-            drawn[name] = draw(job, trials)
-        except NoPlot:
-            continue
-    return drawn

@@ -3,7 +3,9 @@
 Both hold the best configuration, its validation and test metrics, the diagnosis with its advice,
 the trials sorted by objective, and the plots. HTML embeds the PNGs (one self-contained file);
 Markdown refers to them by file name (``tuneq report --out DIR`` saves them beside it).
-Everything a client wrote (names, values) is escaped in HTML.
+Everything a client wrote (names, values) is escaped: as HTML in both (Markdown renderers pass
+raw HTML through), and Markdown's own marks in Markdown, so a name cannot become a link, an
+image or a table cell.
 """
 
 from __future__ import annotations
@@ -15,6 +17,15 @@ from typing import Any
 from service.core.records import JobRecord, TrialRecord
 
 MAX_TRIAL_ROWS = 200
+
+
+_MARKDOWN_MARKS = str.maketrans({c: f"\\{c}" for c in "\\`*_{}[]()#+-.!|~>"})
+
+
+def _md(value: Any) -> str:
+    """Text for Markdown: HTML escaped, Markdown's marks backslashed, on one line."""
+    text = html.escape(str(value), quote=False).translate(_MARKDOWN_MARKS)
+    return " ".join(text.split())
 
 
 def _fmt(value: Any) -> str:
@@ -75,23 +86,24 @@ def markdown(
     plots: list[str],
 ) -> str:
     c = _content(job, best, configuration)
-    out = [f"# {c['title']}", ""]
-    out += [f"- **{k}**: {v}" for k, v in c["facts"] if v]
+    out = [f"# {_md(c['title'])}", ""]
+    out += [f"- **{k}**: {_md(v)}" for k, v in c["facts"] if v]
     out += ["", "## Best configuration", "", "| hyperparameter | value | |", "|---|---|---|"]
     for name, value in c["configuration"].items():
-        out.append(f"| {name} | {_fmt(value)} | {'searched' if name in c['searched'] else ''} |")
+        searched = "searched" if name in c["searched"] else ""
+        out.append(f"| {_md(name)} | {_md(_fmt(value))} | {searched} |")
     if c["metrics"]:
         out += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
-        out += [f"| {k} | {_fmt(v)} |" for k, v in c["metrics"].items()]
+        out += [f"| {_md(k)} | {_md(_fmt(v))} |" for k, v in c["metrics"].items()]
     if c["diagnosis"]:
         d = c["diagnosis"]
-        out += ["", f"## Diagnosis: {d.get('label', '')}", ""]
-        out += [f"- {e}" for e in d.get("evidence", [])]
-        out += ["", "Advice:", ""] + [f"- {a}" for a in d.get("advice", [])]
+        out += ["", f"## Diagnosis: {_md(d.get('label', ''))}", ""]
+        out += [f"- {_md(e)}" for e in d.get("evidence", [])]
+        out += ["", "Advice:", ""] + [f"- {_md(a)}" for a in d.get("advice", [])]
     header, rows = _trial_rows(job, trials)
-    out += ["", "## Trials (best first)", "", "| " + " | ".join(header) + " |"]
+    out += ["", "## Trials (best first)", "", "| " + " | ".join(map(_md, header)) + " |"]
     out.append("|" + "---|" * len(header))
-    out += ["| " + " | ".join(row) + " |" for row in rows]
+    out += ["| " + " | ".join(map(_md, row)) + " |" for row in rows]
     if plots:
         out += ["", "## Plots", ""] + [f"![{name}]({name}.png)" for name in plots]
     return "\n".join(out) + "\n"

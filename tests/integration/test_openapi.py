@@ -17,6 +17,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, seed
 from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from openapi_spec_validator import validate
 from schemathesis.generation import GenerationMode
@@ -55,7 +56,11 @@ def test_routes_and_document_agree(settings: Settings) -> None:
 
 @pytest.fixture
 def live_app(settings: Settings) -> Any:
-    return create_app(dataclasses.replace(settings, rate_limit_per_minute=100_000))
+    # budgets far above what the fuzzing sends: schemathesis also checks that invalid keys get
+    # 401, which the per-address limit on failed authentication turns into 429 past 60 a minute
+    return create_app(
+        dataclasses.replace(settings, rate_limit_per_minute=100_000, auth_failures_per_minute=0)
+    )
 
 
 def test_live_app_keeps_its_document(live_app: Any) -> None:
@@ -93,3 +98,74 @@ def test_live_app_keeps_its_document(live_app: Any) -> None:
             assert mode == GenerationMode.NEGATIVE, operation.label
     print(f"schemathesis: {len(calls)} cases")
     assert len(calls) >= 500, len(calls)
+
+
+HUGE = st.sampled_from([10**400, -(10**400), 2**63, 2**64 + 1, 10**20, -(2**53) - 1])
+HEADERS = st.sampled_from(
+    [
+        {},
+        {"Last-Event-ID": "99999999999999999999-0"},
+        {"Last-Event-ID": "18446744073709551616-18446744073709551616"},
+        {"If-None-Match": '"' + "f" * 5000 + '"'},
+        {"If-None-Match": "*"},
+        {"Idempotency-Key": "k" * 300},
+        {"Accept": "text/markdown;q=1e400, */*;q=-1"},
+        {"Content-Type": "application/json; charset=utf-7"},
+        {"X-Forwarded-For": "999.999.999.999"},
+    ]
+)
+SPELLINGS = st.sampled_from(["Bearer {}", "bearer {}", "BEARER {}", "Bearer   {}", "Bearer {}\t"])
+
+
+def with_huge_integers(value: Any, huge: int) -> Any:
+    """``value`` with every integer in it replaced by ``huge``."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return huge
+    if isinstance(value, dict):
+        return {k: with_huge_integers(v, huge) for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_huge_integers(v, huge) for v in value]
+    return value
+
+
+def test_live_app_survives_huge_integers_and_unusual_headers(live_app: Any) -> None:
+    """The same operations with every integer in a body or query made huge, and with headers
+    spelt or sized as clients should not send them: never a server error."""
+    store = live_app.extensions["tuneq.store"]
+    _, secret = store.api_keys.create("fuzz")
+    store.fleet.heartbeat("fuzz@host", at=time.time() + 3600)  # a live worker: /readyz is 200
+    schema = schemathesis.openapi.from_wsgi("/v1/openapi.json", live_app)
+    calls = []
+    for operation in (result.ok() for result in schema.get_all_operations()):
+
+        @seed(20261129)
+        @hypothesis_settings(
+            max_examples=15,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+        @given(
+            case=operation.as_strategy(GenerationMode.POSITIVE),
+            huge=HUGE,
+            headers=HEADERS,
+            spelling=SPELLINGS,
+        )
+        def check(case: Any, huge: int, headers: dict[str, str], spelling: str) -> None:
+            calls.append(case.operation.label)
+            if isinstance(case.body, dict | list):
+                case.body = with_huge_integers(case.body, huge)
+            if case.query:
+                case.query = {k: str(with_huge_integers(v, huge)) for k, v in case.query.items()}
+            response = case.call(headers={"Authorization": spelling.format(secret), **headers})
+            assert response.status_code < 500, (case.operation.label, response.text[:500])
+            if response.status_code >= 400 and response.headers.get("Content-Type", "").startswith(
+                "application/json"
+            ):
+                assert set(response.json()["error"]) == {"code", "message", "fields"}
+
+        check()
+    print(f"huge integers and unusual headers: {len(calls)} cases")
+    assert len(calls) >= 150, len(calls)

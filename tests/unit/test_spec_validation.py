@@ -24,7 +24,11 @@ class Untouchable:
 @pytest.fixture
 def client() -> FlaskClient:
     settings = Settings(
-        max_trials_limit=100, max_epochs_limit=200, max_request_bytes=64 * 1024, auth_disabled=True
+        max_trials_limit=100,
+        max_epochs_limit=200,
+        max_request_bytes=64 * 1024,
+        auth_disabled=True,
+        rate_limit_per_minute=0,  # no budget to count: nothing may touch the store
     )
     app = create_app(settings, store=Untouchable(), dispatcher=Untouchable())  # type: ignore[arg-type]
     return app.test_client()
@@ -210,13 +214,14 @@ def test_unknown_or_malformed_job_id_is_404(job_id: str) -> None:
         def get(self, job_id: str) -> None:
             raise JobNotFound(job_id)
 
-        def read(self, job_id: str, key_digest: str | None = None) -> object:
+        def read(self, job_id: str, key_digest: Any = None, budget: Any = None) -> object:
             return JobRead(job=None, best=None, key_digest=None, key_tenant=None)
 
     class EmptyStore:
         jobs = NoJobs()
 
-    app = create_app(Settings(auth_disabled=True), store=EmptyStore(), dispatcher=Untouchable())  # type: ignore[arg-type]
+    settings = Settings(auth_disabled=True, rate_limit_per_minute=0)
+    app = create_app(settings, store=EmptyStore(), dispatcher=Untouchable())  # type: ignore[arg-type]
     for path in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/trials"):
         response = app.test_client().get(path)
         assert response.status_code == 404, path
@@ -273,7 +278,12 @@ def _grid(spec: dict[str, Any]) -> dict[str, Any]:
     ],
 )  # fmt: skip
 def test_fields_that_do_not_fit_together(change: Any, path: str, spec: dict[str, Any]) -> None:
-    settings = Settings(max_model_params=1_000_000, max_trials_limit=100, auth_disabled=True)
+    settings = Settings(
+        max_model_params=1_000_000,
+        max_trials_limit=100,
+        auth_disabled=True,
+        rate_limit_per_minute=0,
+    )
     app = create_app(settings, store=Untouchable(), dispatcher=Untouchable())  # type: ignore[arg-type]
     change(spec)
     assert_field_error(app.test_client(), spec, path)

@@ -23,6 +23,7 @@ from service.core.vocabulary import active_params
 from worker.engine.optimizer import Observation, make_suggester
 
 OUT_OF_TIME = "max_duration_s reached"
+OUT_OF_BUDGET = "the tenant's daily compute budget is spent (TUNEQ_TENANT_TRIAL_EPOCHS_PER_DAY)"
 
 
 SendTrial = Callable[[int, "float | None"], None]
@@ -50,12 +51,14 @@ class Advance:
     busy: bool = False
 
 
-def free_slots(job: JobRecord, trials: Sequence[TrialRecord], now: float) -> int:
+def free_slots(
+    job: JobRecord, trials: Sequence[TrialRecord], now: float, compute_left: int | None = None
+) -> int:
     """How many new trials the job may start now: its parallelism less what is in flight,
-    within the budget, and none once its ``max_duration_s`` has passed."""
+    within its trial budget, and none once its ``max_duration_s`` has passed or its tenant's
+    compute for the day (``compute_left`` trial-epochs; None: no limit) is spent."""
     in_flight = sum(1 for t in trials if not t.state.is_finished)
-    remaining = 0 if _out_of_time(job, now) else job.max_trials - len(trials)
-    return min(job.spec.search.parallelism - in_flight, remaining)
+    return min(job.spec.search.parallelism - in_flight, _remaining(job, trials, now, compute_left))
 
 
 def plan_advance(
@@ -63,16 +66,18 @@ def plan_advance(
     trials: Sequence[TrialRecord],
     now: float,
     prior: Sequence[Observation] = (),
+    compute_left: int | None = None,
 ) -> AdvancePlan:
     """Decide the job's next step from what the store holds; ``prior`` holds the scored
-    trials of the jobs it warm-starts from."""
+    trials of the jobs it warm-starts from, ``compute_left`` the trial-epochs its tenant may
+    still use today (None: no limit)."""
     spec = job.spec
     finished = [t for t in trials if t.state.is_finished]
     in_flight = [t for t in trials if not t.state.is_finished]
     unsent = tuple(
         t.number for t in in_flight if t.state == TrialState.QUEUED and t.dispatched_at is None
     )
-    slots = free_slots(job, trials, now)
+    slots = free_slots(job, trials, now, compute_left)
     points: tuple[Mapping[str, Any], ...] = ()
     if slots > 0:
         suggested = make_suggester(spec).suggest(
@@ -85,19 +90,25 @@ def plan_advance(
         points = tuple(active_params(spec.fixed, p, family, task) for p in suggested)
     if points or unsent:
         return AdvancePlan(new_points=points, resend=unsent)
-    out_of_time = _out_of_time(job, now)
-    remaining = 0 if out_of_time else job.max_trials - len(trials)
-    if remaining > 0 or in_flight:
+    if _remaining(job, trials, now, compute_left) > 0 or in_flight:
         return AdvancePlan()
-    early = out_of_time and len(trials) < job.max_trials
-    return AdvancePlan(finalize=True, stop_reason=OUT_OF_TIME if early else None)
+    reason = None
+    if len(trials) < job.max_trials:
+        reason = OUT_OF_TIME if _out_of_time(job, now) else OUT_OF_BUDGET
+    return AdvancePlan(finalize=True, stop_reason=reason)
 
 
 def advance_job(
-    store: EngineStore, job_id: str, *, finalize_lease_s: float, send_trial: SendTrial
+    store: EngineStore,
+    job_id: str,
+    *,
+    finalize_lease_s: float,
+    send_trial: SendTrial,
+    daily_compute: int = 0,
 ) -> Advance:
     """Plan and apply the job's next step while holding its lock (so that two advances never
     send the same new trial). Finalization is claimed under a lease before it is reported due.
+    ``daily_compute`` is what a tenant may use a day, in trial-epochs (0: no limit).
 
     Raises:
         JobNotFound: the job is gone.
@@ -110,9 +121,10 @@ def advance_job(
             return Advance()
         trials = store.trials.list(job_id)
         now = store.server_time()
-        wants_points = free_slots(job, trials, now) > 0
+        left = daily_compute - store.usage.today(job.tenant) if daily_compute else None
+        wants_points = free_slots(job, trials, now, left) > 0
         prior = warm_start(store.trials, job.spec) if wants_points else []
-        plan = plan_advance(job, trials, now, prior)
+        plan = plan_advance(job, trials, now, prior, left)
         return apply_advance(store, job, plan, finalize_lease_s, send_trial)
 
 
@@ -171,6 +183,15 @@ def inside(space: Mapping[str, Dimension], params: Mapping[str, Any]) -> bool:
         elif not (dim.low or 0) <= value <= (dim.high or 0):
             return False
     return True
+
+
+def _remaining(
+    job: JobRecord, trials: Sequence[TrialRecord], now: float, compute_left: int | None
+) -> int:
+    """Trials the job may still create: none out of time or out of compute."""
+    if _out_of_time(job, now) or (compute_left is not None and compute_left <= 0):
+        return 0
+    return job.max_trials - len(trials)
 
 
 def _out_of_time(job: JobRecord, now: float) -> bool:

@@ -4,19 +4,29 @@ The body is the job's outcome (status, best value and configuration, test metric
 ``X-Tuneq-Signature`` header is ``t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`` with
 the server's webhook secret, so a receiver can check both origin and freshness. Redirects are
 not followed (the allowlist names the host that gets the data), and any 2xx counts as delivered.
-A failed attempt is tried again after an exponential backoff, by the periodic sweep.
+
+The host is looked up once, its address refused when it is loopback, private, link-local or
+otherwise reserved (unless the deployment allows it), and the connection made to that very
+address (TLS still checks the certificate against the name): an allowlisted name that
+resolves, or rebinds, to an address inside the deployment reaches nothing. Whatever goes wrong
+is a failed attempt, tried again after an exponential backoff by the periodic sweep, until the
+last attempt allowed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from service.core.jsonable import plain
 from service.core.records import JobRecord, TrialRecord, WebhookStatus
@@ -44,12 +54,51 @@ _AFTER_ATTEMPT = {
 }
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """Which addresses a callback may reach besides public ones (both off in production)."""
+
+    allow_loopback: bool = False
+    allow_private: bool = False
+
+    def refuses(self, address: str) -> str | None:
+        """What kind of address this is, when deliveries must not reach it."""
+        ip = ipaddress.ip_address(address)
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if ip.is_loopback:
+            return None if self.allow_loopback else "loopback"
+        for kind in ("private", "link_local", "multicast", "reserved", "unspecified"):
+            if getattr(ip, f"is_{kind}"):
+                return None if self.allow_private else kind.replace("_", "-")
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
+class RefusedAddress(Exception):
+    """The callback's host resolves to an address deliveries must not reach."""
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    """Connects to an address already looked up and checked (Host names the host)."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """The same over TLS, the certificate checked against the host's name."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self.address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
 def payload(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
@@ -86,32 +135,52 @@ def retry_delay_s(attempts: int) -> float:
     return float(min(3600, 2**attempts))
 
 
-def deliver(url: str, body: dict[str, Any], secret: str, delivery_id: str) -> str | None:
-    """POST once; None when the receiver answered 2xx, else what went wrong."""
+def deliver(
+    url: str, body: dict[str, Any], secret: str, delivery_id: str, policy: DeliveryPolicy
+) -> str | None:
+    """POST once; None when the receiver answered 2xx, else what went wrong (never raises:
+    every failure is an attempt that counts)."""
     data = json.dumps(body, separators=(",", ":")).encode()
-    request = urllib.request.Request(
-        url,
-        data=data,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "tuneq-webhook/1",
-            SIGNATURE_HEADER: sign(data, secret, int(time.time())),
-            "X-Tuneq-Delivery": delivery_id,
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "tuneq-webhook/1",
+        SIGNATURE_HEADER: sign(data, secret, int(time.time())),
+        "X-Tuneq-Delivery": delivery_id,
+    }
     try:
-        with _OPENER.open(request, timeout=TIMEOUT_S) as response:
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        return f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+        status = _post(url, data, headers, policy)
+    except Exception as exc:
         return f"{type(exc).__name__}: {exc}"[:300]
     return None if 200 <= status < 300 else f"HTTP {status}"
 
 
+def _post(url: str, data: bytes, headers: dict[str, str], policy: DeliveryPolicy) -> int:
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise ValueError("the URL holds control characters or spaces")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("not an http(s) URL")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    address = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)[0][4][0]
+    refused = policy.refuses(str(address))
+    if refused:
+        raise RefusedAddress(f"{parts.hostname} resolves to {address}, a {refused} address")
+    kind = _PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP
+    conn = kind(parts.hostname, port, str(address), TIMEOUT_S)
+    try:
+        conn.request("POST", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+                     body=data, headers=headers)  # fmt: skip
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
 def deliver_job_webhook(
-    store: EngineStore, job_id: str, secret: str, max_attempts: int
+    store: EngineStore,
+    job_id: str,
+    secret: str,
+    max_attempts: int,
+    policy: DeliveryPolicy = DeliveryPolicy(),
 ) -> DeliveryResult:
     """Try the job's webhook once, if it is due and nobody else is at it.
 
@@ -127,6 +196,6 @@ def deliver_job_webhook(
         return DeliveryResult.NO_WEBHOOK if webhook is None else DeliveryResult.NOT_DUE
     best = store.trials.get(job_id, job.best_trial) if job.best_trial is not None else None
     attempt = webhook.attempts + 1
-    error = deliver(webhook.url, payload(job, best), secret, f"{job_id}-{attempt}")
+    error = deliver(webhook.url, payload(job, best), secret, f"{job_id}-{attempt}", policy)
     status = store.webhooks.record(job_id, error, max_attempts, retry_delay_s(attempt))
     return _AFTER_ATTEMPT[status]

@@ -67,6 +67,8 @@ def callback_problem(url: str, limits: SpecLimits) -> str | None:
     HTTP to a loopback host when the server allows it for development), no credentials."""
     if not limits.webhook_hosts:
         return "Webhooks are off on this server (no TUNEQ_WEBHOOK_ALLOWED_HOSTS)."
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        return "Control characters and spaces are refused; percent-encode them."
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -225,3 +227,15 @@ def _check_limits(data: dict[str, Any], limits: SpecLimits, add: Add) -> None:
     for name in ("time_limit_s", "hard_time_limit_s"):
         if training.get(name, 0) > limits.max_trial_time_s:
             add(f"training.{name}", f"Must be at most {limits.max_trial_time_s:g}.")
+    if (search.max_duration_s or 0) > limits.max_duration_s:
+        add("search.max_duration_s", f"Must be at most {limits.max_duration_s:g}.")
+    validation = training.get("validation", ValidationSpec())
+    folds = validation.folds if validation.method == ValidationMethod.KFOLD else 1
+    most = search.max_trials * training.get("max_epochs", 30) * folds
+    if limits.trial_epochs_per_day and most > limits.trial_epochs_per_day:
+        add(
+            "search.max_trials",
+            f"This search may train up to {most:,} trial-epochs (max_trials x max_epochs x "
+            f"folds); a tenant may use {limits.trial_epochs_per_day:,} a day. Ask for fewer "
+            "trials or epochs.",
+        )

@@ -241,3 +241,5 @@ class SpecLimits:
     max_dimensions: int = 32
     webhook_hosts: tuple[str, ...] = ()  # hosts a callback_url may name; none: webhooks off
     webhook_http_loopback: bool = False  # allow http:// to a loopback host (development)
+    max_duration_s: float = 7 * 24 * 3600.0
+    trial_epochs_per_day: int = 0  # a tenant's daily compute (0: no limit)

@@ -3,7 +3,9 @@
 Nothing outside this package touches a Redis client. ``JobStore`` is a small facade over one
 module per concern, each reached as an attribute: ``jobs``, ``trials`` (and their leases),
 ``events``, ``webhooks``, ``stats``, ``fleet``, ``models`` (blobs), ``datasets``, ``api_keys``,
-``idempotency`` and ``locks``. The engine sees only the Protocols in ``protocols``.
+``idempotency``, ``locks``, ``limits`` (request budgets), ``renders`` (reports and plots)
+and ``usage`` (compute per tenant and day).
+The engine sees only the Protocols in ``protocols``.
 
 What it promises (every Lua script is in ``scripts``, every key name in ``service.core.keys``):
 
@@ -36,9 +38,14 @@ from __future__ import annotations
 import redis
 
 from service.core.store.apikeys import RedisApiKeys
-from service.core.store.blobs import ModelBlobs
+from service.core.store.blobs import ModelBlobs, RenderCache
 from service.core.store.connection import Connection, StoreUnavailable, connect, reachable
-from service.core.store.errors import DatasetLimitReached, JobNotFound
+from service.core.store.errors import (
+    ActiveJobsLimit,
+    DatasetLimitReached,
+    DatasetQuotaReached,
+    JobNotFound,
+)
 from service.core.store.events import RedisEvents
 from service.core.store.fleet import HEARTBEAT_S, RedisFleet
 from service.core.store.idempotency import (
@@ -48,10 +55,12 @@ from service.core.store.idempotency import (
     body_hash,
 )
 from service.core.store.jobs import JobRead, RedisJobs
+from service.core.store.limits import Budget, RedisLimits, Verdict
 from service.core.store.locks import RedisLocks
 from service.core.store.stats import TRIAL_SECONDS_BUCKETS, RedisStats, StatsSnapshot
 from service.core.store.trials import Claim, ClaimOutcome, LeaseState, RedisTrials, TrialOutcome
 from service.core.store.uploads import RedisDatasets
+from service.core.store.usage import RedisUsage
 from service.core.store.webhooks import RedisWebhooks
 
 DEFAULT_RETENTION_S = 30 * 24 * 3600
@@ -60,14 +69,21 @@ DEFAULT_RETENTION_S = 30 * 24 * 3600
 class JobStore:
     """Every part of the store on one connection."""
 
-    def __init__(self, client: redis.Redis, retention_s: int = DEFAULT_RETENTION_S) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        retention_s: int = DEFAULT_RETENTION_S,
+        *,
+        stream_connections: int = 4,
+    ) -> None:
         self._conn = Connection(client)
-        self.events = RedisEvents(self._conn)
+        self.events = RedisEvents(self._conn, stream_connections)
         self.stats = RedisStats(self._conn)
         self.fleet = RedisFleet(self._conn)
         self.webhooks = RedisWebhooks(self._conn)
         self.datasets = RedisDatasets(self._conn)
-        self.trials = RedisTrials(self._conn, self.events, self.stats)
+        self.usage = RedisUsage(self._conn)
+        self.trials = RedisTrials(self._conn, self.events, self.stats, self.usage)
         self.jobs = RedisJobs(
             self._conn,
             retention_s,
@@ -77,15 +93,26 @@ class JobStore:
             describe=self.datasets.info,
         )
         self.models = ModelBlobs(self._conn)
+        self.renders = RenderCache(self._conn)
         self.api_keys = RedisApiKeys(self._conn)
         self.idempotency = RedisIdempotency(self._conn)
         self.locks = RedisLocks(self._conn)
+        self.limits = RedisLimits(self._conn)
 
     @classmethod
     def from_url(
-        cls, url: str, *, timeout_s: float = 5.0, retention_s: int = DEFAULT_RETENTION_S
+        cls,
+        url: str,
+        *,
+        timeout_s: float = 5.0,
+        retention_s: int = DEFAULT_RETENTION_S,
+        stream_connections: int = 4,
     ) -> JobStore:
-        return cls(connect(url, timeout_s=timeout_s), retention_s=retention_s)
+        return cls(
+            connect(url, timeout_s=timeout_s),
+            retention_s=retention_s,
+            stream_connections=stream_connections,
+        )
 
     def server_time(self) -> float:
         """The Redis server's clock, the one leases are measured against."""
@@ -95,9 +122,12 @@ class JobStore:
 __all__ = [
     "HEARTBEAT_S",
     "TRIAL_SECONDS_BUCKETS",
+    "ActiveJobsLimit",
+    "Budget",
     "Claim",
     "ClaimOutcome",
     "DatasetLimitReached",
+    "DatasetQuotaReached",
     "JobNotFound",
     "JobRead",
     "JobStore",
@@ -107,6 +137,7 @@ __all__ = [
     "StatsSnapshot",
     "StoreUnavailable",
     "TrialOutcome",
+    "Verdict",
     "body_hash",
     "connect",
     "reachable",

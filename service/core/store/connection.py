@@ -83,6 +83,18 @@ class Connection:
             self._binary = binary_client(self.redis)
         return self._binary
 
+    def dedicated(self, max_connections: int) -> redis.Redis:
+        """A client with a pool of its own, of at most ``max_connections``: for commands that
+        block (an event stream's XREAD), so they never take the connections that everyone's
+        ordinary requests share."""
+        pool = self.redis.connection_pool
+        kwargs = {**pool.connection_kwargs, "max_connections": max_connections}
+        if isinstance(pool, SentinelConnectionPool):
+            return pool.sentinel_manager.master_for(pool.service_name, **kwargs)
+        return redis.Redis(
+            connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
+        )
+
     def script(self, source: str) -> Script:
         """The script registered once per connection (redis-py runs it by its SHA)."""
         found = self._scripts.get(source)

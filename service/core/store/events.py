@@ -1,7 +1,10 @@
-"""A job's progress events: a Redis stream per job, for server-sent events.
+"""A job's progress events: a Redis stream per job, for server-sent events, and the count of
+event streams each caller holds open.
 
 Events tell a watching client to look; the job and trial records stay the truth. The newest
-few thousand are kept, and the stream expires with its job.
+few thousand are kept, and the stream expires with its job. Reads that wait for events (XREAD
+BLOCK) run on connections of their own, so that streams never take the pool that ordinary
+requests share.
 """
 
 from __future__ import annotations
@@ -9,7 +12,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import redis
+
 from service.core import keys
+from service.core.store import scripts
 from service.core.store.codec import dumps
 from service.core.store.connection import Connection
 
@@ -20,8 +26,11 @@ Event = tuple[str, str, dict[str, Any]]
 
 
 class RedisEvents:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, blocking_connections: int = 4) -> None:
+        self._conn = conn
         self._redis = conn.redis
+        self._blocking_connections = blocking_connections
+        self._blocking: redis.Redis | None = None
 
     def emit(self, job_id: str, kind: str, **data: Any) -> None:
         """Append an event (``trial_started``, ``epoch``, ``trial_finished``, ``job_status``)."""
@@ -39,9 +48,22 @@ class RedisEvents:
 
     def read(self, job_id: str, after: str, block_ms: int) -> list[Event]:
         """Events after stream id ``after``, waiting up to ``block_ms`` for the first one."""
-        found = self._redis.xread({keys.job_events(job_id): after}, count=100, block=block_ms)
+        if self._blocking is None:
+            self._blocking = self._conn.dedicated(self._blocking_connections)
+        found = self._blocking.xread({keys.job_events(job_id): after}, count=100, block=block_ms)
         return [
             (event_id, fields["type"], json.loads(fields["data"]))
             for _, entries in found or ()
             for event_id, fields in entries
         ]
+
+    def open_stream(self, caller: str, stream_id: str, most: int, lasts_s: float) -> bool:
+        """Count a new event stream of ``caller`` if it holds fewer than ``most``; it counts
+        until ``close_stream`` or, should its process die, for ``lasts_s``."""
+        opened = self._conn.script(scripts.OPEN_STREAM)(
+            keys=[keys.streams(caller)], args=[stream_id, most, lasts_s]
+        )
+        return bool(opened)
+
+    def close_stream(self, caller: str, stream_id: str) -> None:
+        self._redis.zrem(keys.streams(caller), stream_id)

@@ -13,6 +13,7 @@ from service.core import keys
 from service.core.records import JobRecord, JobStatus, TrialRecord, WebhookStatus
 from service.core.spec.types import JobSpec
 from service.core.store import scripts
+from service.core.store.apikeys import caller
 from service.core.store.codec import (
     DescribeDataset,
     decode_job,
@@ -21,8 +22,9 @@ from service.core.store.codec import (
     encode_spec,
 )
 from service.core.store.connection import Connection
-from service.core.store.errors import JobNotFound
+from service.core.store.errors import ActiveJobsLimit, JobNotFound
 from service.core.store.events import RedisEvents
+from service.core.store.limits import ALLOWED, Budget, Verdict
 from service.core.store.stats import RedisStats
 from service.core.store.webhooks import RedisWebhooks
 
@@ -37,6 +39,7 @@ class JobRead:
     best: TrialRecord | None
     key_digest: str | None
     key_tenant: str | None
+    verdict: Verdict = ALLOWED  # the request counted against the key's budget
 
 
 class RedisJobs:
@@ -58,41 +61,47 @@ class RedisJobs:
         self._stats = stats
         self._describe = describe
 
-    def create(self, tenant: str, spec: JobSpec) -> str:
-        """Store a new queued job and return its id.
+    def create(self, tenant: str, spec: JobSpec, max_active: int = 0) -> str:
+        """Store a new queued job and return its id, unless the tenant already has
+        ``max_active`` unfinished jobs (0: no limit), checked in the same atomic step.
 
         With ``spec.search.max_duration_s``, no trial starts later than that many seconds after
         creation.
+
+        Raises:
+            ActiveJobsLimit: the tenant is at its limit (with how many it has).
         """
         job_id = uuid.uuid4().hex
-        now = self._conn.server_time()
-        extra: dict[str, str] = {}
-        if spec.search.max_duration_s:
-            extra["deadline_at"] = f"{now + spec.search.max_duration_s:.6f}"
+        fields = {
+            **encode_spec(spec),
+            "name": spec.name,
+            "max_trials": spec.search.max_trials,
+            "direction": spec.training.objective.direction.value,
+            "task": spec.task,
+            "trials_created": 0,
+            "trials_finished": 0,
+        }
         if spec.callback_url:
-            extra.update(callback_url=spec.callback_url, webhook_status=WebhookStatus.WAITING)
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.hset(
-            keys.job(job_id),
-            mapping={
-                **extra,
-                **encode_spec(spec),
-                "id": job_id,
-                "tenant": tenant,
-                "name": spec.name,
-                "status": JobStatus.QUEUED.value,
-                "max_trials": spec.search.max_trials,
-                "direction": spec.training.objective.direction.value,
-                "task": spec.task,
-                "trials_created": 0,
-                "trials_finished": 0,
-                "created_at": f"{now:.6f}",
-            },
+            fields.update(callback_url=spec.callback_url, webhook_status=WebhookStatus.WAITING)
+        duration = spec.search.max_duration_s
+        created, active = self._conn.script(scripts.CREATE_JOB)(
+            keys=[
+                keys.job(job_id),
+                keys.status_log(job_id),
+                keys.tenant_jobs(tenant),
+                keys.active_jobs(),
+                keys.tenant_active(tenant),
+            ],
+            args=[
+                job_id,
+                tenant,
+                max_active,
+                "" if duration is None else repr(float(duration)),
+                *[item for pair in fields.items() for item in pair],
+            ],
         )
-        pipe.rpush(keys.status_log(job_id), f"{JobStatus.QUEUED.value}@{now:.6f}")
-        pipe.zadd(keys.tenant_jobs(tenant), {job_id: now})
-        pipe.sadd(keys.active_jobs(), job_id)
-        pipe.execute()
+        if not created:
+            raise ActiveJobsLimit(int(active))
         return job_id
 
     def delete(self, job_id: str) -> None:
@@ -107,10 +116,12 @@ class RedisJobs:
             keys.job_lock(job_id),
             keys.job_model(job_id),
             keys.job_events(job_id),
+            keys.job_renders(job_id),
         )
         pipe.delete(*[keys.trial(job_id, n) for n in range(created)] or [keys.trial(job_id, 0)])
         if tenant:
             pipe.zrem(keys.tenant_jobs(tenant), job_id)
+            pipe.srem(keys.tenant_active(tenant), job_id)
         pipe.srem(keys.active_jobs(), job_id)
         pipe.execute()
 
@@ -128,16 +139,21 @@ class RedisJobs:
             raise JobNotFound(job_id)
         return decode_job(raw, log, self._describe)
 
-    def read(self, job_id: str, key_digest: str | None = None) -> JobRead:
+    def read(
+        self, job_id: str, key_digest: str | None = None, budget: Budget | None = None
+    ) -> JobRead:
         """The job with its best trial (without its curves) in one round trip; with
         ``key_digest``, also what the store holds for that API key, so a polled job is
-        authenticated and read at once. The job is None when it does not exist."""
+        authenticated and read at once, and with ``budget`` the request counted against the
+        key. The job is None when it does not exist."""
         job_keys = [keys.job(job_id), keys.status_log(job_id)]
+        args: list[object] = [keys.trial_prefix(job_id)]
         if key_digest is not None:
             job_keys.append(keys.api_key(key_digest))
-        raw, log, best, key = self._conn.script(scripts.READ_JOB)(
-            keys=job_keys, args=[keys.trial_prefix(job_id)]
-        )
+            if budget is not None and budget.most > 0:
+                job_keys.append(keys.rate(caller(key_digest)))
+                args += budget.args()
+        raw, log, best, key, verdict = self._conn.script(scripts.READ_JOB)(keys=job_keys, args=args)
         pairs = dict(zip(raw[::2], raw[1::2], strict=True))
         trial = dict(zip(best[::2], best[1::2], strict=True))
         return JobRead(
@@ -145,6 +161,7 @@ class RedisJobs:
             best=decode_trial(job_id, trial) if trial else None,
             key_digest=key[0] if key else None,
             key_tenant=key[1] if key else None,
+            verdict=Verdict.from_reply(verdict),
         )
 
     def page(
@@ -199,7 +216,7 @@ class RedisJobs:
 
     def active_specs(self, tenant: str) -> dict[str, JobSpec]:
         """The specs of the tenant's queued and running jobs, by job id."""
-        active = self.active_ids()
+        active = sorted(self._redis.smembers(keys.tenant_active(tenant)))
         if not active:
             return {}
         pipe = self._redis.pipeline(transaction=False)
@@ -238,7 +255,7 @@ class RedisJobs:
         flat = [item for pair in fields.items() for item in pair]
         moved = bool(
             self._conn.script(scripts.SET_STATUS)(
-                keys=[keys.job(job_id), keys.status_log(job_id), keys.active_jobs()],
+                keys=[*self._status_keys(job_id)],
                 args=[status.value, ",".join(s.value for s in allowed_from), *flat],
             )
         )
@@ -270,14 +287,19 @@ class RedisJobs:
         """Cancel an active job (idempotent); returns the job's status afterwards. Queued trials
         are cancelled with it; running ones see it at their next lease renewal."""
         status = self._conn.script(scripts.CANCEL_JOB)(
-            keys=[keys.job(job_id), keys.status_log(job_id), keys.active_jobs()],
-            args=[keys.trial_prefix(job_id), reason],
+            keys=[*self._status_keys(job_id)], args=[keys.trial_prefix(job_id), reason]
         )
         if status == JobStatus.CANCELLED:
             self._events.emit(job_id, "job_status", status=status)
             self._expire(job_id)
             self._webhooks.queue(job_id)
         return JobStatus(status)
+
+    def _status_keys(self, job_id: str) -> tuple[str, str, str, str]:
+        """The keys a status change touches (its tenant's active set among them)."""
+        tenant = self._redis.hget(keys.job(job_id), "tenant") or ""
+        active = keys.tenant_active(tenant)
+        return keys.job(job_id), keys.status_log(job_id), keys.active_jobs(), active
 
     def _expire(self, job_id: str) -> None:
         created = int(self._redis.hget(keys.job(job_id), "trials_created") or 0)
@@ -287,6 +309,7 @@ class RedisJobs:
             keys.status_log(job_id),
             keys.job_model(job_id),
             keys.job_events(job_id),
+            keys.job_renders(job_id),
         ):
             pipe.expire(key, self.retention_s)
         for n in range(created):

@@ -84,6 +84,10 @@ class Models(Protocol):
     def save(self, job_id: str, data: bytes) -> None: ...
 
 
+class Usage(Protocol):
+    def today(self, tenant: str) -> int: ...
+
+
 class DatasetData(Protocol):
     def data(self, dataset_id: str) -> bytes | None: ...
 
@@ -108,5 +112,8 @@ class EngineStore(Protocol):
 
     @property
     def datasets(self) -> DatasetData: ...
+
+    @property
+    def usage(self) -> Usage: ...
 
     def server_time(self) -> float: ...

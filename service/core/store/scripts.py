@@ -20,6 +20,23 @@ local function log_status(job, log, status)
   redis.call('RPUSH', log, status .. '@' .. stamp(now))
 end
 """,
+    # Counts against a budget. A Redis too full to write lets the request through uncounted
+    # (pcall): refusing reads because the budget cannot be written would fail every caller.
+    "take": """
+local function take(counter, cost, most, window_ms)
+  if most <= 0 then return {1, 0} end
+  local used = tonumber(redis.call('GET', counter) or '0')
+  local ttl = redis.call('PTTL', counter)
+  if used + cost > most then return {0, ttl} end
+  local counted = redis.pcall('INCRBY', counter, cost)
+  if type(counted) == 'table' and counted.err then return {1, 0} end
+  if ttl < 0 then
+    redis.pcall('PEXPIRE', counter, window_ms)
+    ttl = window_ms
+  end
+  return {1, ttl}
+end
+""",
     "finish_unclaimed": """
 local function finish_unclaimed(trial, job, state, reason)
   redis.call('HSET', trial, 'state', state, 'error', reason, 'lease_deadline', '0',
@@ -149,8 +166,33 @@ end
 return 1
 """)
 
-# KEYS: job, status log, active-jobs set. ARGV: new status, comma-separated statuses it may
-# move from, then field/value pairs. Returns 1 when the status changed, else 0.
+# KEYS: job, status log, the tenant's jobs, the active-jobs set, the tenant's active jobs.
+# ARGV: job id, tenant, the most unfinished jobs the tenant may have (0: no limit), the job's
+# max duration in seconds ('' for none), then field/value pairs of the job.
+# Creates the queued job unless the tenant is at its limit, in one step, so parallel
+# submissions cannot pass it. Returns {1 (created) or 0 (refused), the tenant's active jobs}.
+CREATE_JOB = _lua(
+    """
+local active = redis.call('SCARD', KEYS[5])
+local most = tonumber(ARGV[3])
+if most > 0 and active >= most then return {0, active} end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'tenant', ARGV[2], 'status', 'queued',
+           'created_at', stamp(now))
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[1], 'deadline_at', stamp(now + tonumber(ARGV[4])))
+end
+redis.call('RPUSH', KEYS[2], 'queued@' .. stamp(now))
+redis.call('ZADD', KEYS[3], now, ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('SADD', KEYS[5], ARGV[1])
+return {1, active + 1}
+"""
+)
+
+# KEYS: job, status log, active-jobs set, the tenant's active jobs. ARGV: new status,
+# comma-separated statuses it may move from, then field/value pairs. Returns 1 when the status
+# changed, else 0.
 SET_STATUS = _lua(
     """
 local current = redis.call('HGET', KEYS[1], 'status')
@@ -160,6 +202,7 @@ log_status(KEYS[1], KEYS[2], ARGV[1])
 if ARGV[1] == 'succeeded' or ARGV[1] == 'failed' or ARGV[1] == 'cancelled' then
   redis.call('HSET', KEYS[1], 'finished_at', stamp(now))
   redis.call('SREM', KEYS[3], redis.call('HGET', KEYS[1], 'id'))
+  redis.call('SREM', KEYS[4], redis.call('HGET', KEYS[1], 'id'))
 end
 for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
@@ -167,7 +210,8 @@ return 1
     "log_status",
 )
 
-# KEYS: job, status log, active-jobs set. ARGV: trial key prefix, reason.
+# KEYS: job, status log, active-jobs set, the tenant's active jobs. ARGV: trial key prefix,
+# reason.
 # Cancels an active job: status cancelled, queued trials cancelled; running trials see it at
 # their next lease renewal and stop. Returns the job's status afterwards.
 CANCEL_JOB = _lua(
@@ -178,6 +222,7 @@ if current ~= 'queued' and current ~= 'running' then return current end
 log_status(KEYS[1], KEYS[2], 'cancelled')
 redis.call('HSET', KEYS[1], 'finished_at', stamp(now), 'stop_reason', ARGV[2])
 redis.call('SREM', KEYS[3], redis.call('HGET', KEYS[1], 'id'))
+redis.call('SREM', KEYS[4], redis.call('HGET', KEYS[1], 'id'))
 local created = tonumber(redis.call('HGET', KEYS[1], 'trials_created') or '0')
 for n = 0, created - 1 do
   local trial = ARGV[1] .. n
@@ -206,12 +251,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS: job, status log, and an API key's record (optional). ARGV: trial key prefix.
-# One round trip for the job as the API shows it: the job, its status log, its best trial
-# without the curves (the view does not show them), and the key's stored digest and tenant.
-# The key's record lies outside the job's hash slot: right for one Redis (and Sentinel), which
-# is what tuneq runs on, not for Redis Cluster.
-READ_JOB = """
+# KEYS: job, status log, and optionally an API key's record and its request counter.
+# ARGV: trial key prefix, then (with a counter) the request's cost, the most per window and the
+# window (ms). One round trip for the job as the API shows it: the job, its status log, its
+# best trial without the curves (the view does not show them), the key's stored digest and
+# tenant, and the request counted against the key (only when the key exists): {allowed, ms
+# until the window ends}. The key's keys lie outside the job's hash slot: right for one Redis
+# (and Sentinel), which is what tuneq runs on, not for Redis Cluster.
+READ_JOB = _lua(
+    """
 local job = redis.call('HGETALL', KEYS[1])
 local log = redis.call('LRANGE', KEYS[2], 0, -1)
 local best = {}
@@ -226,19 +274,81 @@ if number and number ~= '' then
   end
 end
 local key = {}
+local verdict = {1, 0}
 if KEYS[3] then key = redis.call('HMGET', KEYS[3], 'digest', 'tenant') end
-return {job, log, best, key}
+if KEYS[4] and key[1] then
+  verdict = take(KEYS[4], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+end
+return {job, log, best, key, verdict}
+""",
+    "take",
+)
+
+# KEYS: the tenant's datasets, the tenant's stored bytes, the dataset's description, its data,
+# its tenants. ARGV: dataset id, tenant, the tenant's entry, size, the most datasets and the most
+# bytes a tenant may hold, the description, the data. Stores a new dataset for the tenant within
+# both limits. Returns {1, ''} when stored, {0, entry} when the tenant holds it already,
+# {-1, ''} at the most datasets, {-2, bytes held} over the most bytes.
+PUT_DATASET = """
+local existing = redis.call('HGET', KEYS[1], ARGV[1])
+if existing then return {0, existing} end
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[5]) then return {-1, ''} end
+local held = tonumber(redis.call('GET', KEYS[2]) or '0')
+if held + tonumber(ARGV[4]) > tonumber(ARGV[6]) then return {-2, tostring(held)} end
+redis.call('SET', KEYS[4], ARGV[8])
+redis.call('HSET', KEYS[3], 'meta', ARGV[7], 'size', ARGV[4])
+redis.call('SADD', KEYS[5], ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('INCRBY', KEYS[2], ARGV[4])
+return {1, ''}
 """
 
-# KEYS: the tenant's datasets, the dataset's tenants, the dataset's description, its data.
-# ARGV: dataset id, tenant. Drops the tenant's reference and, with the last one, the data.
-# Returns -1 when the tenant held none, 1 when the data went too, else 0.
+# KEYS: the tenant's datasets, the dataset's tenants, the dataset's description, its data, the
+# tenant's stored bytes. ARGV: dataset id, tenant. Drops the tenant's reference (and its bytes)
+# and, with the last one, the data. Returns -1 when the tenant held none, 1 when the data went
+# too, else 0.
 RELEASE_DATASET = """
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return -1 end
 redis.call('SREM', KEYS[2], ARGV[2])
+local size = tonumber(redis.call('HGET', KEYS[3], 'size') or '0')
+local held = tonumber(redis.call('GET', KEYS[5]) or '0')
+redis.call('SET', KEYS[5], math.max(0, held - size))
 if redis.call('SCARD', KEYS[2]) == 0 then
   redis.call('DEL', KEYS[3], KEYS[4])
   return 1
 end
 return 0
 """
+
+# KEYS: the caller's open streams. ARGV: stream id, most streams, seconds until it lapses.
+# Drops streams that lapsed, then opens this one if the caller has fewer than the most.
+# Returns 1 when opened, else 0.
+OPEN_STREAM = _lua("""
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3])) + 60)
+return 1
+""")
+
+# KEYS: a counter. ARGV: the cost, the most per window, the window (ms). Counts the cost unless
+# that would pass the most; returns {1 (counted) or 0 (refused), ms until the window ends}.
+TAKE = _lua(
+    """
+return take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+""",
+    "take",
+)
+
+# KEYS: an API key's record, its request counter. ARGV: as TAKE. Finds the key and, when it
+# exists, counts the request against it: {digest, tenant, counted, ms until the window ends}
+# (digest and tenant empty for an unknown key, which is counted nowhere).
+AUTHENTICATE = _lua(
+    """
+local key = redis.call('HMGET', KEYS[1], 'digest', 'tenant')
+if not key[1] then return {'', '', 0, 0} end
+local verdict = take(KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+return {key[1], key[2], verdict[1], verdict[2]}
+""",
+    "take",
+)

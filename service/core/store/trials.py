@@ -24,6 +24,7 @@ from service.core.store.connection import Connection
 from service.core.store.errors import JobNotFound
 from service.core.store.events import RedisEvents
 from service.core.store.stats import RedisStats
+from service.core.store.usage import RedisUsage
 
 
 class ClaimOutcome(StrEnum):
@@ -72,11 +73,14 @@ class TrialOutcome:
 
 
 class RedisTrials:
-    def __init__(self, conn: Connection, events: RedisEvents, stats: RedisStats) -> None:
+    def __init__(
+        self, conn: Connection, events: RedisEvents, stats: RedisStats, usage: RedisUsage
+    ) -> None:
         self._conn = conn
         self._redis = conn.redis
         self._events = events
         self._stats = stats
+        self._usage = usage
 
     def add(self, job_id: str, params: Sequence[Mapping[str, Any]]) -> list[int]:
         """Record new queued trials with their params fixed; returns their numbers (fewer than
@@ -187,11 +191,14 @@ class RedisTrials:
             )
         )
         if finished:
-            started, ended = self._redis.hmget(
-                keys.trial(job_id, number), "started_at", "finished_at"
-            )
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.hmget(keys.trial(job_id, number), "started_at", "finished_at")
+            pipe.hget(keys.job(job_id), "tenant")
+            (started, ended), tenant = pipe.execute()
             seconds = float(ended) - float(started) if started and ended else None
             self._stats.count_trial(outcome.state, seconds)
+            if tenant:
+                self._usage.add(tenant, outcome.epochs)
             finite = outcome.value is not None and math.isfinite(outcome.value)
             self._events.emit(
                 job_id,

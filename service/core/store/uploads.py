@@ -1,8 +1,10 @@
-"""Uploaded datasets: content-addressed, shared by id, visible only to their tenants.
+"""Uploaded datasets: content-addressed within a tenant, visible only to it.
 
-An upload is stored once however many tenants send the same content (its id is the SHA-256 of
-the checked arrays); each tenant holds its own reference with its own name. Deleting removes the
-tenant's reference; the data goes with the last reference. Workers read the arrays by id.
+A dataset's id is the SHA-256 of its tenant and its checked arrays: the same tenant sending the
+same content again gets the same id (stored once), and another tenant sending it gets another id
+and a copy of its own, so nothing about one tenant's uploads shows to another. A tenant holds at
+most a number of datasets and a number of stored bytes, checked with the write in one step.
+Deleting drops the tenant's reference and the data with it. Workers read the arrays by id.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from service.core.records import DatasetMeta
 from service.core.store import scripts
 from service.core.store.codec import decode_meta, dumps, encode_meta
 from service.core.store.connection import Connection
-from service.core.store.errors import DatasetLimitReached
+from service.core.store.errors import DatasetLimitReached, DatasetQuotaReached
 
 Entry = dict[str, Any]
 """A tenant's entry for a dataset: the name it gave and when it uploaded (``created_at``)."""
@@ -29,29 +31,42 @@ class RedisDatasets:
         self._redis = conn.redis
 
     def put(
-        self, tenant: str, meta: DatasetMeta, data: bytes, name: str, max_per_tenant: int
+        self,
+        tenant: str,
+        meta: DatasetMeta,
+        data: bytes,
+        name: str,
+        *,
+        max_count: int,
+        max_bytes: int,
     ) -> tuple[Entry, bool]:
         """Store ``data`` (an .npz of checked arrays) described by ``meta`` for ``tenant``;
         returns the tenant's entry and whether it is new.
 
         Raises:
-            DatasetLimitReached: the tenant holds ``max_per_tenant`` datasets already.
+            DatasetLimitReached: the tenant holds ``max_count`` datasets already.
+            DatasetQuotaReached: the data would take the tenant past ``max_bytes``.
         """
-        existing = self._redis.hget(keys.tenant_datasets(tenant), meta.id)
-        if existing is not None:
-            return json.loads(existing), False
-        if self._redis.hlen(keys.tenant_datasets(tenant)) >= max_per_tenant:
-            raise DatasetLimitReached
         entry = {"name": name[:200], "created_at": time.time()}
-        if not self._redis.exists(keys.dataset(meta.id)):
-            pipe = self._conn.binary.pipeline(transaction=True)
-            pipe.set(keys.dataset_data(meta.id), data)
-            pipe.hset(keys.dataset(meta.id), mapping={"meta": encode_meta(meta)})
-            pipe.execute()
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.sadd(keys.dataset_tenants(meta.id), tenant)
-        pipe.hset(keys.tenant_datasets(tenant), meta.id, dumps(entry))
-        pipe.execute()
+        outcome, found = self._conn.script(scripts.PUT_DATASET)(
+            keys=[
+                keys.tenant_datasets(tenant),
+                keys.tenant_dataset_bytes(tenant),
+                keys.dataset(meta.id),
+                keys.dataset_data(meta.id),
+                keys.dataset_tenants(meta.id),
+            ],
+            args=[
+                meta.id, tenant, dumps(entry), len(data), max_count, max_bytes,
+                encode_meta(meta), data,
+            ],
+        )  # fmt: skip
+        if outcome == 0:
+            return json.loads(found), False
+        if outcome == -1:
+            raise DatasetLimitReached
+        if outcome == -2:
+            raise DatasetQuotaReached(int(found))
         return entry, True
 
     def meta(self, dataset_id: str) -> DatasetMeta | None:
@@ -84,6 +99,7 @@ class RedisDatasets:
                 keys.dataset_tenants(dataset_id),
                 keys.dataset(dataset_id),
                 keys.dataset_data(dataset_id),
+                keys.tenant_dataset_bytes(tenant),
             ],
             args=[dataset_id, tenant],
         )

@@ -142,9 +142,9 @@ def test_warm_start_learns_only_from_scored_trials_inside_the_space(
     later = store.jobs.create("t1", load_spec(body))
     seen: list[list[Observation]] = []
 
-    def spy(job: Any, trials: Any, now: float, prior: Any = ()) -> Any:
+    def spy(job: Any, trials: Any, now: float, prior: Any = (), left: Any = None) -> Any:
         seen.append(list(prior))
-        return plan_advance(job, trials, now, prior)
+        return plan_advance(job, trials, now, prior, left)
 
     monkeypatch.setattr(scheduler, "plan_advance", spy)
     advance(store, later)
@@ -161,3 +161,24 @@ def test_inside_the_space() -> None:
     choices = {"activation": Dimension(DimensionType.CATEGORICAL, choices=("relu", "tanh"))}
     assert inside(choices, {"activation": "tanh"})
     assert not inside(choices, {"activation": "sigmoid"})
+
+
+def test_a_spent_compute_budget_starts_nothing_and_finalizes_with_its_reason() -> None:
+    store = MemoryStore()
+    job_id = new_job(store, trials=4, parallelism=2)
+    plan = plan_advance(store.jobs.get(job_id), [], store.server_time(), compute_left=0)
+    assert plan.finalize and plan.stop_reason == scheduler.OUT_OF_BUDGET
+
+    def step() -> Advance:
+        return advance_job(
+            store, job_id, finalize_lease_s=60, send_trial=lambda *_: None, daily_compute=100
+        )
+
+    store.usage.used["t1"] = 95
+    assert step().dispatched == [0, 1]  # 5 left: it starts, and may go past by what runs
+    finish_all_running_or_queued(store, job_id)
+    assert store.usage.today("t1") == 97  # each trial's epoch counted when it finished
+    store.usage.used["t1"] = 100
+    assert step() == Advance(finalize=True)
+    assert store.jobs.get(job_id).stop_reason == scheduler.OUT_OF_BUDGET
+    assert len(store.trials.list(job_id)) == 2

@@ -20,12 +20,14 @@ from tests.helpers import synthetic_spec
 from tests.memory_store import MemoryStore
 from worker.engine.webhooks import (
     SIGNATURE_HEADER,
+    DeliveryPolicy,
     DeliveryResult,
     deliver_job_webhook,
     retry_delay_s,
 )
 
 SECRET = "s" * 32
+LOCAL = DeliveryPolicy(allow_loopback=True)  # the receiver listens on loopback
 
 
 class Receiver:
@@ -77,7 +79,7 @@ def test_a_delivery_is_signed_and_carries_the_result(receiver: Receiver) -> None
     store = MemoryStore()
     job_id = finished_job(store, receiver.url)
     receiver.statuses.append(204)
-    assert deliver_job_webhook(store, job_id, SECRET, max_attempts=3) == DeliveryResult.DELIVERED
+    assert deliver_job_webhook(store, job_id, SECRET, 3, LOCAL) == DeliveryResult.DELIVERED
     headers, body = receiver.received[0]
     timestamp, signature = (part.split("=", 1)[1] for part in headers[SIGNATURE_HEADER].split(","))
     expected = hmac.new(SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
@@ -88,7 +90,7 @@ def test_a_delivery_is_signed_and_carries_the_result(receiver: Receiver) -> None
     assert sent["best"]["metrics"] == {"val_accuracy": 0.93, "test_accuracy": 0.9}
     webhook = store.jobs.get(job_id).webhook
     assert webhook is not None and webhook.status == WebhookStatus.DELIVERED
-    assert deliver_job_webhook(store, job_id, SECRET, max_attempts=3) == DeliveryResult.NOT_DUE
+    assert deliver_job_webhook(store, job_id, SECRET, 3, LOCAL) == DeliveryResult.NOT_DUE
     assert len(receiver.received) == 1
 
 
@@ -96,8 +98,8 @@ def test_failures_are_retried_until_the_last_attempt(receiver: Receiver) -> None
     store = MemoryStore()
     job_id = finished_job(store, receiver.url)
     receiver.statuses += [500, 502]
-    assert deliver_job_webhook(store, job_id, SECRET, max_attempts=2) == DeliveryResult.RETRY_LATER
-    assert deliver_job_webhook(store, job_id, SECRET, max_attempts=2) == DeliveryResult.GAVE_UP
+    assert deliver_job_webhook(store, job_id, SECRET, 2, LOCAL) == DeliveryResult.RETRY_LATER
+    assert deliver_job_webhook(store, job_id, SECRET, 2, LOCAL) == DeliveryResult.GAVE_UP
     webhook = store.jobs.get(job_id).webhook
     assert webhook is not None and webhook.status == WebhookStatus.FAILED
     assert webhook.attempts == 2 and webhook.last_error == "HTTP 502"
@@ -110,10 +112,10 @@ def test_nothing_is_sent_without_a_due_webhook_or_while_another_delivers(
 ) -> None:
     store = MemoryStore()
     plain = finished_job(store, None)
-    assert deliver_job_webhook(store, plain, SECRET, 3) == DeliveryResult.NO_WEBHOOK
+    assert deliver_job_webhook(store, plain, SECRET, 3, LOCAL) == DeliveryResult.NO_WEBHOOK
     running = store.jobs.create("t1", load_spec({**synthetic_spec(1, 0.0), "callback_url": "x"}))
-    assert deliver_job_webhook(store, running, SECRET, 3) == DeliveryResult.NOT_DUE
+    assert deliver_job_webhook(store, running, SECRET, 3, LOCAL) == DeliveryResult.NOT_DUE
     due = finished_job(store, receiver.url)
     assert store.webhooks.lock(due, ttl_s=30)
-    assert deliver_job_webhook(store, due, SECRET, 3) == DeliveryResult.BUSY
+    assert deliver_job_webhook(store, due, SECRET, 3, LOCAL) == DeliveryResult.BUSY
     assert receiver.received == [] and store.webhooks.attempts == []
