@@ -166,7 +166,11 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         os.environ["CUDA_VISIBLE_DEVICES"] = args.gpu
     os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     schedule = Path(args.beat_schedule) if args.beat else None
-    argv = worker_command(args.queues, args.concurrency, args.loglevel, args.hostname, schedule)
+    if args.once:  # read by the worker's settings: exit after one task
+        os.environ["TUNEQ_WORKER_ONCE"] = "true"
+    argv = worker_command(
+        args.queues, args.concurrency, args.loglevel, args.hostname, schedule, once=args.once
+    )
     os.execv(sys.executable, argv)
     return 0  # not reached
 
@@ -233,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--beat", action="store_true", help="also run the periodic sweep (in exactly one worker)"
     )
     worker.add_argument("--beat-schedule", default="/tmp/tuneq-beat-schedule")
+    worker.add_argument(
+        "--once",
+        action="store_true",
+        help="take one task, run it to the end (SIGTERM included), record it and exit: for "
+        "autoscaled trial workers, one per trial (a Kubernetes Job)",
+    )
     worker.set_defaults(run=cmd_worker)
 
     beat = sub.add_parser("beat", help="run the beat that sends the periodic sweep (run one)")

@@ -96,10 +96,14 @@ def worker_command(
     loglevel: str = "WARNING",
     hostname: str | None = None,
     beat_schedule: Path | None = None,
+    once: bool = False,
 ) -> list[str]:
     """The command line of a Celery worker; with ``beat_schedule``, it also runs the beat
-    (the periodic sweep), keeping the beat's state in that file."""
-    cmd = [*CELERY, "worker", "-Q", queues, "-c", str(concurrency), "--pool", "prefork"]
+    (the periodic sweep), keeping the beat's state in that file. With ``once`` it runs its one
+    task in its own process (the solo pool: nothing is forked) and its environment must say
+    ``TUNEQ_WORKER_ONCE``, so that it exits after that task."""
+    pool = ["-c", "1", "--pool", "solo"] if once else ["-c", str(concurrency), "--pool", "prefork"]
+    cmd = [*CELERY, "worker", "-Q", queues, *pool]
     cmd += ["-l", loglevel, "--without-gossip", "--without-mingle"]
     if hostname:
         cmd += ["-n", hostname]

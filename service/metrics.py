@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -65,6 +65,11 @@ class StoreCollector:
         yield GaugeMetricFamily(
             "tuneq_workers_alive", "Workers with a recent heartbeat", value=stats.workers_alive
         )
+        yield GaugeMetricFamily(
+            "tuneq_trial_workers_wanted",
+            "Trial tasks waiting or running under a live lease (what to autoscale on)",
+            value=self.store.stats.demand().wanted,
+        )
 
 
 def _histogram(raw: Mapping[str, float]) -> HistogramMetricFamily:
@@ -105,3 +110,12 @@ def install(app: Flask, store: JobStore) -> None:
     @app.get("/metrics")
     def metrics() -> Response:
         return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")
+
+    @app.get("/scaling")
+    def scaling() -> Response:
+        """What an autoscaler of trial workers reads (KEDA's metrics-api scaler): tasks waiting
+        in the trials queue and running under a live lease, and their sum, the workers wanted.
+        Counts only, like /metrics: no tenant or job appears."""
+        demand = store.stats.demand()
+        body = {"waiting": demand.waiting, "running": demand.running, "wanted": demand.wanted}
+        return jsonify({"trials": body})

@@ -48,18 +48,27 @@ class Workers:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(
-        self, name: str, beat: bool = True, concurrency: int = 1, settings: Settings | None = None
+        self,
+        name: str,
+        beat: bool = True,
+        concurrency: int = 1,
+        settings: Settings | None = None,
+        queues: str = "control,trials",
     ) -> subprocess.Popen[bytes]:
+        """A worker (``--once`` when ``settings.worker_once``) on ``queues``."""
+        chosen = settings or self.settings
         log = (self.tmp_path / f"{name}.log").open("ab")
         schedule = self.tmp_path / f"{name}-beat" if beat else None
         proc = subprocess.Popen(
             worker_command(
+                queues=queues,
                 concurrency=concurrency,
                 loglevel="INFO",
                 hostname=f"{name}@%h",
                 beat_schedule=schedule,
+                once=chosen.worker_once,
             ),
-            env=settings_env(settings or self.settings),
+            env=settings_env(chosen),
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from celery import Celery
+from celery.platforms import EX_OK
 from celery.signals import (
     after_setup_logger,
     after_setup_task_logger,
@@ -28,6 +29,7 @@ from celery.signals import (
     worker_ready,
     worker_shutting_down,
 )
+from celery.worker import state as worker_state
 
 from service.core import keys
 from service.core.contract import (
@@ -127,17 +129,32 @@ def _init_embedded_beat(**_: Any) -> None:
 @worker_process_init.connect
 def _init_pool_process(**_: Any) -> None:
     """In each pool child: die with the parent, and turn the parent's shutdown notice into a
-    preemption of the running trial."""
+    preemption of the running trial. (A ``--once`` worker runs its task in its own process,
+    which has no worker parent to die with.)"""
+    if settings.worker_once:
+        return
     _die_with_parent()
     from worker.engine.runner import PREEMPT
 
     signal.signal(PREEMPT_SIGNAL, lambda signum, frame: PREEMPT.set())
 
 
+@task_postrun.connect
+def _stop_after_one_task(**_: Any) -> None:
+    """A ``--once`` worker stops after its task (acknowledged first): a warm shutdown, which
+    hands back any message it had taken meanwhile."""
+    if settings.worker_once:
+        worker_state.should_stop = EX_OK
+
+
 @worker_shutting_down.connect
 def _preempt_running_trials(**_: Any) -> None:
     """On SIGTERM (warm shutdown) tell the pool children to hand their trials back now,
-    instead of finishing them or waiting out the broker's visibility timeout."""
+    instead of finishing them or waiting out the broker's visibility timeout. A ``--once``
+    worker finishes its trial instead: the autoscaler never stops one that runs a trial, so
+    SIGTERM means a node drain, and the trial is worth its grace period."""
+    if settings.worker_once:
+        return
     for pid in _pool_children():
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, PREEMPT_SIGNAL)

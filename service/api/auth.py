@@ -26,7 +26,15 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TENANT = "default"
 PUBLIC_ENDPOINTS = frozenset(
-    {"healthz", "readyz", "metrics", "openapi.openapi_document", "docs.docs", "docs.assets"}
+    {
+        "healthz",
+        "readyz",
+        "metrics",
+        "scaling",
+        "openapi.openapi_document",
+        "docs.docs",
+        "docs.assets",
+    }
 )
 
 

@@ -98,6 +98,11 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         {200: {"description": "Text exposition format", "content": {"text/plain": {}}}},
         public=True,
     ),
+    ("/scaling", "get"): _op(
+        "Trial workers wanted now, for an autoscaler (counts only, no tenant data)",
+        _ok("Waiting and running trial tasks", "Scaling"),
+        public=True,
+    ),
     ("/v1/openapi.json", "get"): _op("This document", _ok("The OpenAPI document"), public=True),
     ("/docs", "get"): _op(
         "Interactive documentation (Swagger UI, served locally)",
@@ -300,6 +305,7 @@ _COMPONENTS = {
     "Dataset": schemas.DatasetSchema,
     "DatasetList": schemas.DatasetListSchema,
     "Health": schemas.HealthSchema,
+    "Scaling": schemas.ScalingSchema,
 }
 
 

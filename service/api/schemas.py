@@ -174,6 +174,18 @@ class DatasetListSchema(Schema):
     datasets = fields.List(fields.Nested(DatasetSchema), required=True)
 
 
+class TrialDemandSchema(Schema):
+    waiting = fields.Integer(
+        required=True, metadata={"description": "Trial tasks waiting in the queue"}
+    )
+    running = fields.Integer(required=True, metadata={"description": "Running under a live lease"})
+    wanted = fields.Integer(required=True, metadata={"description": "waiting + running"})
+
+
+class ScalingSchema(Schema):
+    trials = fields.Nested(TrialDemandSchema, required=True)
+
+
 class HealthSchema(Schema):
     status = fields.String(required=True)
     workers = fields.Integer(metadata={"description": "Workers with a recent heartbeat"})

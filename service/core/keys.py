@@ -15,6 +15,8 @@ and its Lua scripts stay single-slot):
     tuneq:tenant:{tenant}:active    set: the tenant's jobs not yet finished (its limit)
     tuneq:tenant:{tenant}:usage:{day}  string: trial-epochs the tenant's trials ran that day
     tuneq:sweep:lock                string: held by the one sweep running at a time
+    tuneq:leases                    sorted set: each running trial's (and finalization's) key ->
+                                    when its lease ends: what the fleet is busy with now
     tuneq:dataset:{sha256}          hash: an uploaded dataset's description (shapes, task, classes)
     tuneq:dataset:{sha256}:data     string: its checked arrays, as an uncompressed .npz
     tuneq:dataset:{sha256}:tenants  set: the tenants that uploaded it (deleted with the last one)
@@ -90,6 +92,10 @@ def tenant_active(tenant: str) -> str:
 def tenant_usage(tenant: str, day: str) -> str:
     """The trial-epochs of one UTC day (``YYYYMMDD``)."""
     return f"{PREFIX}:tenant:{tenant}:usage:{day}"
+
+
+def leases() -> str:
+    return f"{PREFIX}:leases"
 
 
 def sweep_lock() -> str:

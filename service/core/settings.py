@@ -72,6 +72,9 @@ class Settings:
     max_model_bytes: int = 256 * 1024 * 1024
     # A worker process is replaced after this many tasks, to bound leaked memory.
     worker_max_tasks_per_child: int = 100
+    # The worker takes one task, runs it to the end (SIGTERM included: it finishes its trial
+    # rather than hand it back), records it and exits (`tuneq worker --once` sets it).
+    worker_once: bool = False
     # Seconds the API waits for Redis before answering 503.
     redis_timeout_s: float = 2.0
     # Accept jobs of the synthetic model family (for tests and benchmarks).

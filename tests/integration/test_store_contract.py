@@ -227,3 +227,22 @@ def test_read_job_is_the_job_its_best_trial_and_the_key_in_one_read(
 
     unknown = store.jobs.read("0" * 32, digest("tq_unknown"))
     assert (unknown.job, unknown.best, unknown.key_digest, unknown.key_tenant) == (None,) * 4
+
+
+def test_the_fleets_demand_counts_live_leases_only(redis_store: JobStore) -> None:
+    store = redis_store
+    job_id = new_job(store)
+    store.trials.add(job_id, [{"a": 1}, {"a": 2}])
+    assert store.stats.demand().running == 0
+    held = store.trials.claim(job_id, 0, "w1", lease_s=30)
+    lost = store.trials.claim(job_id, 1, "w2", lease_s=0.05)
+    assert store.stats.demand().running == 2
+    time.sleep(0.1)  # w2 died: its lease ran out
+    assert store.stats.demand().running == 1
+    assert store.trials.finish(job_id, 0, held.token, done(0.5))
+    assert store.stats.demand().running == 0
+    assert store.jobs.claim_finalize(job_id, 30)
+    assert store.stats.demand().running == 1  # a finalization holds a worker too
+    assert store.jobs.set_status(job_id, JobStatus.SUCCEEDED, ACTIVE)
+    assert store.stats.demand().running == 0
+    assert lost.claimed

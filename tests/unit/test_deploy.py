@@ -5,6 +5,7 @@ is a real ``tuneq`` command line, and every setting is documented where operator
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 import shlex
@@ -13,10 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
+from service.api.openapi import OPERATIONS
 from service.cli import build_parser
 from service.core.contract import QUEUE_TRIALS
 from service.core.settings import Settings
@@ -75,20 +78,62 @@ def by_kind(kind: str) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["name"]: d for d in documents() if d["kind"] == kind}
 
 
-def test_keda_scales_the_trial_workers_on_the_trials_queue() -> None:
-    (scaled,) = by_kind("ScaledObject").values()
-    assert scaled["spec"]["scaleTargetRef"]["name"] in by_kind("Deployment")
-    (trigger,) = scaled["spec"]["triggers"]
-    assert trigger["type"] == "redis" and trigger["metadata"]["listName"] == QUEUE_TRIALS
-    host = trigger["metadata"]["address"].split(".")[0]
-    assert host in by_kind("Service") and host in by_kind("StatefulSet")
-    auth = by_kind("TriggerAuthentication")[trigger["authenticationRef"]["name"]]
-    (ref,) = auth["spec"]["secretTargetRef"]
-    assert ref["key"] in by_kind("Secret")[ref["name"]]["stringData"]
-    workers = by_kind("Deployment")[scaled["spec"]["scaleTargetRef"]["name"]]["spec"]["template"]
-    container = workers["spec"]["containers"][0]
+def scaled_job() -> dict[str, Any]:
+    (found,) = by_kind("ScaledJob").values()
+    return found
+
+
+def test_keda_runs_one_once_worker_per_trial_wanted() -> None:
+    """Trial workers are Jobs of a ScaledJob (never stopped to scale down) that run one task
+    each, on a metric of waiting and running trials that the API serves."""
+    assert "Deployment" not in {d["kind"] for d in documents() if "trial" in d["metadata"]["name"]}
+    spec = scaled_job()["spec"]
+    (trigger,) = spec["triggers"]
+    assert trigger["type"] == "metrics-api"
+    url = urlsplit(trigger["metadata"]["url"])
+    assert url.path == "/scaling" and trigger["metadata"]["valueLocation"] == "trials.wanted"
+    service = by_kind("Service")[url.hostname.split(".")[0]]
+    assert service["spec"]["selector"] == {"app.kubernetes.io/name": "api"}
+    assert ("/scaling", "get") in OPERATIONS and OPERATIONS[("/scaling", "get")]["security"] == []
+    job = spec["jobTargetRef"]
+    pod = job["template"]["spec"]
+    (container,) = pod["containers"]
+    args = build_parser().parse_args(container["command"][1:])
+    assert args.queues == QUEUE_TRIALS and args.once
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
-    assert workers["spec"]["terminationGracePeriodSeconds"] >= 60
+    assert pod["restartPolicy"] == "Never" and job["backoffLimit"] == 0
+    config = by_kind("ConfigMap")["tuneq-config"]["data"]
+    longest = int(config["TUNEQ_MAX_TRIAL_TIME_S"])
+    assert pod["terminationGracePeriodSeconds"] > longest  # SIGTERM: the trial finishes
+    assert job["activeDeadlineSeconds"] >= pod["terminationGracePeriodSeconds"]
+
+
+def test_keda_objects_follow_their_crd_schemas(tmp_path: Path) -> None:
+    """KEDA's objects against the models generated from KEDA's CRDs, strictly (a field the
+    schema does not know fails the round trip); the ScaledJob's pod template, a batch/v1 Job
+    spec, against the Kubernetes schema."""
+    from cloudcoil.models.keda import v1alpha1
+
+    keda = [d for d in documents() if d["apiVersion"].startswith("keda.sh/")]
+    assert keda
+    for doc in keda:
+        checked = copy.deepcopy(doc)
+        if doc["kind"] == "ScaledJob":  # its Job spec is checked below, by Kubernetes' schema
+            checked["spec"]["jobTargetRef"] = {"template": {}}
+        model = getattr(v1alpha1, doc["kind"]).model_validate(checked)
+        assert model.model_dump(by_alias=True, exclude_unset=True, mode="json") == checked
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "trial-worker", "namespace": "tuneq"},
+        "spec": scaled_job()["spec"]["jobTargetRef"],
+    }
+    path = tmp_path / "trial-worker-job.yaml"
+    path.write_text(yaml.safe_dump(job))
+    result = subprocess.run(
+        [tool("kubernetes-validate"), "--strict", str(path)], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "INFO" in result.stdout, result.stdout + result.stderr
 
 
 def commands() -> list[tuple[str, list[str]]]:

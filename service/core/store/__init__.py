@@ -57,7 +57,7 @@ from service.core.store.idempotency import (
 from service.core.store.jobs import JobRead, RedisJobs
 from service.core.store.limits import Budget, RedisLimits, Verdict
 from service.core.store.locks import RedisLocks
-from service.core.store.stats import TRIAL_SECONDS_BUCKETS, RedisStats, StatsSnapshot
+from service.core.store.stats import TRIAL_SECONDS_BUCKETS, Demand, RedisStats, StatsSnapshot
 from service.core.store.trials import Claim, ClaimOutcome, LeaseState, RedisTrials, TrialOutcome
 from service.core.store.uploads import RedisDatasets
 from service.core.store.usage import RedisUsage
@@ -128,6 +128,7 @@ __all__ = [
     "ClaimOutcome",
     "DatasetLimitReached",
     "DatasetQuotaReached",
+    "Demand",
     "JobNotFound",
     "JobRead",
     "JobStore",

@@ -280,7 +280,9 @@ class RedisJobs:
 
     def claim_finalize(self, job_id: str, lease_s: float) -> bool:
         """True for one caller per ``lease_s``: the one that runs the job's finalization."""
-        claimed = self._conn.script(scripts.CLAIM_FINALIZE)(keys=[keys.job(job_id)], args=[lease_s])
+        claimed = self._conn.script(scripts.CLAIM_FINALIZE)(
+            keys=[keys.job(job_id), keys.leases()], args=[lease_s]
+        )
         return bool(claimed)
 
     def cancel(self, job_id: str, reason: str = "cancelled by the client") -> JobStatus:
@@ -295,11 +297,11 @@ class RedisJobs:
             self._webhooks.queue(job_id)
         return JobStatus(status)
 
-    def _status_keys(self, job_id: str) -> tuple[str, str, str, str]:
+    def _status_keys(self, job_id: str) -> tuple[str, ...]:
         """The keys a status change touches (its tenant's active set among them)."""
         tenant = self._redis.hget(keys.job(job_id), "tenant") or ""
         active = keys.tenant_active(tenant)
-        return keys.job(job_id), keys.status_log(job_id), keys.active_jobs(), active
+        return keys.job(job_id), keys.status_log(job_id), keys.active_jobs(), active, keys.leases()
 
     def _expire(self, job_id: str) -> None:
         created = int(self._redis.hget(keys.job(job_id), "trials_created") or 0)

@@ -78,10 +78,10 @@ redis.call('HSET', KEYS[1], 'dispatched_at', stamp(now))
 return 1
 """)
 
-# KEYS: trial, job, status log. ARGV: token, lease seconds, worker name, max attempts.
-# Returns {outcome, attempt}: claimed | leased (someone holds a live lease) | finished | missing
-# | job_finished | exhausted (a lost worker's trial out of attempts: now failed) | expired (the
-# job's max_duration_s passed before it started: now cancelled).
+# KEYS: trial, job, status log, the leases set. ARGV: token, lease seconds, worker name, max
+# attempts. Returns {outcome, attempt}: claimed | leased (someone holds a live lease) |
+# finished | missing | job_finished | exhausted (a lost worker's trial out of attempts: now
+# failed) | expired (the job's max_duration_s passed before it started: now cancelled).
 CLAIM_TRIAL = _lua(
     """
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -95,6 +95,7 @@ if state == 'running' then
   if attempt >= tonumber(ARGV[4]) then
     finish_unclaimed(KEYS[1], KEYS[2], 'failed',
                      'worker lost on each of ' .. attempt .. ' attempts')
+    redis.call('ZREM', KEYS[4], KEYS[1])
     return {'exhausted', tostring(attempt)}
   end
 elseif state ~= 'queued' then
@@ -110,6 +111,7 @@ attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1)
 redis.call('HSET', KEYS[1], 'state', 'running', 'lease_token', ARGV[1],
            'lease_deadline', stamp(now + tonumber(ARGV[2])),
            'worker', ARGV[3], 'started_at', stamp(now))
+redis.call('ZADD', KEYS[4], now + tonumber(ARGV[2]), KEYS[1])
 if job_status == 'queued' then
   redis.call('HSET', KEYS[2], 'started_at', stamp(now))
   log_status(KEYS[2], KEYS[3], 'running')
@@ -120,36 +122,41 @@ return {'claimed', tostring(attempt)}
     "finish_unclaimed",
 )
 
-# KEYS: trial, job. ARGV: token, lease seconds, then field/value pairs to set with the renewal.
+# KEYS: trial, job, the leases set. ARGV: token, lease seconds, then field/value pairs to set
+# with the renewal.
 # Returns 0 when the caller lost the lease (nothing is written), 1 when it holds it, 2 when it
 # holds it but the job was cancelled (the trial should stop).
 RENEW_LEASE = _lua("""
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
 if redis.call('HGET', KEYS[1], 'lease_token') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'lease_deadline', stamp(now + tonumber(ARGV[2])))
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), KEYS[1])
 for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if redis.call('HGET', KEYS[2], 'status') == 'cancelled' then return 2 end
 return 1
 """)
 
-# KEYS: trial. ARGV: token. A preempted trial (its worker is shutting down) goes back to the
-# queue; the preemption does not count as an attempt. Returns 1 or 0.
+# KEYS: trial, the leases set. ARGV: token. A preempted trial (its worker is shutting down) goes
+# back to the queue; the preemption does not count as an attempt. Returns 1 or 0.
 RELEASE_TRIAL = _lua("""
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
 if redis.call('HGET', KEYS[1], 'lease_token') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'queued', 'lease_deadline', '0', 'lease_token', '')
+redis.call('ZREM', KEYS[2], KEYS[1])
 redis.call('HINCRBY', KEYS[1], 'attempt', -1)
 redis.call('HINCRBY', KEYS[1], 'preemptions', 1)
 return 1
 """)
 
-# KEYS: trial, job. ARGV: token, state, value ('' = none), then field/value pairs.
+# KEYS: trial, job, the leases set. ARGV: token, state, value ('' = none), then field/value
+# pairs.
 # Finishes the trial exactly once and keeps the job's best (completed trials only) up to date.
 # Returns 1 or 0.
 FINISH_TRIAL = _lua("""
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
 if redis.call('HGET', KEYS[1], 'lease_token') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'finished_at', stamp(now), 'lease_deadline', '0')
+redis.call('ZREM', KEYS[3], KEYS[1])
 for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('HINCRBY', KEYS[2], 'trials_finished', 1)
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'value', ARGV[3]) end
@@ -190,9 +197,9 @@ return {1, active + 1}
 """
 )
 
-# KEYS: job, status log, active-jobs set, the tenant's active jobs. ARGV: new status,
-# comma-separated statuses it may move from, then field/value pairs. Returns 1 when the status
-# changed, else 0.
+# KEYS: job, status log, active-jobs set, the tenant's active jobs, the leases set. ARGV: new
+# status, comma-separated statuses it may move from, then field/value pairs. Returns 1 when the
+# status changed, else 0. A finished job's finalization lease ends with it.
 SET_STATUS = _lua(
     """
 local current = redis.call('HGET', KEYS[1], 'status')
@@ -203,6 +210,7 @@ if ARGV[1] == 'succeeded' or ARGV[1] == 'failed' or ARGV[1] == 'cancelled' then
   redis.call('HSET', KEYS[1], 'finished_at', stamp(now))
   redis.call('SREM', KEYS[3], redis.call('HGET', KEYS[1], 'id'))
   redis.call('SREM', KEYS[4], redis.call('HGET', KEYS[1], 'id'))
+  redis.call('ZREM', KEYS[5], KEYS[1] .. ':finalize')
 end
 for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
@@ -210,8 +218,8 @@ return 1
     "log_status",
 )
 
-# KEYS: job, status log, active-jobs set, the tenant's active jobs. ARGV: trial key prefix,
-# reason.
+# KEYS: job, status log, active-jobs set, the tenant's active jobs, the leases set. ARGV: trial
+# key prefix, reason.
 # Cancels an active job: status cancelled, queued trials cancelled; running trials see it at
 # their next lease renewal and stop. Returns the job's status afterwards.
 CANCEL_JOB = _lua(
@@ -223,6 +231,7 @@ log_status(KEYS[1], KEYS[2], 'cancelled')
 redis.call('HSET', KEYS[1], 'finished_at', stamp(now), 'stop_reason', ARGV[2])
 redis.call('SREM', KEYS[3], redis.call('HGET', KEYS[1], 'id'))
 redis.call('SREM', KEYS[4], redis.call('HGET', KEYS[1], 'id'))
+redis.call('ZREM', KEYS[5], KEYS[1] .. ':finalize')
 local created = tonumber(redis.call('HGET', KEYS[1], 'trials_created') or '0')
 for n = 0, created - 1 do
   local trial = ARGV[1] .. n
@@ -236,12 +245,14 @@ return 'cancelled'
     "log_status",
 )
 
-# KEYS: job. ARGV: lease seconds. True for one caller at a time: finalization holds a lease so
-# that a finalizer that died can be replaced (the sweep asks again once it expired).
+# KEYS: job, the leases set. ARGV: lease seconds. True for one caller at a time: finalization
+# holds a lease so that a finalizer that died can be replaced (the sweep asks again once it
+# expired).
 CLAIM_FINALIZE = _lua("""
 local deadline = tonumber(redis.call('HGET', KEYS[1], 'finalize_deadline') or '0')
 if deadline > now then return 0 end
 redis.call('HSET', KEYS[1], 'finalize_deadline', stamp(now + tonumber(ARGV[1])))
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), KEYS[1] .. ':finalize')
 return 1
 """)
 

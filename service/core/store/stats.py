@@ -17,6 +17,21 @@ from service.core.store.fleet import HEARTBEAT_S
 # Upper bounds (seconds) of the trial duration histogram.
 TRIAL_SECONDS_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400)
 QUEUES = (QUEUE_CONTROL, QUEUE_TRIALS)
+LEASES_KEPT_S = 3600  # a lease this long expired belongs to a worker that died: forget it
+
+
+@dataclass(frozen=True)
+class Demand:
+    """What the trial workers are wanted for now: tasks waiting in the trials queue (trials and
+    finalizations, a re-sent one counted twice) and those running under a live lease. An
+    autoscaler that holds ``wanted`` workers never has to stop one that is running a trial."""
+
+    waiting: int
+    running: int
+
+    @property
+    def wanted(self) -> int:
+        return self.waiting + self.running
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,15 @@ class RedisStats:
             pipe.hincrby(keys.stats_trial_seconds(), str(bucket), 1)
             pipe.hincrbyfloat(keys.stats_trial_seconds(), "sum", seconds)
         pipe.execute()
+
+    def demand(self) -> Demand:
+        now = time.time()
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.llen(QUEUE_TRIALS)
+        pipe.zcount(keys.leases(), now, "+inf")
+        pipe.zremrangebyscore(keys.leases(), "-inf", now - LEASES_KEPT_S)  # workers long gone
+        waiting, running, _ = pipe.execute()
+        return Demand(waiting=int(waiting), running=int(running))
 
     def snapshot(self) -> StatsSnapshot:
         pipe = self._redis.pipeline(transaction=False)

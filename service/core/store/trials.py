@@ -125,7 +125,12 @@ class RedisTrials:
         """
         token = secrets.token_hex(16)
         outcome, attempt = self._conn.script(scripts.CLAIM_TRIAL)(
-            keys=[keys.trial(job_id, number), keys.job(job_id), keys.status_log(job_id)],
+            keys=[
+                keys.trial(job_id, number),
+                keys.job(job_id),
+                keys.status_log(job_id),
+                keys.leases(),
+            ],
             args=[token, lease_s, worker, max_attempts],
         )
         claim = Claim(outcome=ClaimOutcome(outcome), attempt=int(attempt), token=token)
@@ -152,7 +157,8 @@ class RedisTrials:
         if history is not None:
             fields += ["history", dumps({k: list(v) for k, v in history.items()})]
         result = self._conn.script(scripts.RENEW_LEASE)(
-            keys=[keys.trial(job_id, number), keys.job(job_id)], args=[token, lease_s, *fields]
+            keys=[keys.trial(job_id, number), keys.job(job_id), keys.leases()],
+            args=[token, lease_s, *fields],
         )
         state = LeaseState(int(result))
         if state == LeaseState.HELD and epochs is not None:
@@ -164,7 +170,7 @@ class RedisTrials:
         """Put a running trial back in the queue (its worker is shutting down); a preemption
         does not count as an attempt."""
         released = self._conn.script(scripts.RELEASE_TRIAL)(
-            keys=[keys.trial(job_id, number)], args=[token]
+            keys=[keys.trial(job_id, number), keys.leases()], args=[token]
         )
         return bool(released)
 
@@ -186,7 +192,7 @@ class RedisTrials:
         flat = [item for pair in fields.items() for item in pair]
         finished = bool(
             self._conn.script(scripts.FINISH_TRIAL)(
-                keys=[keys.trial(job_id, number), keys.job(job_id)],
+                keys=[keys.trial(job_id, number), keys.job(job_id), keys.leases()],
                 args=[token, outcome.state.value, value, *flat],
             )
         )
