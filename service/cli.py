@@ -11,10 +11,12 @@ import sys
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service.cli_client import add_commands as add_client_commands
-from service.core.settings import Settings, SettingsError
+
+if TYPE_CHECKING:  # the server's settings: its commands import them, the client's never do
+    from service.core.settings import Settings
 
 DEMO_SPEC = "digits-demo.json"
 
@@ -63,8 +65,13 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """The stack of ``tuneq dev`` (tenant ``default``, no keys: the job stays visible to the
+    commands printed at the end once ``tuneq dev`` runs), a digits job, its progress and result.
+    What the worker prints goes to a log file unless ``--verbose``."""
+    import dataclasses
+
     from service.client import Client
-    from service.devstack import dev_stack, free_port
+    from service.devstack import data_dir, dev_stack, free_port
     from service.progress import ProgressPrinter, summary
 
     _raise_on_sigterm()
@@ -76,10 +83,18 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             search["initial_points"] = min(search["initial_points"], args.trials)
     port = args.port if _port_free(args.host, args.port) else free_port()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("tuneq.dev").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    settings = dataclasses.replace(settings, auth_disabled=True)
+    log_path = None if args.verbose else data_dir() / "demo.log"
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_text("")
     try:
-        with dev_stack(settings, args.host, port) as (used, url):
+        with dev_stack(settings, args.host, port, "INFO", log_path) as (used, url):
             print(f"tuneq demo: API on {url}, Redis {used.redis_url}", flush=True)
-            client = Client(url, api_key=_demo_key(used))
+            if log_path is not None:
+                print(f"Worker log: {log_path} (or run with --verbose)", flush=True)
+            client = Client(url)
             job = client.submit(spec)
             search = spec.get("search", {})
             print(
@@ -90,20 +105,14 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             )
             final = client.wait(job.id, timeout_s=args.timeout, on_progress=ProgressPrinter())
             print(summary(final.raw))
+            print(
+                f"\nLook at it again: run `tuneq dev` (it serves this job, on the same Redis), "
+                f"then `tuneq report {job.id} --out report/` or `tuneq trials {job.id}`."
+            )
             return 0 if final.status == "succeeded" else 1
     except KeyboardInterrupt:
         print("tuneq demo: interrupted", file=sys.stderr)
         return 130
-
-
-def _demo_key(settings: Settings) -> str | None:
-    """The demo calls the API as a client would: with a key of its own tenant."""
-    if settings.auth_disabled:
-        return None
-    from service.core.store import JobStore
-
-    _, secret = JobStore.from_url(settings.redis_url).api_keys.create("demo", name="tuneq demo")
-    return secret
 
 
 def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
@@ -202,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--trials", type=int, default=None, help="override the trial budget")
     demo.add_argument("--spec", default=None, help="a job spec (JSON) to run instead of the demo")
     demo.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait")
+    demo.add_argument(
+        "-v", "--verbose", action="store_true", help="show the worker's output here, not in a log"
+    )
     demo.set_defaults(run=cmd_demo)
 
     add_client_commands(sub)
@@ -260,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         from service.cli_client import run
 
         return run(args.client_command, args)
+    from service.core.settings import Settings, SettingsError
+
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

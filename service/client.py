@@ -18,6 +18,7 @@ import http.client
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable
@@ -25,88 +26,43 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from service.client_errors import (  # re-exported: callers import errors from the client
+    ERRORS,
+    ApiError,
+    BadRequest,
+    Conflict,
+    ConnectionFailed,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    TuneqError,
+    Unauthorized,
+    Unavailable,
+    ValidationFailed,
+    WaitTimeout,
+)
+
 FINISHED = ("succeeded", "failed", "cancelled")
 RETRIED_STATUSES = (429, 502, 503, 504)
-
-
-class TuneqError(Exception):
-    """Anything the client could not do."""
-
-
-class ConnectionFailed(TuneqError):
-    """The server could not be reached (after retrying)."""
-
-
-class WaitTimeout(TuneqError):
-    """The job did not finish in time."""
-
-
-class ApiError(TuneqError):
-    """The API answered with an error: ``status``, ``code``, ``message`` and ``fields``."""
-
-    def __init__(self, status: int, body: Any, headers: Any = None) -> None:
-        error = body.get("error", {}) if isinstance(body, dict) else {}
-        self.status = status
-        self.code = error.get("code")
-        self.message = error.get("message") or f"HTTP {status}"
-        self.fields: dict[str, list[str]] = error.get("fields") or {}
-        self.retry_after = _retry_after(headers)
-        detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in self.fields.items())
-        super().__init__(
-            f"HTTP {status} {self.code}: {self.message}" + (f" ({detail})" if detail else "")
-        )
-
-
-class BadRequest(ApiError):
-    """400: the request was malformed."""
-
-
-class Unauthorized(ApiError):
-    """401: no key, or a wrong or revoked one."""
-
-
-class NotFound(ApiError):
-    """404: no such job or dataset for this key's tenant."""
-
-
-class Conflict(ApiError):
-    """409: the resource's state does not allow it."""
-
-
-class PayloadTooLarge(ApiError):
-    """413: the body is over the server's limit."""
-
-
-class ValidationFailed(ApiError):
-    """422: the spec or upload is invalid; ``fields`` says where."""
-
-
-class RateLimited(ApiError):
-    """429: too many requests or jobs; ``retry_after`` says when to come back."""
-
-
-class Unavailable(ApiError):
-    """503: the server's Redis or broker is away."""
-
-
-_ERRORS: dict[int, type[ApiError]] = {
-    400: BadRequest,
-    401: Unauthorized,
-    404: NotFound,
-    409: Conflict,
-    413: PayloadTooLarge,
-    422: ValidationFailed,
-    429: RateLimited,
-    503: Unavailable,
-}
-
-
-def _retry_after(headers: Any) -> float | None:
-    value = headers.get("Retry-After") if headers is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+__all__ = [
+    "ApiError",
+    "BadRequest",
+    "Best",
+    "Client",
+    "Conflict",
+    "ConnectionFailed",
+    "Dataset",
+    "Job",
+    "NotFound",
+    "PayloadTooLarge",
+    "RateLimited",
+    "Trial",
+    "TuneqError",
+    "Unauthorized",
+    "Unavailable",
+    "ValidationFailed",
+    "WaitTimeout",
+]
 
 
 @dataclass(frozen=True)
@@ -233,6 +189,29 @@ class Client:
     def cancel(self, job_id: str) -> Job:
         return Job.from_api(self._json("POST", f"/v1/jobs/{job_id}/cancel"))
 
+    def delete(self, job_id: str) -> None:
+        """Delete a finished job with its trials and model (409 while it runs)."""
+        self._call("DELETE", f"/v1/jobs/{job_id}")
+
+    def jobs(
+        self, status: str | None = None, name: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """The tenant's jobs, newest first (summaries: one ``get`` away from the whole job)."""
+        query = urllib.parse.urlencode(
+            {k: v for k, v in (("status", status), ("name", name)) if v is not None}
+        )
+        found: list[dict[str, Any]] = []
+        cursor = None
+        while len(found) < limit:
+            page = min(200, limit - len(found))
+            extra = f"&cursor={cursor}" if cursor else ""
+            body = self._json("GET", f"/v1/jobs?limit={page}&{query}{extra}")
+            found += body["jobs"]
+            cursor = body.get("next_cursor")
+            if not cursor:
+                break
+        return found
+
     def wait(
         self,
         job_id: str,
@@ -302,6 +281,9 @@ class Client:
         )
         return Dataset.from_api(json.loads(raw))
 
+    def dataset(self, dataset_id: str) -> Dataset:
+        return Dataset.from_api(self._json("GET", f"/v1/datasets/{dataset_id}"))
+
     def datasets(self) -> list[Dataset]:
         return [Dataset.from_api(d) for d in self._json("GET", "/v1/datasets")["datasets"]]
 
@@ -344,7 +326,7 @@ class Client:
                     parsed = json.loads(payload or b"{}")
                 except ValueError:
                     parsed = {}
-                error = _ERRORS.get(exc.code, ApiError)(exc.code, parsed, exc.headers)
+                error = ERRORS.get(exc.code, ApiError)(exc.code, parsed, exc.headers)
                 if exc.code not in RETRIED_STATUSES or attempt >= self.retries:
                     raise error from None
                 delay = error.retry_after or self._delay(attempt)

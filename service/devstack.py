@@ -20,12 +20,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from werkzeug.serving import BaseWSGIServer, make_server
-
-from service.app import create_app
 from service.core.settings import Settings
 from service.core.store import reachable
+
+if TYPE_CHECKING:
+    from werkzeug.serving import BaseWSGIServer
 
 log = logging.getLogger("tuneq.dev")
 
@@ -144,9 +145,21 @@ def data_dir() -> Path:
 
 @contextlib.contextmanager
 def dev_stack(
-    settings: Settings, host: str = "127.0.0.1", port: int = 8000, worker_loglevel: str = "WARNING"
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    worker_loglevel: str = "WARNING",
+    worker_log: Path | None = None,
 ) -> Iterator[tuple[Settings, str]]:
-    """Run Redis (reused or embedded), one worker and the API; yields settings and API URL."""
+    """Run Redis (reused or embedded), one worker and the API; yields settings and API URL.
+    The worker writes to ``worker_log`` when given (Celery's banner, TensorFlow's lines), else
+    to this terminal."""
+    # The API's stack (Flask, Werkzeug) is needed here only: `tuneq worker` builds its command
+    # line with this module in a trial worker's image, which has none of it.
+    from werkzeug.serving import make_server
+
+    from service.app import create_app
+
     redis_proc = None
     worker = None
     server: BaseWSGIServer | None = None
@@ -162,9 +175,12 @@ def dev_stack(
             )
         data_dir().mkdir(parents=True, exist_ok=True)
         schedule = data_dir() / f"beat-schedule-{os.getpid()}"
+        output = worker_log.open("ab") if worker_log is not None else None
         worker = subprocess.Popen(
             worker_command(loglevel=worker_loglevel, beat_schedule=schedule),
             env=settings_env(settings),
+            stdout=output,
+            stderr=subprocess.STDOUT if output is not None else None,
         )
         server = make_server(host, port, create_app(settings), threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True, name="tuneq-api")

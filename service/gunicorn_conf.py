@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+# Imported here, in the master as it reads this file, not inside child_exit: the hook runs from
+# a SIGCHLD handler, and a first import there can interrupt the master's own half-done import of
+# prometheus_client and fail with a circular-import error.
+from prometheus_client import multiprocess
+
 worker_class = "gthread"
 graceful_timeout = 30
 accesslog = "-"
@@ -12,6 +17,4 @@ accesslog = "-"
 
 def child_exit(server: Any, worker: Any) -> None:
     """Drop a finished worker's live gauges from the shared metrics directory."""
-    from prometheus_client import multiprocess
-
     multiprocess.mark_process_dead(worker.pid)

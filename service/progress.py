@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
@@ -46,28 +48,26 @@ class ProgressPrinter:
         self.stream.flush()
 
 
-def summary(job: dict[str, Any]) -> str:
-    """A human summary of a finished job: the best configuration and its scores."""
+def summary(job: dict[str, Any], gated: Sequence[str] = ()) -> str:
+    """A human summary of a finished job: its objective, the best configuration and every
+    validation and test score of it (and any ``gated`` metric), the diagnosis and its advice."""
     lines = [f"Job {job['id']} {job['status']}."]
     if job.get("error"):
         lines.append(f"Error: {job['error']}")
+    found = (job.get("summary") or {}).get("lr_range")
+    if found:
+        return "\n".join(lines + _range_test(found))
+    objective = job.get("objective") or {}
+    if objective:
+        lines.append(f"Objective: {objective['direction']}imize {objective['metric']}")
     best = job.get("best")
     if not best:
         return "\n".join(lines)
-    metrics = best["metrics"]
-    scores = "  ".join(
-        f"{name} {metrics[name]:.4f}"
-        for name in (
-            "val_accuracy",
-            "test_accuracy",
-            "val_loss",
-            "test_loss",
-            "val_mse",
-            "test_mse",
-        )
-        if name in metrics
-    )
-    lines.append(f"Best trial #{best['trial']} (epochs {best['epochs']}): {scores}")
+    total = job.get("progress", {}).get("trials_total", "?")
+    folds = f" per fold, {best['folds']} folds" if best.get("folds", 1) > 1 else ""
+    lines.append(f"Best trial: number {best['trial']} of {total} (numbered from 0), "
+                 f"{best['epochs']} epochs{folds}")  # fmt: skip
+    lines += _scores(best["metrics"], gated)
     diagnosis = best.get("diagnosis")
     if diagnosis:
         lines.append(f"Diagnosis: {diagnosis['label']} ({'; '.join(diagnosis['evidence'])})")
@@ -79,3 +79,36 @@ def summary(job: dict[str, Any]) -> str:
         origin = "searched" if name in best["params"] else "fixed" if name in fixed else "default"
         lines.append(f"  {name:<18} {shown:<14} ({origin})")
     return "\n".join(lines)
+
+
+def _range_test(found: dict[str, Any]) -> list[str]:
+    """A learning-rate range test's reading: the rate, and the range to search next."""
+    if "suggested_learning_rate" not in found:
+        return [f"Learning-rate range test: {found.get('error', 'no suggestion')}"]
+    rate, span = found["suggested_learning_rate"], found["suggested_range"]
+    return [
+        "A learning-rate range test.",
+        f"Suggested learning rate: {rate:.3g}",
+        f"Suggested search range: {span['low']:.3g} to {span['high']:.3g} (log scale):",
+        f'  "learning_rate": {json.dumps(span)}',
+    ]
+
+
+def _scores(metrics: dict[str, float], gated: Sequence[str]) -> list[str]:
+    """Validation and test scores side by side; metrics a gate asked for that are neither."""
+
+    def shown(name: str) -> str:
+        value = metrics.get(name)
+        return f"{value:.4f}" if isinstance(value, int | float) else "-"
+
+    bases = sorted(
+        {k.split("_", 1)[1] for k in metrics if k.startswith(("val_", "test_"))}
+        - {k.split("_", 1)[1] for k in metrics if k.endswith("_std")}
+    )
+    lines = ["Scores:           validation     test"] if bases else []
+    lines += [
+        f"  {base:<16} {shown('val_' + base):>10} {shown('test_' + base):>8}" for base in bases
+    ]
+    others = [g for g in gated if not g.startswith(("val_", "test_"))]
+    lines += [f"  {name:<16} {shown(name):>10}  (gated)" for name in others]
+    return lines

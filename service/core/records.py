@@ -101,6 +101,16 @@ class TrialRecord:
     lease_deadline: float | None = None
     dispatched_at: float | None = None
 
+    @property
+    def folds(self) -> int:
+        """How many folds trained it (1 without k-fold validation)."""
+        return len(self.details.get("folds") or ()) or 1
+
+    @property
+    def epochs_per_fold(self) -> int:
+        """Its epochs as a person counts them: ``epochs`` counts every fold's (the compute)."""
+        return round(self.epochs / self.folds)
+
 
 def trial_numbered(trials: Sequence[TrialRecord], number: int | None) -> TrialRecord | None:
     """The trial with this number (None if absent): lists skip trials whose record is gone,

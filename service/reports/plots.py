@@ -11,8 +11,12 @@ import math
 from collections.abc import Callable
 
 import matplotlib
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter, StrMethodFormatter
 
 from service.core.records import JobRecord, TrialRecord, TrialState, trial_numbered
 from service.core.spec import Dimension, DimensionType, Strategy
@@ -23,6 +27,19 @@ _SCORED = (TrialState.COMPLETED, TrialState.PRUNED)
 
 class NoPlot(LookupError):
     """This plot does not apply to this job (a range test's curve for a search, ...)."""
+
+
+PRUNED_STYLE = {"marker": "x", "color": "#f2994a", "s": 28, "label": "pruned (partial value)"}
+
+
+def _mark(axes: Axes, points: list[tuple[float, float, bool]], color: str, label: str) -> None:
+    """Trials as dots, the pruned ones (stopped early: their value is partial) as crosses."""
+    full = [(x, y) for x, y, pruned in points if not pruned]
+    cut = [(x, y) for x, y, pruned in points if pruned]
+    if full:
+        axes.scatter(*zip(*full, strict=True), s=18, color=color, alpha=0.8, label=label)
+    if cut:
+        axes.scatter(*zip(*cut, strict=True), **PRUNED_STYLE)
 
 
 def _png(figure: Figure) -> bytes:
@@ -55,8 +72,10 @@ def convergence(job: JobRecord, trials: list[TrialRecord]) -> bytes:
     figure = Figure(figsize=(7, 4))
     axes = figure.add_subplot()
     xs = list(range(1, len(values) + 1))
-    axes.scatter(xs, values, s=18, color="#9aa5b1", label="trial")
+    pruned = [t.state == TrialState.PRUNED for t in done]
+    _mark(axes, list(zip(xs, values, pruned, strict=True)), "#9aa5b1", "trial")
     axes.step(xs, best, where="post", color="#d64545", linewidth=2, label="best so far")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("trials finished")
     axes.set_ylabel(metric)
     axes.set_title(f"Convergence ({direction}imize {metric})")
@@ -89,7 +108,8 @@ def learning_curves(job: JobRecord, trials: list[TrialRecord]) -> bytes:
         axes.set_title(name)
         axes.grid(alpha=0.3)
         axes.legend()
-    figure.suptitle(f"Learning curves of trial {job.best_trial}")
+    folds = f" (mean over {best.folds} folds)" if best.folds > 1 else ""
+    figure.suptitle(f"Learning curves of trial {job.best_trial}{folds}")
     return _png(figure)
 
 
@@ -121,60 +141,104 @@ def objective(job: JobRecord, trials: list[TrialRecord]) -> bytes:
     rows = math.ceil(len(space) / columns)
     figure = Figure(figsize=(4.5 * columns, 3.4 * rows), layout="constrained")
     values = [float(t.value) for t in done]  # type: ignore[arg-type]
+    pruned = [t.state == TrialState.PRUNED for t in done]
     for i, (name, dim) in enumerate(space):
         axes = figure.add_subplot(rows, columns, i + 1)
         xs, labels = _axis_values(name, dim, done)
-        points = [(x, y) for x, y in zip(xs, values, strict=True) if x is not None]
-        if points:
-            axes.scatter(*zip(*points, strict=True), s=16, color="#2f80ed", alpha=0.8)
+        points = [
+            (x, y, cut) for x, y, cut in zip(xs, values, pruned, strict=True) if x is not None
+        ]
+        _mark(axes, points, "#2f80ed", "trial")
         if labels is not None:
             axes.set_xticks(range(len(labels)), labels, rotation=30, fontsize=8)
         elif dim.log:
             axes.set_xscale("log")
+            if dim.type == DimensionType.INT:  # 16, 32, 64 rather than 2x10^1
+                axes.xaxis.set_major_locator(LogLocator(base=2))
+                axes.xaxis.set_major_formatter(StrMethodFormatter("{x:.0f}"))
+                axes.xaxis.set_minor_formatter(NullFormatter())
+        elif dim.type == DimensionType.INT:
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_xlabel(name)
         axes.set_ylabel(metric)
         axes.grid(alpha=0.3)
+    if any(pruned):
+        figure.legend(*figure.axes[0].get_legend_handles_labels(), loc="outside lower center")
     figure.suptitle(f"{metric} against each searched hyperparameter")
     return _png(figure)
 
 
 def parallel_coordinates(job: JobRecord, trials: list[TrialRecord]) -> bytes:
-    """Every scored trial as a line across the searched hyperparameters, coloured by objective."""
+    """Every scored trial as a line across the searched hyperparameters, coloured by objective
+    (a colour bar gives its scale); each axis shows its real values, pruned trials dashed."""
     metric, direction = _objective(job)
     done = _scored(trials)
     space = _searched(job)
     if len(done) < 2 or not space:
         raise NoPlot("Needs at least two scored trials and a search space.")
-    axes_values: list[list[float | None]] = []
-    names = []
-    for name, dim in space:
-        xs, _ = _axis_values(name, dim, done)
-        present = [x for x in xs if x is not None]
-        low, high = (min(present), max(present)) if present else (0.0, 1.0)
-        if dim.log and present and low > 0:
-            xs = [math.log10(x) if x is not None else None for x in xs]
-            low, high = math.log10(low), math.log10(high)
-        span = (high - low) or 1.0
-        axes_values.append([(x - low) / span if x is not None else None for x in xs])
-        names.append(name)
+    columns = [_parallel_axis(name, dim, done) for name, dim in space]
     values = [float(t.value) for t in done]  # type: ignore[arg-type]
     low, high = min(values), max(values)
-    axes_values.append([(v - low) / ((high - low) or 1.0) for v in values])
-    names.append(metric)
-    figure = Figure(figsize=(max(6, 1.6 * len(names)), 4.5))
+    figure = Figure(figsize=(max(6.5, 1.9 * len(columns) + 1.5), 4.8), layout="constrained")
     axes = figure.add_subplot()
-    cmap = matplotlib.colormaps["viridis"]
+    cmap = matplotlib.colormaps["viridis" if direction == "max" else "viridis_r"]
+    norm = Normalize(low, high if high > low else low + 1e-9)
     order = sorted(range(len(done)), key=lambda i: values[i] if direction == "max" else -values[i])
     for i in order:  # the best drawn last, on top
-        ys = [column[i] for column in axes_values]
+        ys = [column.positions[i] for column in columns]
         xs = [j for j, y in enumerate(ys) if y is not None]
-        shade = axes_values[-1][i] if direction == "max" else 1 - (axes_values[-1][i] or 0)
-        axes.plot(xs, [ys[j] for j in xs], color=cmap(shade), alpha=0.75, linewidth=1.3)
-    axes.set_xticks(range(len(names)), names, rotation=20)
-    axes.set_yticks([0, 1], ["low", "high"])
-    axes.set_title(f"Trials across the search space (colour: {metric}, brighter is better)")
-    axes.grid(axis="x", alpha=0.4)
+        style = "--" if done[i].state == TrialState.PRUNED else "-"
+        axes.plot(xs, [ys[j] for j in xs], style, color=cmap(norm(values[i])), alpha=0.8,
+                  linewidth=1.3)  # fmt: skip
+    for j, column in enumerate(columns):
+        axes.axvline(j, color="#52606d", linewidth=0.8)
+        for position, label in column.ticks:
+            axes.text(j + 0.04, position, label, fontsize=7.5, va="center", color="#323f4b")
+    axes.set_xticks(range(len(columns)), [c.name for c in columns], rotation=15)
+    axes.set_xlim(-0.2, len(columns) - 0.5)
+    axes.set_ylim(-0.05, 1.05)
+    axes.set_yticks([])
+    bar = figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, pad=0.02)
+    bar.set_label(f"{metric} ({direction}imized)")
+    title = "Trials across the search space"
+    if any(t.state == TrialState.PRUNED for t in done):
+        title += " (dashed: pruned)"
+    axes.set_title(title)
     return _png(figure)
+
+
+class _ParallelAxis:
+    """One searched hyperparameter as a vertical axis: each trial's position on it (0 to 1,
+    None where inactive) and a few ticks with their real values."""
+
+    def __init__(self, name: str, positions: list[float | None], ticks: list[tuple[float, str]]):
+        self.name, self.positions, self.ticks = name, positions, ticks
+
+
+def _parallel_axis(name: str, dim: Dimension, trials: list[TrialRecord]) -> _ParallelAxis:
+    xs, labels = _axis_values(name, dim, trials)
+    if labels is not None:
+        span = max(len(labels) - 1, 1)
+        positions = [x / span if x is not None else None for x in xs]
+        return _ParallelAxis(name, positions, [(i / span, label) for i, label in enumerate(labels)])
+    low, high = float(dim.low or 0.0), float(dim.high or 1.0)
+    scale = (lambda v: math.log10(v)) if dim.log and low > 0 else (lambda v: v)
+    bottom, top = scale(low), scale(high)
+    span = (top - bottom) or 1.0
+    positions = [(scale(x) - bottom) / span if x is not None else None for x in xs]
+    marks = [low, high] if dim.type == DimensionType.INT and high - low < 2 else None
+    marks = marks or [
+        low + (high - low) * f if not (dim.log and low > 0) else low * (high / low) ** f
+        for f in (0.0, 0.5, 1.0)
+    ]
+    ticks = [((scale(m) - bottom) / span, _number(m, dim)) for m in marks]
+    return _ParallelAxis(name, positions, ticks)
+
+
+def _number(value: float, dim: Dimension) -> str:
+    if dim.type == DimensionType.INT:
+        return str(round(value))
+    return f"{value:.3g}"
 
 
 def lr_range(job: JobRecord, trials: list[TrialRecord]) -> bytes:

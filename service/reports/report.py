@@ -67,11 +67,18 @@ def _content(job: JobRecord, best: TrialRecord | None, configuration: dict[str, 
     }
 
 
+def _epochs(trial: TrialRecord) -> str:
+    """Epochs of a trial; with k-fold validation, per fold (its ``epochs`` counts them all)."""
+    if trial.folds > 1:
+        return f"{trial.epochs_per_fold} x {trial.folds} folds"
+    return str(trial.epochs)
+
+
 def _trial_rows(job: JobRecord, trials: list[TrialRecord]) -> tuple[list[str], list[list[str]]]:
     names = sorted(job.spec.search_space)
     header = ["trial", "state", "objective", "epochs", *names]
     rows = [
-        [str(t.number), t.state.value, _fmt(t.value), str(t.epochs)]
+        [str(t.number), t.state.value, _fmt(t.value), _epochs(t)]
         + [_fmt(t.params.get(n)) for n in names]
         for t in _sorted_trials(job, trials)[:MAX_TRIAL_ROWS]
     ]

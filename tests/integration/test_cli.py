@@ -1,5 +1,5 @@
-"""``tuneq dev`` as a user runs it: embedded Redis when none answers, a job over real HTTP,
-and Ctrl-C stopping every process it started."""
+"""``tuneq dev`` and ``tuneq demo`` as a user runs them: embedded Redis when none answers, a
+job over real HTTP, Ctrl-C stopping every process it started, a quiet first run."""
 
 from __future__ import annotations
 
@@ -15,10 +15,29 @@ from typing import Any
 import pytest
 
 from service.client import Client, ConnectionFailed, Unauthorized
+from service.core.store import JobStore
 from service.devstack import free_port, redis_reachable
 from tests.helpers import alive
 
 pytestmark = pytest.mark.integration
+
+
+def start_dev(env: dict[str, str], port: int, out_path: Path) -> subprocess.Popen[bytes]:
+    """``tuneq dev`` in its own process group, once its API answers."""
+    with out_path.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "dev", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 60
+    while "API on" not in out_path.read_text():
+        assert proc.poll() is None, out_path.read_text()
+        assert time.monotonic() < deadline, out_path.read_text()
+        time.sleep(0.1)
+    return proc
 
 
 def test_dev_stack_with_embedded_redis(tmp_path: Path, spec: dict[str, Any]) -> None:
@@ -30,20 +49,8 @@ def test_dev_stack_with_embedded_redis(tmp_path: Path, spec: dict[str, Any]) -> 
         "PYTHONUNBUFFERED": "1",
     }
     out_path = tmp_path / "dev.out"
-    with out_path.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "dev", "--port", str(api_port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = start_dev(env, api_port, out_path)
     try:
-        deadline = time.monotonic() + 60
-        while "API on" not in out_path.read_text():
-            assert proc.poll() is None, out_path.read_text()
-            assert time.monotonic() < deadline, out_path.read_text()
-            time.sleep(0.1)
         match = re.search(r"Redis (redis://\S+?)\)", out_path.read_text())
         assert match, out_path.read_text()
         redis_url = match.group(1)
@@ -114,3 +121,49 @@ def test_api_under_gunicorn(settings: Any, tmp_path: Path) -> None:
         os.killpg(proc.pid, signal.SIGTERM)
         code = proc.wait(timeout=60)
     assert code == 0, log_path.read_text()[-3000:]
+
+
+def test_the_demo_shows_progress_and_result_and_its_job_stays_visible(
+    settings: Any, store: JobStore, tmp_path: Path
+) -> None:
+    """Items 11 and 12 of issue 18: the worker's banner and TensorFlow's lines go to a log named
+    in the output; the job is the ``default`` tenant's, so the commands the demo suggests (after
+    ``tuneq dev``) find it; no API key is left behind."""
+    env = {
+        **os.environ,
+        "TUNEQ_REDIS_URL": settings.redis_url,
+        "XDG_DATA_HOME": str(tmp_path),
+        "PYTHONUNBUFFERED": "1",
+    }
+    keys = len(store.api_keys.list())
+    demo = subprocess.run(
+        [sys.executable, "-m", "service.cli", "demo", "--trials", "2", "--port", str(free_port())],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    shown = demo.stdout + demo.stderr
+    for noise in ("celery@", "absl", "oneDNN", "retracing", "Traceback", "[tasks]"):
+        assert noise not in shown, (noise, shown)
+    log = tmp_path / "tuneq" / "demo.log"
+    assert f"Worker log: {log}" in demo.stdout
+    assert "celery@" in log.read_text()  # the banner went there
+    job_id = re.search(r"Submitted job (\w{32})", demo.stdout).group(1)  # type: ignore[union-attr]
+    best = re.search(r"Best trial: number (\d) of 2 \(numbered from 0\)", demo.stdout)
+    assert best, demo.stdout
+    assert store.jobs.get(job_id).tenant == "default"
+    assert len(store.api_keys.list()) == keys
+
+    dev = start_dev(env, port := free_port(), tmp_path / "dev.out")
+    try:
+        client = Client(f"http://127.0.0.1:{port}")
+        assert client.get(job_id).best.trial == int(best.group(1))  # type: ignore[union-attr]
+        trials = subprocess.run(
+            [sys.executable, "-m", "service.cli", "trials", job_id],
+            env={**env, "TUNEQ_URL": f"http://127.0.0.1:{port}"},
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert trials.returncode == 0, trials.stderr
+        assert [line.split()[0] for line in trials.stdout.splitlines()[1:]] == ["0", "1"]
+    finally:
+        os.killpg(dev.pid, signal.SIGINT)
+        dev.wait(timeout=60)

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,3 +131,178 @@ def test_status_trials_best_report_and_datasets(live: LiveApi, worker: Any, tmp_
     assert (tmp_path / "report" / "report.html").stat().st_size > 1000
     assert (tmp_path / "report" / "convergence.png").read_bytes()[:4] == b"\x89PNG"
     assert tuneq(live, "status", "0" * 32).returncode == 2
+
+
+def start_tuneq(api: LiveApi, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TUNEQ_URL": api.url, "TUNEQ_API_KEY": api.key}
+    return subprocess.Popen(
+        [sys.executable, "-m", "service.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def junit_error(path: Path) -> tuple[str | None, str | None]:
+    suite = ET.parse(path).getroot().find("testsuite")
+    assert suite is not None
+    error = suite.find("testcase/error")
+    return (error.get("type"), error.get("message")) if error is not None else (None, None)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_cancelled_ci_run_cancels_its_job_and_still_writes_junit(
+    live: LiveApi, worker: Any, tmp_path: Path, sig: signal.Signals
+) -> None:
+    spec = spec_file(tmp_path, synthetic_spec(trials=20, sleep_s=2.0, epochs=4))
+    report = tmp_path / "junit.xml"
+    proc = start_tuneq(live, "submit", spec, "--fail-under", "val_accuracy=0.5",
+                       "--junit", str(report))  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not json.loads(tuneq(live, "jobs", "--json").stdout or "[]"):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    time.sleep(1.0)  # waiting on the job now
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 5, out + err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("tuneq: interrupted")]
+    assert len(lines) == 1 and "cancelled job" in lines[0], err
+    job_id = json.loads(tuneq(live, "jobs", "--json").stdout)[0]["id"]
+    assert json.loads(tuneq(live, "status", job_id, "--json").stdout)["status"] == "cancelled"
+    kind, message = junit_error(report)
+    assert kind == "interrupted" and sig.name in (message or "")
+
+
+def test_detach_on_interrupt_leaves_the_job_running(
+    live: LiveApi, tmp_path: Path
+) -> None:  # no worker: the job stays queued
+    spec = spec_file(tmp_path, synthetic_spec(trials=2, sleep_s=0.0))
+    proc = start_tuneq(live, "submit", spec, "--wait", "--detach-on-interrupt")
+    time.sleep(4)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 5 and "goes on" in err, err
+    (job,) = json.loads(tuneq(live, "jobs", "--json").stdout)
+    assert job["status"] == "queued"
+
+
+def test_timeout_and_unreachable_still_write_junit(live: LiveApi, tmp_path: Path) -> None:
+    spec = spec_file(tmp_path, synthetic_spec(trials=2, sleep_s=0.0))
+    slow = tuneq(live, "submit", spec, "--timeout", "2s", "--junit", str(tmp_path / "t.xml"))
+    assert slow.returncode == 3, slow.stderr
+    assert junit_error(tmp_path / "t.xml")[0] == "timeout"
+    nowhere = tuneq(
+        None, "submit", spec, "--url", f"http://127.0.0.1:{free_port()}", "--retries", "0",
+        "--junit", str(tmp_path / "u.xml"),
+    )  # fmt: skip
+    assert nowhere.returncode == 4, nowhere.stderr
+    kind, message = junit_error(tmp_path / "u.xml")
+    assert kind == "unreachable" and "cannot reach" in (message or "")
+
+
+def test_a_misspelt_gate_metric_is_refused_before_the_job(live: LiveApi, tmp_path: Path) -> None:
+    spec = spec_file(tmp_path, synthetic_spec(trials=2, sleep_s=0.0))
+    result = tuneq(live, "submit", spec, "--fail-under", "test_acc=0.9")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Did you mean test_accuracy?" in result.stderr
+    assert json.loads(tuneq(live, "jobs", "--json").stdout) == []  # nothing was submitted
+
+
+def test_a_malformed_yaml_spec_names_line_and_column(live: LiveApi, tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text("dataset:\n  builtin: digits\nsearch: [unclosed\n")
+    result = tuneq(live, "submit", str(path))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) <= 2
+    assert re.search(r"spec\.yaml: line \d+, column \d+", result.stderr), result.stderr
+
+
+def test_misspelt_names_get_a_suggestion(live: LiveApi, tmp_path: Path) -> None:
+    spec = synthetic_spec(trials=2, sleep_s=0.0)
+    spec["search_space"]["lerning_rate"] = spec["search_space"].pop("learning_rate")
+    spec["serch"] = spec.pop("search")
+    result = tuneq(live, "submit", spec_file(tmp_path, spec))
+    assert result.returncode == 2
+    assert "search_space.lerning_rate: Unknown hyperparameter. Did you mean 'learning_rate'?" in (
+        result.stderr
+    )
+    assert "serch: Unknown field. Did you mean 'search'?" in result.stderr
+
+
+def test_jobs_watch_model_delete_and_tables(live: LiveApi, worker: Any, tmp_path: Path) -> None:
+    spec = spec_file(tmp_path, {**synthetic_spec(trials=3, sleep_s=0.0), "name": "cli-demo"})
+    job_id = json.loads(tuneq(live, "submit", spec, "--json").stdout)["id"]
+    watched = tuneq(live, "watch", job_id)
+    assert watched.returncode == 0, watched.stderr
+    assert "Objective: maximize val_accuracy" in watched.stdout
+    listed = tuneq(live, "jobs").stdout.splitlines()
+    assert listed[0].split() == ["id", "name", "status", "trials", "best", "created", "(UTC)"]
+    assert job_id in listed[1] and "3/3" in listed[1]
+    table = tuneq(live, "trials", job_id).stdout.splitlines()
+    assert table[0].split()[:4] == ["trial", "state", "value", "epochs"]
+    assert len({line.index("completed") for line in table[1:]}) == 1  # aligned
+    assert all(len(value.split(".")[-1]) <= 4 for line in table[1:] for value in line.split()[2:3])
+    missing = tuneq(live, "model", job_id, "-o", str(tmp_path / "m.keras"))
+    assert missing.returncode == 2 and "no model" in missing.stderr  # synthetic: none kept
+    assert tuneq(live, "delete", job_id).returncode == 0
+    assert tuneq(live, "status", job_id).returncode == 2  # gone
+
+
+def test_every_command_says_where_the_server_and_key_come_from() -> None:
+    for command in ("submit", "watch", "jobs", "status", "trials", "best", "model", "delete"):
+        shown = tuneq(None, command, "--help").stdout
+        for needed in ("TUNEQ_URL", "TUNEQ_API_KEY", "exit codes", "5  interrupted"):
+            assert needed in shown, (command, needed)
+
+
+def test_the_base_install_is_the_client_alone() -> None:
+    """What ``pip install tuneq`` pulls: PyYAML (for YAML specs), nothing else."""
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    assert [re.split(r"[<>=\[ ;]", d)[0] for d in project["project"]["dependencies"]] == ["pyyaml"]
+
+
+def test_the_client_needs_nothing_but_the_standard_library() -> None:
+    """``python -S``: no site-packages at all, so no Flask, Celery, Redis, NumPy or YAML."""
+    probe = (
+        "import sys\n"
+        "from service.cli import main\n"
+        "code = main(['status', 'x', '--url', 'http://127.0.0.1:9', '--retries', '0'])\n"
+        "heavy = {'flask', 'celery', 'redis', 'marshmallow', 'numpy', 'yaml', 'werkzeug'}\n"
+        "print(code, sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", probe], capture_output=True, text=True, cwd=root, timeout=60
+    )
+    assert result.stdout.strip() == "4 []", result.stdout + result.stderr
+
+
+def test_model_download_and_range_test_summary(live: LiveApi, worker: Any, tmp_path: Path) -> None:
+    """A real (tiny) MLP: its model downloads as a .keras archive; a range test's ``--wait``
+    summary and ``tuneq best`` both print the suggested rate and search range."""
+    mlp = {
+        "dataset": {"builtin": "iris"},
+        "model": {"family": "mlp"},
+        "search_space": {"units": {"type": "int", "low": 8, "high": 16}},
+        "training": {"max_epochs": 2},
+        "search": {"strategy": "random", "max_trials": 1, "seed": 0},
+    }
+    done = tuneq(live, "submit", spec_file(tmp_path, mlp), "--wait", "--json")
+    assert done.returncode == 0, done.stderr
+    saved = tuneq(live, "model", json.loads(done.stdout)["id"], "-o", str(tmp_path / "m.keras"))
+    assert saved.returncode == 0, saved.stderr
+    assert (tmp_path / "m.keras").read_bytes()[:2] == b"PK"  # a zip: the .keras format
+
+    ranged = {**mlp, "search_space": {}, "search": {"strategy": "lr_range_test"}}
+    waited = tuneq(live, "submit", spec_file(tmp_path, ranged, "range.json"), "--wait")
+    assert waited.returncode == 0, waited.stderr
+    assert "Suggested learning rate:" in waited.stdout
+    assert '"learning_rate": {"type": "float"' in waited.stdout
+    job_id = re.search(r"Job (\w{32}) succeeded", waited.stdout).group(1)  # type: ignore[union-attr]
+    best = tuneq(live, "best", job_id).stdout
+    assert "Suggested search range:" in best and "log scale" in best

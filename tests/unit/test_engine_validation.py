@@ -13,7 +13,7 @@ from service.core.spec import ValidationSpec, load_spec
 from service.core.vocabulary import configuration
 from worker.engine.dataset_loader import load_builtin
 from worker.engine.diagnosis import diagnose
-from worker.engine.lr_range import range_test, suggest
+from worker.engine.lr_range import ExponentialRange, _Recorder, range_test, suggest
 from worker.engine.training import fit_trial, validation_folds
 
 
@@ -128,6 +128,24 @@ def test_range_test_curve_and_suggestion(spec: dict[str, Any]) -> None:
     assert 1e-4 < lr < 5.0
     assert found["suggested_range"]["low"] < lr < found["suggested_range"]["high"]
     assert found["suggested_range"]["log"] is True
+
+
+def test_range_test_records_each_batchs_own_loss() -> None:
+    """Keras logs the epoch's running mean, which resets each epoch; the recorder undoes it."""
+
+    class Model:
+        stop_training = False
+
+    recorder = _Recorder(ExponentialRange(1e-4, 1.0, 100), None, samples=10, batch=4)
+    recorder.set_model(Model())  # type: ignore[arg-type]
+    batches = [[2.0, 1.5, 1.0], [0.9, 0.8, 0.7]]  # sizes 4, 4, 2 in each epoch
+    for epoch, losses in enumerate(batches):
+        recorder.on_epoch_begin(epoch)
+        total = seen = 0.0
+        for batch, (loss, size) in enumerate(zip(losses, (4, 4, 2), strict=True)):
+            total, seen = total + loss * size, seen + size
+            recorder.on_train_batch_end(batch, {"loss": total / seen})
+    assert recorder.losses == pytest.approx([2.0, 1.5, 1.0, 0.9, 0.8, 0.7])
 
 
 def test_range_suggestion_is_the_steepest_descent() -> None:

@@ -45,16 +45,38 @@ class ExponentialRange(keras.optimizers.schedules.LearningRateSchedule):
 
 
 class _Recorder(keras.callbacks.Callback):
-    def __init__(self, schedule: ExponentialRange, stop_check: StopCheck | None) -> None:
+    """Each batch's own loss against the rate it was trained at.
+
+    Keras reports ``logs["loss"]`` as the mean over the epoch so far, which resets at each
+    epoch: read as-is, the curve drops at every epoch boundary and the "steepest fall" lands
+    there. The batch's own loss is recovered from consecutive running means, weighted by the
+    samples each batch held (the last batch of an epoch may be short).
+    """
+
+    def __init__(
+        self, schedule: ExponentialRange, stop_check: StopCheck | None, samples: int, batch: int
+    ) -> None:
         super().__init__()
         self.schedule, self.stop_check = schedule, stop_check
+        self.samples, self.batch = samples, batch
         self.rates: list[float] = []
         self.losses: list[float] = []
         self.smoothed: list[float] = []
         self.stopped = False
+        self._seen, self._mean = 0, 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._seen, self._mean = 0, 0.0
+
+    def _batch_loss(self, running_mean: float) -> float:
+        size = min(self.batch, self.samples - self._seen)
+        seen = self._seen + size
+        loss = (running_mean * seen - self._mean * self._seen) / size
+        self._seen, self._mean = seen, running_mean
+        return loss
 
     def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
-        loss = float((logs or {}).get("loss", math.nan))
+        loss = self._batch_loss(float((logs or {}).get("loss", math.nan)))
         step = len(self.rates)
         if not math.isfinite(loss):
             self.model.stop_training = True
@@ -89,7 +111,7 @@ def range_test(
     model, steps_per_epoch = compiled_model(
         spec, config, dataset, len(x_fit), seed=seed, rate=schedule
     )
-    recorder = _Recorder(schedule, stop_check)
+    recorder = _Recorder(schedule, stop_check, len(x_fit), int(config["batch_size"]))
     model.fit(
         x_fit,
         y_fit,

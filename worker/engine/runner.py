@@ -336,7 +336,7 @@ def _finish(store: EngineStore, job_id: str, status: JobStatus, **results: Any) 
 
 def _refit_epochs(best: TrialRecord) -> int:
     """The best trial's early-stopping epoch (the fold mean with k-fold), else all it ran."""
-    return best.best_epoch or best.epochs
+    return best.best_epoch or best.epochs_per_fold
 
 
 def _finish_range_test(

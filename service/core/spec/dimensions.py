@@ -14,6 +14,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from service.core.spec.fields import Scalar, StrictBoolean, StrictInteger, StrictNumber
+from service.core.spec.suggest import did_you_mean
 from service.core.spec.types import (
     MAX_CHOICES,
     MAX_DIMENSIONS,
@@ -22,6 +23,11 @@ from service.core.spec.types import (
     DimensionType,
 )
 from service.core.vocabulary import HYPERPARAMETERS
+
+
+def unknown_hyperparameter(name: str) -> str:
+    hint = did_you_mean(name, HYPERPARAMETERS)
+    return f"Unknown hyperparameter.{hint or ' The README lists them all (Hyperparameters).'}"
 
 
 class DimensionSchema(Schema):
@@ -91,7 +97,7 @@ class SearchSpaceField(fields.Field):
         for name, raw in value.items():
             hp = HYPERPARAMETERS.get(name)
             if hp is None:
-                errors[name] = [f"Unknown hyperparameter. Known: {sorted(HYPERPARAMETERS)}."]
+                errors[name] = [unknown_hyperparameter(name)]
                 continue
             if not isinstance(raw, dict):
                 errors[name] = ["Must be an object with type and low/high or choices."]
@@ -144,7 +150,7 @@ class FixedField(fields.Field):
         for name, item in value.items():
             hp = HYPERPARAMETERS.get(name)
             if hp is None:
-                errors[name] = [f"Unknown hyperparameter. Known: {sorted(HYPERPARAMETERS)}."]
+                errors[name] = [unknown_hyperparameter(name)]
             elif reason := hp.check(item):
                 errors[name] = [reason[0].upper() + reason[1:] + "."]
         if errors:

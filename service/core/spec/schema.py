@@ -22,6 +22,7 @@ from service.core.spec.dimensions import FixedField, SearchSpaceField
 from service.core.spec.fields import StrictBoolean, StrictInteger, StrictNumber
 from service.core.spec.grid import distinct_grid_size
 from service.core.spec.rules import check_spec
+from service.core.spec.suggest import name_unknown_fields
 from service.core.spec.types import (
     MAX_GRID_STEPS,
     MAX_WARM_START_JOBS,
@@ -296,7 +297,11 @@ def load_spec(
     Raises:
         marshmallow.ValidationError: with the messages keyed by field path.
     """
-    return JobSpecSchema(limits=limits, datasets=datasets).load(payload)
+    schema = JobSpecSchema(limits=limits, datasets=datasets)
+    try:
+        return schema.load(payload)
+    except ValidationError as exc:
+        raise ValidationError(name_unknown_fields(exc.messages, schema)) from None
 
 
 def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:

@@ -1,0 +1,293 @@
+"""``tuneq submit`` and ``tuneq watch``: run a job from CI, wait for it, gate the build on it.
+
+Whatever ends the wait (the job, a threshold, the timeout, an unreachable server, SIGINT or
+SIGTERM from a cancelled CI run), the JUnit file is written when one was asked for, so the
+pipeline's "save the report" step always has a file, and the exit code says which it was. A
+threshold on a metric the job will not report is refused before anything is submitted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import signal
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from service.client import ApiError, Client, ConnectionFailed, Job, Unauthorized, WaitTimeout
+from service.core.catalog import BUILTIN_DATASETS, METRICS
+from service.core.names import closest
+from service.exit_codes import (
+    INTERRUPTED,
+    JOB_FAILED,
+    PASSED,
+    THRESHOLD_FAILED,
+    TIMED_OUT,
+    UNREACHABLE,
+    SpecError,
+)
+from service.progress import ProgressPrinter, summary
+
+
+@dataclass(frozen=True)
+class Threshold:
+    metric: str
+    value: float
+    at_least: bool  # --fail-under: the metric must reach value; --fail-over: stay at or below
+
+    @property
+    def label(self) -> str:
+        return f"{self.metric} {'>=' if self.at_least else '<='} {self.value:g}"
+
+    def check(self, metrics: dict[str, float]) -> str | None:
+        """None when it holds, else why not."""
+        got = metrics.get(self.metric)
+        if got is None:
+            return f"{self.metric} was not reported (reported: {', '.join(sorted(metrics))})"
+        held = got >= self.value if self.at_least else got <= self.value
+        return None if held else f"{self.metric} is {got:.6g}, needed {self.label}"
+
+
+def threshold(at_least: bool) -> Any:
+    def parse(text: str) -> Threshold:
+        metric, sep, value = text.partition("=")
+        try:
+            if not sep or not metric:
+                raise ValueError(text)
+            return Threshold(metric.strip(), float(value), at_least)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"use METRIC=VALUE, got {text!r}") from None
+
+    return parse
+
+
+def duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``15m``, ``2h`` or ``1h30m``."""
+    match = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", text)
+    if not text or not match or not any(match.groups()):
+        raise argparse.ArgumentTypeError(f"use a duration like 90s, 15m or 2h, got {text!r}")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def load_spec_file(path: str) -> dict[str, Any]:
+    """A job spec from JSON or YAML; a malformed file names its line and column.
+
+    Raises:
+        SpecError: the file cannot be read as a spec.
+    """
+    text = Path(path).read_text()
+    if path.endswith((".yaml", ".yml")):
+        import yaml  # the client's one dependency, for YAML specs only
+
+        try:
+            spec = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise SpecError(f"{path}: {where}{problem}") from None
+    else:
+        try:
+            spec = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"{path}: line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    if not isinstance(spec, dict):
+        raise SpecError(f"{path}: a job spec is a mapping (JSON object)")
+    return spec
+
+
+def reported_metrics(task: str, spec: dict[str, Any]) -> set[str]:
+    """Every metric a finished job of this task reports for its best trial: training,
+    validation (with its spread under k-fold) and test."""
+    names = set(METRICS.get(task, {}))
+    kfold = spec.get("training", {}).get("validation", {}).get("method") == "kfold"
+    reported = names | {f"val_{n}" for n in names} | {f"test_{n}" for n in names}
+    return reported | ({f"val_{n}_std" for n in names} if kfold else set())
+
+
+def check_metric_names(thresholds: list[Threshold], task: str | None, spec: dict[str, Any]) -> None:
+    """Refuse a threshold on a metric the job will not report, before it runs.
+
+    Raises:
+        SpecError: naming the metric and the closest one it will report.
+    """
+    if task is None or spec.get("search", {}).get("strategy") == "lr_range_test":
+        return
+    known = reported_metrics(task, spec)
+    for t in thresholds:
+        if t.metric not in known:
+            match = closest(t.metric, known)
+            hint = f" Did you mean {match}?" if match else ""
+            raise SpecError(
+                f"--fail-{'under' if t.at_least else 'over'} {t.metric}: a {task} job reports no "
+                f"such metric.{hint} It reports: {', '.join(sorted(known))}."
+            )
+
+
+def _task(client: Client, spec: dict[str, Any], uploaded_task: str | None) -> str | None:
+    dataset = spec.get("dataset") or {}
+    if uploaded_task:
+        return uploaded_task
+    if isinstance(dataset, dict) and dataset.get("builtin") in BUILTIN_DATASETS:
+        return BUILTIN_DATASETS[dataset["builtin"]].task
+    if isinstance(dataset, dict) and isinstance(dataset.get("id"), str):
+        return client.dataset(dataset["id"]).task
+    return None  # the server will say what is wrong with it
+
+
+def junit(
+    path: str,
+    name: str,
+    job: Job | None,
+    results: list[tuple[Threshold, str | None]],
+    seconds: float,
+    error: tuple[str, str] | None = None,
+) -> None:
+    """The JUnit report CI systems display: one case for the job itself (an error when the run
+    ended without its result: timed out, unreachable, interrupted) and one per threshold."""
+    if error is None and job is not None:
+        problem = None if job.status == "succeeded" else f"job {job.status}: {job.error}"
+        outcome = ("failure", "job", problem) if problem else None
+    else:
+        kind, reason = error or ("error", "no result")
+        outcome = ("error", kind, reason)
+    suite = ET.Element("testsuite", name=f"tuneq.{name}", time=f"{seconds:.1f}")
+    properties = ET.SubElement(suite, "properties")
+    if job is not None:
+        ET.SubElement(properties, "property", name="job_id", value=job.id)
+        if job.best is not None:
+            for key, value in job.best.configuration.items():
+                ET.SubElement(properties, "property", name=f"best.{key}", value=str(value))
+            for key, value in sorted(job.best.metrics.items()):
+                ET.SubElement(properties, "property", name=f"metric.{key}", value=f"{value:.6g}")
+    case = ET.SubElement(suite, "testcase", classname=f"tuneq.{name}", name="job succeeded")
+    if outcome is not None:
+        tag, kind, message = outcome
+        ET.SubElement(case, tag, message=message or "", type=kind).text = message
+    for t, problem in results:
+        case = ET.SubElement(suite, "testcase", classname=f"tuneq.{name}", name=t.label)
+        if error is not None:
+            ET.SubElement(case, "skipped", message="not evaluated: the run has no result")
+        elif problem is not None:
+            ET.SubElement(case, "failure", message=problem, type="threshold").text = problem
+    cases = suite.findall("testcase")
+    suite.set("tests", str(len(cases)))
+    suite.set("failures", str(sum(c.find("failure") is not None for c in cases)))
+    suite.set("errors", str(sum(c.find("error") is not None for c in cases)))
+    suite.set("skipped", str(sum(c.find("skipped") is not None for c in cases)))
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.indent(root)
+    Path(path).write_text(ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n")
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived while waiting (a CI run was cancelled)."""
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """SIGINT and SIGTERM raise ``Interrupted`` here instead of ending the process."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Interrupted(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def cmd_submit(args: argparse.Namespace, client: Client) -> int:
+    spec = load_spec_file(args.spec)
+    thresholds = [*args.fail_under, *args.fail_over]
+    name = str(spec.get("name") or Path(args.spec).stem)
+    started = time.monotonic()
+    job: Job | None = None
+    try:
+        uploaded_task = None
+        if args.dataset:
+            uploaded = client.upload_dataset(args.dataset)
+            spec["dataset"] = {"id": uploaded.id}
+            uploaded_task = uploaded.task
+            print(f"Uploaded {args.dataset}: dataset {uploaded.id}", file=sys.stderr)
+        check_metric_names(thresholds, _task(client, spec, uploaded_task), spec)
+        job = client.submit(spec, idempotency_key=args.idempotency_key)
+        print(f"Submitted job {job.id} ({job.name})", file=sys.stderr)
+        if not (args.wait or thresholds or args.junit):
+            if args.json:
+                print(json.dumps(job.raw, indent=2, default=str))
+            return PASSED
+        return _wait_and_gate(args, client, job, thresholds, name, started)
+    except (ConnectionFailed, Unauthorized) as exc:
+        if args.junit:
+            kind = "unauthorized" if isinstance(exc, Unauthorized) else "unreachable"
+            junit(args.junit, name, job, [(t, None) for t in thresholds], 0.0, (kind, str(exc)))
+        raise
+
+
+def cmd_watch(args: argparse.Namespace, client: Client) -> int:
+    job = client.get(args.id)
+    return _wait_and_gate(args, client, job, [], job.name, time.monotonic())
+
+
+def _wait_and_gate(
+    args: argparse.Namespace,
+    client: Client,
+    job: Job,
+    thresholds: list[Threshold],
+    name: str,
+    started: float,
+) -> int:
+    def stopped(kind: str, reason: str, code: int) -> int:
+        print(f"tuneq: {reason}", file=sys.stderr)
+        if args.junit:
+            elapsed = time.monotonic() - started
+            junit(args.junit, name, job, [(t, None) for t in thresholds], elapsed, (kind, reason))
+        return code
+
+    try:
+        with interruptible():
+            job = client.wait(
+                job.id, timeout_s=args.timeout, on_progress=ProgressPrinter(sys.stderr)
+            )
+    except WaitTimeout as exc:
+        return stopped("timeout", str(exc), TIMED_OUT)
+    except Interrupted as exc:
+        reason = f"interrupted by {exc}"
+        if getattr(args, "detach_on_interrupt", False):
+            reason += f"; job {job.id} goes on (--detach-on-interrupt)"
+        else:
+            with contextlib.suppress(ApiError, ConnectionFailed):
+                Client(client.base_url, api_key=client.api_key, retries=1).cancel(job.id)
+            reason += f"; cancelled job {job.id}"
+        return stopped("interrupted", reason, INTERRUPTED)
+    except (ConnectionFailed, Unauthorized) as exc:
+        kind = "unauthorized" if isinstance(exc, Unauthorized) else "unreachable"
+        return stopped(kind, str(exc), UNREACHABLE)
+    results = [(t, t.check(job.best.metrics if job.best else {})) for t in thresholds]
+    if args.junit:
+        junit(args.junit, name, job, results, time.monotonic() - started)
+    if args.json:
+        print(json.dumps(job.raw, indent=2, default=str))
+    else:
+        print(summary(job.raw, [t.metric for t in thresholds]))
+    if job.status != "succeeded":
+        print(f"tuneq: job {job.status}" + (f": {job.error}" if job.error else ""), file=sys.stderr)
+        return JOB_FAILED
+    verdicts = sys.stderr if args.json else sys.stdout  # --json: stdout holds only the JSON
+    for t, problem in results:
+        line = f"{'FAIL' if problem else 'ok  '} {t.label}" + (f": {problem}" if problem else "")
+        print(line, file=verdicts)
+    return THRESHOLD_FAILED if any(problem for _, problem in results) else PASSED
