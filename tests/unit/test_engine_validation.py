@@ -12,7 +12,6 @@ import pytest
 from service.core.spec import ValidationSpec, load_spec
 from service.core.vocabulary import configuration
 from worker.engine.dataset_loader import load_builtin
-from worker.engine.diagnosis import diagnose
 from worker.engine.lr_range import ExponentialRange, _Recorder, range_test, suggest
 from worker.engine.training import fit_trial, validation_folds
 
@@ -77,38 +76,6 @@ def test_early_stopping_start_from_epoch(spec: dict[str, Any]) -> None:
     # nothing counts as an improvement, but monitoring starts after 6 epochs: epoch 7 sets the
     # reference and epoch 8 ends the run
     assert result.epochs == 8
-
-
-@pytest.mark.parametrize(
-    ("metrics", "history", "label"),
-    [
-        ({"accuracy": 0.99, "val_accuracy": 0.97}, {}, "good_fit"),
-        ({"accuracy": 1.0, "val_accuracy": 0.80}, {}, "overfitting"),
-        ({"accuracy": 0.60, "val_accuracy": 0.58}, {}, "underfitting"),
-        ({"accuracy": 0.80, "val_accuracy": 0.60}, {}, "underfitting_and_overfitting"),
-        (
-            {"accuracy": 0.97, "val_accuracy": 0.96},
-            {"val_loss": [1.0, 0.3, 0.5, 0.8]},
-            "overfitting",
-        ),
-    ],
-)
-def test_diagnosis_labels(metrics: dict, history: dict, label: str) -> None:
-    config = configuration({}, {"l2": 1e-4, "dropout": 0.1})
-    result = diagnose(metrics, history, "classification", config)
-    assert result["label"] == label
-    if label == "overfitting":
-        assert any("l2 (now 0.0001)" in advice for advice in result["advice"])
-    if label == "underfitting":
-        assert any("capacity" in advice for advice in result["advice"])
-
-
-def test_regression_diagnosis_reads_r2() -> None:
-    config = configuration({}, {}, "mlp", "regression")
-    assert (
-        diagnose({"r2": 0.5, "val_r2": 0.45}, {}, "regression", config)["label"] == "underfitting"
-    )
-    assert diagnose({"r2": 0.95, "val_r2": 0.6}, {}, "regression", config)["label"] == "overfitting"
 
 
 def test_range_test_curve_and_suggestion(spec: dict[str, Any]) -> None:

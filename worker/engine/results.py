@@ -21,3 +21,8 @@ class FitResult:
     best_epoch: int | None
     diverged: bool
     details: dict[str, Any] = field(default_factory=dict)
+    # Early stopping restored its best epoch's weights (in every fold): the kept model is not
+    # the one at the end of the curve.
+    restored_best: bool = False
+    # Classification: the training error of always answering the majority class.
+    chance_error: float | None = None

@@ -26,7 +26,7 @@ from service.core.spec import SYNTHETIC, JobSpec, Strategy
 from service.core.store import ClaimOutcome, LeaseState, StoreUnavailable, TrialOutcome
 from service.core.store.protocols import EngineStore
 from service.core.vocabulary import configuration
-from worker.engine.diagnosis import diagnose
+from worker.engine.diagnosis import Fit, diagnose
 from worker.engine.heap import freeze_startup_heap
 from worker.engine.pruning import Pruner
 from worker.engine.results import FitResult
@@ -239,7 +239,8 @@ def _train(
     value = result.metrics.get(metric)
     details = {k: v for k, v in result.details.items() if k != "stopped"}
     if result.metrics and spec.model.family != SYNTHETIC:
-        details["diagnosis"] = diagnose(result.metrics, result.history, spec.task, config)
+        fit = Fit.of(result, spec)
+        details["diagnosis"] = diagnose(result.metrics, result.history, spec, config, fit)
     common = {
         "metrics": result.metrics,
         "history": result.history,

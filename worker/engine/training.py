@@ -160,17 +160,17 @@ def _fit_fold(
         *schedule_callbacks(config, steps, stopping.monitor),
         reporter,
     ]
+    stopper = None
     if stopping.enabled:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=stopping.monitor,
-                patience=stopping.patience,
-                min_delta=stopping.min_delta,
-                restore_best_weights=stopping.restore_best_weights,
-                start_from_epoch=stopping.start_from_epoch,
-                mode="max" if stopping.monitor.endswith("accuracy") else "min",
-            )
+        stopper = keras.callbacks.EarlyStopping(
+            monitor=stopping.monitor,
+            patience=stopping.patience,
+            min_delta=stopping.min_delta,
+            restore_best_weights=stopping.restore_best_weights,
+            start_from_epoch=stopping.start_from_epoch,
+            mode="max" if stopping.monitor.endswith("accuracy") else "min",
         )
+        callbacks.append(stopper)
     model.fit(
         x_fit,
         y_fit,
@@ -189,7 +189,31 @@ def _fit_fold(
     metrics.update(score(model, x_val, y_val, dataset.task, dataset.n_classes, "val_"))
     diverged = not all(math.isfinite(v) for v in metrics.values())
     best = None if diverged else _best_epoch(history, stopping.monitor)
-    return FitResult(metrics, history, epochs, best, diverged, details)
+    restored = _kept_best_weights(model, stopper)
+    return FitResult(
+        metrics, history, epochs, best, diverged, details,
+        restored_best=restored, chance_error=_chance_error(y_fit, dataset.task),
+    )  # fmt: skip
+
+
+def _kept_best_weights(model: keras.Model, stopper: keras.callbacks.EarlyStopping | None) -> bool:
+    """Whether the model holds early stopping's best-epoch weights: compared, not inferred,
+    since Keras versions differ on when they restore (at the stop, or at every train end)."""
+    best = getattr(stopper, "best_weights", None) if stopper is not None else None
+    if not best or not stopper.restore_best_weights:  # type: ignore[union-attr]
+        return False
+    kept = model.get_weights()
+    return len(kept) == len(best) and all(
+        np.array_equal(a, b) for a, b in zip(kept, best, strict=True)
+    )
+
+
+def _chance_error(y: np.ndarray, task: str) -> float | None:
+    """The error of always answering the most frequent class (None for regression)."""
+    if task != CLASSIFICATION or len(y) == 0:
+        return None
+    labels = np.argmax(y, axis=1) if y.ndim > 1 else y
+    return 1.0 - float(np.max(np.unique(labels, return_counts=True)[1])) / len(labels)
 
 
 def _combine(results: list[FitResult], partial: bool = False) -> FitResult:
@@ -218,7 +242,13 @@ def _combine(results: list[FitResult], partial: bool = False) -> FitResult:
         best_epoch=round(float(np.mean(best_epochs))) if best_epochs else None,
         diverged=any(r.diverged for r in results),
         details=details,
+        restored_best=all(r.restored_best for r in results),
+        chance_error=float(np.mean(errors)) if (errors := _known(results)) else None,
     )
+
+
+def _known(results: list[FitResult]) -> list[float]:
+    return [r.chance_error for r in results if r.chance_error is not None]
 
 
 def refit(
