@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from service import cli_gate, cli_show
-from service.client import ApiError, Client, ConnectionFailed, Unauthorized
+from service.client import JOB_STATUSES, ApiError, Client, ConnectionFailed, Unauthorized
 from service.exit_codes import JOB_FAILED, TABLE, UNREACHABLE
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -108,7 +108,7 @@ def add_commands(sub: Any) -> None:
     watch.add_argument("id")
 
     jobs = _parser(sub, "jobs", "the tenant's jobs, newest first", cli_show.cmd_jobs, common)
-    jobs.add_argument("--status", choices=["queued", "running", "succeeded", "failed", "cancelled"])
+    jobs.add_argument("--status", choices=list(JOB_STATUSES))
     jobs.add_argument("--name")
     jobs.add_argument("--limit", type=int, default=50)
 
@@ -116,10 +116,20 @@ def add_commands(sub: Any) -> None:
         ("status", cli_show.cmd_status, "a job's status and progress"),
         ("trials", cli_show.cmd_trials, "a job's trials, as a table"),
         ("best", cli_show.cmd_best, "a job's best configuration, metrics and diagnosis"),
-        ("cancel", cli_show.cmd_cancel, "cancel a job"),
         ("delete", cli_show.cmd_delete, "delete a finished job with its trials and model"),
     ):
         _parser(sub, name, text, func, common).add_argument("id")
+
+    cancel = _parser(
+        sub, "cancel", "stop a job and ship its best so far", cli_show.cmd_cancel, common
+    )
+    cancel.add_argument("id")
+    cancel.add_argument(
+        "--no-refit",
+        dest="refit",
+        action="store_false",
+        help="stop at once: no refit of the best trial, no model",
+    )
 
     model = _parser(sub, "model", "download a job's model (.keras)", cli_show.cmd_model, common)
     model.add_argument("id")

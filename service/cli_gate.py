@@ -270,7 +270,8 @@ def _wait_and_gate(
             reason += f"; job {job.id} goes on (--detach-on-interrupt)"
         else:
             with contextlib.suppress(ApiError, ConnectionFailed):
-                Client(client.base_url, api_key=client.api_key, retries=1).cancel(job.id)
+                stopper = Client(client.base_url, api_key=client.api_key, retries=1)
+                stopper.cancel(job.id, refit=False)  # a cancelled CI run wants no model
             reason += f"; cancelled job {job.id}"
         return stopped("interrupted", reason, INTERRUPTED)
     except (ConnectionFailed, Unauthorized) as exc:

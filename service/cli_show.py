@@ -101,8 +101,16 @@ def cmd_best(args: argparse.Namespace, client: Client) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace, client: Client) -> int:
-    job = client.cancel(args.id)
-    print(f"{job.id}: {job.status}")
+    job = client.cancel(args.id, refit=args.refit)
+    if args.json:
+        _json(job.raw)
+    elif job.status == "stopping" and job.best is not None:
+        print(
+            f"{job.id}: stopping. Its best trial (number {job.best.trial}) is being refit and "
+            f"scored; then it is cancelled with its model. `tuneq watch {job.id}` follows it."
+        )
+    else:
+        print(f"{job.id}: {job.status}")
     return PASSED
 
 

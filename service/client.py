@@ -42,6 +42,8 @@ from service.client_errors import (  # re-exported: callers import errors from t
     WaitTimeout,
 )
 
+# The job statuses (service.core.records.JobStatus; the client imports nothing of the server).
+JOB_STATUSES = ("queued", "running", "stopping", "succeeded", "failed", "cancelled")
 FINISHED = ("succeeded", "failed", "cancelled")
 RETRIED_STATUSES = (429, 502, 503, 504)
 __all__ = [
@@ -186,8 +188,11 @@ class Client:
     def trials(self, job_id: str) -> list[Trial]:
         return [Trial.from_api(t) for t in self._json("GET", f"/v1/jobs/{job_id}/trials")["trials"]]
 
-    def cancel(self, job_id: str) -> Job:
-        return Job.from_api(self._json("POST", f"/v1/jobs/{job_id}/cancel"))
+    def cancel(self, job_id: str, refit: bool = True) -> Job:
+        """Stop the job. With ``refit`` (the default) and a best trial so far, the job is
+        ``stopping`` while that trial is refit, then ``cancelled`` with its model and test
+        metrics (``wait`` for it); ``refit=False`` stops at once, with no model."""
+        return Job.from_api(self._json("POST", f"/v1/jobs/{job_id}/cancel", body={"refit": refit}))
 
     def delete(self, job_id: str) -> None:
         """Delete a finished job with its trials and model (409 while it runs)."""

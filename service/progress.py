@@ -68,6 +68,13 @@ def summary(job: dict[str, Any], gated: Sequence[str] = ()) -> str:
     lines.append(f"Best trial: number {best['trial']} of {total} (numbered from 0), "
                  f"{best['epochs']} epochs{folds}")  # fmt: skip
     lines += _scores(best["metrics"], gated)
+    carried = ((job.get("summary") or {}).get("warm_start") or {}).get("best") or {}
+    if carried.get("from_source"):
+        lines.append(
+            f"Warm start: trial {carried['trial']} of job {carried['job_id']} scored "
+            f"{carried['value']:.4f}, better than this job's best (measured the same way); "
+            f"its model: tuneq model {carried['job_id']}"
+        )
     diagnosis = best.get("diagnosis")
     if diagnosis:
         lines.append(f"Diagnosis: {diagnosis['label']} ({'; '.join(diagnosis['evidence'])})")

@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 from service.core.records import (
+    ACTIVE,
     JobRecord,
     JobStatus,
     StatusChange,
@@ -128,16 +129,23 @@ class MemoryJobs:
         self.finalize_until[job_id] = now + lease_s
         return True
 
-    def cancel(self, job_id: str, reason: str = "cancelled by the client") -> JobStatus:
+    def cancel(
+        self, job_id: str, reason: str = "cancelled by the client", *, refit: bool = False
+    ) -> JobStatus:
         job = self.get(job_id)
-        if job.status.is_finished:
+        ship = refit and job.best_trial is not None
+        if job.status.is_finished or (job.status == JobStatus.STOPPING and ship):
             return job.status
-        self.log_status(job_id, JobStatus.CANCELLED, stop_reason=reason)
         assert self.trials is not None
         for trial in self.trials.list(job_id):
             if trial.state == TrialState.QUEUED:
                 self.trials.settle(trial, TrialState.CANCELLED, reason)
-        return JobStatus.CANCELLED
+        status = JobStatus.STOPPING if ship else JobStatus.CANCELLED
+        self.log_status(job_id, status, stop_reason=reason)
+        return status
+
+    def statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        return {j: self.records[j].status for j in job_ids if j in self.records}
 
 
 class MemoryTrials:
@@ -150,7 +158,7 @@ class MemoryTrials:
 
     def add(self, job_id: str, params: Sequence[Mapping[str, Any]]) -> list[int]:
         job = self.jobs.get(job_id)
-        if job.status.is_finished:
+        if job.status not in ACTIVE:
             return []
         numbers = []
         for point in params:
@@ -198,7 +206,7 @@ class MemoryTrials:
         if trial is None:
             return Claim(ClaimOutcome.MISSING, 0, token)
         job = self.jobs.get(job_id)
-        if job.status.is_finished:
+        if job.status not in ACTIVE:
             return Claim(ClaimOutcome.JOB_FINISHED, 0, token)
         if trial.state == TrialState.RUNNING:
             if (trial.lease_deadline or 0.0) > now:
@@ -251,7 +259,7 @@ class MemoryTrials:
         if history is not None:
             changes["history"] = MappingProxyType({k: tuple(v) for k, v in history.items()})
         self.put(trial, **changes)
-        cancelled = self.jobs.get(job_id).status == JobStatus.CANCELLED
+        cancelled = self.jobs.get(job_id).status in (JobStatus.CANCELLED, JobStatus.STOPPING)
         return LeaseState.CANCELLED if cancelled else LeaseState.HELD
 
     def release(self, job_id: str, number: int, token: str) -> bool:

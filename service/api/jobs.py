@@ -18,6 +18,7 @@ from marshmallow import Schema, fields, validate
 from service import submit
 from service.api.auth import current_tenant, key_to_check, tenant_from_read
 from service.api.errors import ApiError
+from service.api.schemas import CancelRequestSchema
 from service.api.views import job_summary, job_view, trial_view
 from service.core.records import JobRecord, JobStatus, WebhookStatus
 from service.core.store import JobNotFound, JobStore
@@ -259,13 +260,22 @@ def download_model(job_id: str) -> ResponseReturnValue:
 
 @blueprint.post("/<job_id>/cancel")
 def cancel_job(job_id: str) -> ResponseReturnValue:
-    """Stop the job: nothing new starts, running trials stop at their next batch.
+    """Stop the job: nothing new starts, running trials stop at their next batch. What a person
+    means by cancel is "stop now and ship the best so far": unless the body says
+    ``{"refit": false}``, a job with a best trial is ``stopping`` while that trial is refit and
+    scored, then ``cancelled`` with its model, test metrics and summary.
 
-    Idempotent: cancelling a cancelled job answers 200 again; a job that already succeeded or
-    failed answers 409.
+    Idempotent: cancelling a cancelled (or stopping) job answers 200 again; a job that already
+    succeeded or failed answers 409.
     """
     job = job_for_caller(job_id)
-    status = _store().jobs.cancel(job.id)
+    sent = request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "")
+    refit = CancelRequestSchema().load(_json_body() if sent else {})["refit"]
+    status = _store().jobs.cancel(job.id, refit=refit)
+    if status == JobStatus.STOPPING:
+        with contextlib.suppress(QueueUnavailable):  # the sweep finalizes it anyway
+            _dispatcher().advance(job.id)
+        return get_job(job.id)
     if status != JobStatus.CANCELLED:
         raise ApiError(409, "conflict", f"The job already {status.value}; nothing to cancel.")
     if job.webhook is not None and job.webhook.status == WebhookStatus.WAITING:

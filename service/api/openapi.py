@@ -202,10 +202,14 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "Every trial of a job", _ok("The trials", "TrialList"), (404,), parameters=[_JOB_ID]
     ),
     ("/v1/jobs/{job_id}/cancel", "post"): _op(
-        "Cancel a job (idempotent)",
-        _ok("The cancelled job", "Job"),
-        (404, 409),
+        "Cancel a job (idempotent): stop now and ship the best so far, unless refit is false",
+        _ok("The job: stopping (its best being refit), or cancelled", "Job"),
+        (400, 404, 409, 413, 415, 422),
         parameters=[_JOB_ID],
+        requestBody={
+            "required": False,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Cancel"}}},
+        },
     ),
     ("/v1/jobs/{job_id}/model", "get"): _op(
         "The refit best model as a .keras file",
@@ -306,6 +310,7 @@ _COMPONENTS = {
     "DatasetList": schemas.DatasetListSchema,
     "Health": schemas.HealthSchema,
     "Scaling": schemas.ScalingSchema,
+    "Cancel": schemas.CancelRequestSchema,
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields
 
 from service.core.records import JobStatus, TrialState
+from service.core.spec.fields import StrictBoolean
 
 _JOB_STATES = [s.value for s in JobStatus]
 _TRIAL_STATES = [s.value for s in TrialState]
@@ -191,3 +192,17 @@ class ScalingSchema(Schema):
 class HealthSchema(Schema):
     status = fields.String(required=True)
     workers = fields.Integer(metadata={"description": "Workers with a recent heartbeat"})
+
+
+class CancelRequestSchema(Schema):
+    """``POST /v1/jobs/{id}/cancel``'s optional body (the one request schema here: it is small
+    and only the API reads it); anything else is a 422."""
+
+    refit = StrictBoolean(
+        load_default=True,
+        metadata={
+            "description": "Ship the best trial so far: refit it on all training data, score it "
+            "on the test set and keep its model, as a finished search does (the default). "
+            "false: stop at once, with no model."
+        },
+    )

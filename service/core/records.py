@@ -23,6 +23,9 @@ def _empty() -> Mapping[str, Any]:
 class JobStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
+    # Cancelled, and refitting the best trial so far before it ends as cancelled: no new
+    # trial starts, running ones stop, the model and the summary are on their way.
+    STOPPING = "stopping"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -32,6 +35,7 @@ class JobStatus(StrEnum):
         return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
+# Where the search goes on: trials may be added, claimed and run.
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 

@@ -1,9 +1,12 @@
-"""A Redis killed mid-job and restarted from its append-only file; cancellation mid-trial;
-pruning that saves epochs without changing the best found."""
+"""A Redis killed mid-job and restarted from its append-only file; cancellation mid-trial, and
+cancellation that ships the best so far (with a worker killed while it does); pruning that
+saves epochs without changing the best found."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -79,7 +82,7 @@ def test_cancel_mid_trial(fast_settings: Settings, store: JobStore, workers: Wor
     at_cancel = store.trials.get(job_id, 1)
     assert at_cancel is not None
 
-    response = client.post(f"/v1/jobs/{job_id}/cancel")
+    response = client.post(f"/v1/jobs/{job_id}/cancel", json={"refit": False})
     assert response.status_code == 200
     assert response.get_json()["status"] == "cancelled"
     deadline = time.monotonic() + 30
@@ -94,6 +97,102 @@ def test_cancel_mid_trial(fast_settings: Settings, store: JobStore, workers: Wor
     assert job.best_trial == 0  # the best so far is kept
     again = client.post(f"/v1/jobs/{job_id}/cancel")
     assert again.status_code == 200 and again.get_json()["stop_reason"]
+
+
+def mlp_spec(trials: int) -> dict:
+    """A real (tiny) Keras model, so that shipping the best makes a model to download."""
+    return {
+        "dataset": {"builtin": "iris"},
+        "model": {"family": "mlp"},
+        "search_space": {"units": {"type": "int", "low": 4, "high": 32}},
+        "training": {"max_epochs": 4, "early_stopping": {"enabled": False}},
+        "search": {"strategy": "random", "max_trials": trials, "parallelism": 1, "seed": 5},
+    }
+
+
+def wait_finished_trials(store: JobStore, job_id: str, count: int, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while store.jobs.get(job_id).trials_finished < count:
+        assert time.monotonic() < deadline, store.jobs.get(job_id)
+        time.sleep(0.05)
+
+
+def test_cancel_ships_the_best_so_far(
+    fast_settings: Settings, store: JobStore, workers: Workers
+) -> None:
+    """Stop now and ship the best: the job is stopping while its best is refit, then cancelled
+    with the model, the test scores and the summary a finished search has. ``{"refit": false}``
+    stops at once, with none of it."""
+    workers.start("w1")
+    client = api_client(fast_settings)
+    job_id = client.post("/v1/jobs", json=mlp_spec(trials=30)).get_json()["id"]
+    wait_finished_trials(store, job_id, 2)
+    stopping = client.post(f"/v1/jobs/{job_id}/cancel")
+    assert stopping.status_code == 200, stopping.get_json()
+    assert stopping.get_json()["status"] == "stopping"
+    assert client.post(f"/v1/jobs/{job_id}/cancel").get_json()["status"] == "stopping"
+
+    job = wait_job(store, job_id, timeout_s=120)
+    assert job.status == JobStatus.CANCELLED, job.error
+    assert [c.status for c in job.status_history][-2:] == [
+        JobStatus.STOPPING, JobStatus.CANCELLED
+    ]  # fmt: skip
+    assert job.trials_created < 30
+    body = client.get(f"/v1/jobs/{job_id}").get_json()
+    assert "test_accuracy" in body["best"]["metrics"]
+    assert body["summary"]["trials_by_state"]["completed"] >= 2
+    assert body["summary"]["diagnosis"]["label"]
+    assert body["stop_reason"] == "cancelled by the client"
+    model = client.get(f"/v1/jobs/{job_id}/model")
+    assert model.status_code == 200 and model.data[:2] == b"PK"
+
+    bare_id = client.post("/v1/jobs", json=mlp_spec(trials=30)).get_json()["id"]
+    wait_finished_trials(store, bare_id, 1)
+    bare = client.post(f"/v1/jobs/{bare_id}/cancel", json={"refit": False})
+    assert bare.get_json()["status"] == "cancelled"
+    time.sleep(2)  # nothing is on its way
+    assert client.get(f"/v1/jobs/{bare_id}").get_json()["summary"] is None
+    assert client.get(f"/v1/jobs/{bare_id}/model").status_code == 404
+
+
+def test_a_worker_killed_while_a_cancelled_job_ships_its_best(
+    fast_settings: Settings, store: JobStore, workers: Workers
+) -> None:
+    """The node dies right after the cancel, whatever it was doing (the trial, or the refit):
+    the sweep of a new worker finalizes the stopping job; it does not stay stopping."""
+    settings = dataclasses.replace(fast_settings, max_trial_time_s=6)  # the finalization lease
+    first = workers.start("w1", settings=settings)
+    client = api_client(settings)
+    job_id = client.post("/v1/jobs", json=mlp_spec(trials=30)).get_json()["id"]
+    wait_finished_trials(store, job_id, 2)
+    assert client.post(f"/v1/jobs/{job_id}/cancel").get_json()["status"] == "stopping"
+    os.kill(first.pid, signal.SIGKILL)
+    workers.start("w2", settings=settings)
+    job = wait_job(store, job_id, timeout_s=120)
+    assert job.status == JobStatus.CANCELLED, job.error
+    assert "test_accuracy" in job.test_metrics
+    assert client.get(f"/v1/jobs/{job_id}/model").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"refit": "no"}, 422, "refit"),
+        ({"refit": True, "extra": 1}, 422, "extra"),
+        ([True], 422, "body"),
+    ],
+)
+def test_a_bad_cancel_body_is_a_4xx_that_cancels_nothing(
+    settings: Settings, store: JobStore, body: object, status: int, field: str
+) -> None:
+    client = api_client(settings)
+    job_id = client.post("/v1/jobs", json=synthetic_spec(trials=2, sleep_s=0.0)).get_json()["id"]
+    response = client.post(f"/v1/jobs/{job_id}/cancel", json=body)
+    assert response.status_code == status
+    assert field in response.get_json()["error"]["fields"]
+    assert store.jobs.get(job_id).status == JobStatus.QUEUED
+    text = client.post(f"/v1/jobs/{job_id}/cancel", data="yes", content_type="text/plain")
+    assert text.status_code == 415
 
 
 def test_pruning_stops_hopeless_trials_and_keeps_the_best(

@@ -306,3 +306,21 @@ def test_model_download_and_range_test_summary(live: LiveApi, worker: Any, tmp_p
     job_id = re.search(r"Job (\w{32}) succeeded", waited.stdout).group(1)  # type: ignore[union-attr]
     best = tuneq(live, "best", job_id).stdout
     assert "Suggested search range:" in best and "log scale" in best
+
+
+def test_cancel_ships_the_best_and_watch_shows_it(
+    live: LiveApi, worker: Any, tmp_path: Path
+) -> None:
+    spec = spec_file(tmp_path, synthetic_spec(trials=40, sleep_s=0.3, epochs=3))
+    job_id = json.loads(tuneq(live, "submit", spec, "--json").stdout)["id"]
+    deadline = time.monotonic() + 60
+    while '"trials_finished": 0' in (shown := tuneq(live, "status", job_id, "--json").stdout):
+        assert time.monotonic() < deadline, shown
+        time.sleep(0.2)
+    cancelled = tuneq(live, "cancel", job_id)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert f"{job_id}: stopping. Its best trial" in cancelled.stdout
+    watched = tuneq(live, "watch", job_id)
+    assert watched.returncode == 2  # it ended cancelled, not passed
+    assert f"Job {job_id} cancelled." in watched.stdout
+    assert re.search(r"accuracy\s+\d\.\d{4}\s+\d\.\d{4}", watched.stdout), watched.stdout  # test

@@ -167,6 +167,10 @@ def test_conditional_grid_kfold_job_and_warm_start(
     assert response.status_code == 202, response.get_json()
     warm, _ = wait_for(client, response.get_json()["id"])
     assert warm["status"] == "succeeded", warm["error"]
+    lineage = warm["summary"]["warm_start"]  # the best over both jobs, and where it comes from
+    assert lineage["sources"][0]["job_id"] == job_id and lineage["sources"][0]["comparable"]
+    assert lineage["best"]["value"] == max(job["best"]["value"], warm["best"]["value"])
+    assert lineage["best"]["from_source"] == (lineage["best"]["job_id"] == job_id)
     for bad, reason in (("0" * 32, "No such job"), (job_id, "not compatible")):
         other = {
             **later,

@@ -183,6 +183,47 @@ def test_cancel_stops_queued_trials_and_tells_running_ones(store: JobStore) -> N
     assert store.jobs.cancel(done_id) == JobStatus.SUCCEEDED
 
 
+def test_cancel_with_the_best_to_ship_stops_the_search_and_keeps_the_job_active(
+    store: JobStore,
+) -> None:
+    job_id = new_job(store, max_trials=4)
+    store.trials.add(job_id, [{"a": 1}, {"a": 2}, {"a": 3}])
+    first = store.trials.claim(job_id, 0, "w", lease_s=30)
+    assert store.trials.finish(job_id, 0, first.token, done(0.8))
+    running = store.trials.claim(job_id, 1, "w", lease_s=30)
+    assert store.jobs.cancel(job_id, refit=True) == JobStatus.STOPPING
+    assert store.jobs.cancel(job_id, refit=True) == JobStatus.STOPPING  # idempotent
+    assert store.trials.renew(job_id, 1, running.token, 30) == LeaseState.CANCELLED
+    queued = store.trials.get(job_id, 2)
+    assert queued is not None and queued.state == TrialState.CANCELLED
+    assert store.trials.claim(job_id, 2, "w", lease_s=30).outcome == "job_finished"
+    assert store.trials.add(job_id, [{"a": 4}]) == []
+    assert job_id in store.jobs.active_ids()  # for its finalization, and the sweep
+    assert store.jobs.statuses([job_id, "gone"]) == {job_id: JobStatus.STOPPING}
+    assert store.jobs.get(job_id).stop_reason == "cancelled by the client"
+    # the finalization ends it cancelled, with its results
+    assert not store.jobs.set_status(job_id, JobStatus.SUCCEEDED, ACTIVE)
+    assert store.jobs.set_status(
+        job_id, JobStatus.CANCELLED, (JobStatus.STOPPING,), test_metrics={"test_accuracy": 0.7}
+    )
+    assert store.jobs.get(job_id).test_metrics == {"test_accuracy": 0.7}
+    assert job_id not in store.jobs.active_ids()
+
+
+def test_cancel_without_a_best_or_without_the_refit_ends_the_job_at_once(
+    store: JobStore,
+) -> None:
+    nothing_yet = new_job(store)
+    assert store.jobs.cancel(nothing_yet, refit=True) == JobStatus.CANCELLED
+    stopping = new_job(store)
+    store.trials.add(stopping, [{"a": 1}])
+    claim = store.trials.claim(stopping, 0, "w", lease_s=30)
+    assert store.trials.finish(stopping, 0, claim.token, done(0.8))
+    assert store.jobs.cancel(stopping, refit=True) == JobStatus.STOPPING
+    assert store.jobs.cancel(stopping, refit=False) == JobStatus.CANCELLED  # skip the refit
+    assert stopping not in store.jobs.active_ids()
+
+
 def test_no_trial_starts_after_max_duration(store: JobStore) -> None:
     job_id = store.jobs.create("t1", stored_spec(3, max_duration_s=0.05))
     store.trials.add(job_id, [{"a": 1}])

@@ -28,6 +28,7 @@ from service.core.store.protocols import EngineStore
 from service.core.vocabulary import configuration
 from worker.engine.diagnosis import Fit, diagnose
 from worker.engine.heap import freeze_startup_heap
+from worker.engine.lineage import warm_start_summary
 from worker.engine.pruning import Pruner
 from worker.engine.results import FitResult
 
@@ -285,7 +286,8 @@ def _fit(
 
 def finalize_job(store: EngineStore, job_id: str, max_model_bytes: int = 256 << 20) -> JobStatus:
     """Refit the best configuration on all training data, score it on the test set, keep the
-    model (up to ``max_model_bytes``), finish.
+    model (up to ``max_model_bytes``), finish: succeeded, or cancelled for a ``stopping`` job
+    (cancelled with its best to ship; its trials still running are not waited for).
 
     Raises:
         JobNotFound: the job is gone.
@@ -301,6 +303,8 @@ def finalize_job(store: EngineStore, job_id: str, max_model_bytes: int = 256 << 
     best = trial_numbered(trials, job.best_trial)
     if best is not None and "diagnosis" in best.details:
         summary["diagnosis"] = best.details["diagnosis"]
+    if (lineage := warm_start_summary(store, job, best)) is not None:
+        summary["warm_start"] = lineage
     if best is None:
         errors = [t.error for t in trials if t.error]
         reason = f"no trial completed; first error: {errors[0]}" if errors else "no trial completed"
@@ -329,10 +333,13 @@ def finalize_job(store: EngineStore, job_id: str, max_model_bytes: int = 256 << 
 
 
 def _finish(store: EngineStore, job_id: str, status: JobStatus, **results: Any) -> JobStatus:
-    """Move the job to its final status with its results, in one step; a job that was
-    cancelled meanwhile stays cancelled."""
-    store.jobs.set_status(job_id, status, ACTIVE, **results)
-    return status
+    """Move the job to its final status with its results, in one step. A job stopping (cancelled,
+    its best to ship) ends cancelled with them; one cancelled outright stays as it is."""
+    if store.jobs.set_status(job_id, status, ACTIVE, **results):
+        return status
+    if store.jobs.set_status(job_id, JobStatus.CANCELLED, (JobStatus.STOPPING,), **results):
+        return JobStatus.CANCELLED
+    return store.jobs.get(job_id).status
 
 
 def _refit_epochs(best: TrialRecord) -> int:

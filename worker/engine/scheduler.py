@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.core.records import JobRecord, TrialRecord, TrialState
+from service.core.records import JobRecord, JobStatus, TrialRecord, TrialState
 from service.core.spec import Dimension, DimensionType, JobSpec, Strategy
 from service.core.store import JobNotFound
 from service.core.store.protocols import EngineStore, Trials
@@ -117,6 +117,8 @@ def advance_job(
         if not held:
             return Advance(busy=True)
         job = store.jobs.get(job_id)
+        if job.status == JobStatus.STOPPING:  # cancelled, shipping its best: finalize now
+            return Advance(finalize=store.jobs.claim_finalize(job_id, finalize_lease_s))
         if job.status.is_finished:
             return Advance()
         trials = store.trials.list(job_id)

@@ -5,7 +5,7 @@ after their retention once finished.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -214,6 +214,14 @@ class RedisJobs:
         """Jobs not yet finished (what the sweep visits)."""
         return sorted(self._redis.smembers(keys.active_jobs()))
 
+    def statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        """Each job's status, in one round trip (jobs that are gone are left out)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hget(keys.job(job_id), "status")
+        found = zip(job_ids, pipe.execute(), strict=True)
+        return {job_id: JobStatus(status) for job_id, status in found if status}
+
     def active_specs(self, tenant: str) -> dict[str, JobSpec]:
         """The specs of the tenant's queued and running jobs, by job id."""
         active = sorted(self._redis.smembers(keys.tenant_active(tenant)))
@@ -285,12 +293,19 @@ class RedisJobs:
         )
         return bool(claimed)
 
-    def cancel(self, job_id: str, reason: str = "cancelled by the client") -> JobStatus:
+    def cancel(
+        self, job_id: str, reason: str = "cancelled by the client", *, refit: bool = False
+    ) -> JobStatus:
         """Cancel an active job (idempotent); returns the job's status afterwards. Queued trials
-        are cancelled with it; running ones see it at their next lease renewal."""
+        are cancelled with it; running ones see it at their next lease renewal. With ``refit``
+        and a best trial so far, the job is ``stopping`` until its finalization has refit that
+        trial and ended it cancelled, with the model and summary a finished search has."""
         status = self._conn.script(scripts.CANCEL_JOB)(
-            keys=[*self._status_keys(job_id)], args=[keys.trial_prefix(job_id), reason]
+            keys=[*self._status_keys(job_id)],
+            args=[keys.trial_prefix(job_id), reason, "1" if refit else "0"],
         )
+        if status == JobStatus.STOPPING:
+            self._events.emit(job_id, "job_status", status=status)
         if status == JobStatus.CANCELLED:
             self._events.emit(job_id, "job_status", status=status)
             self._expire(job_id)

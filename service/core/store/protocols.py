@@ -20,6 +20,8 @@ class Jobs(Protocol):
 
     def active_ids(self) -> list[str]: ...
 
+    def statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]: ...
+
     def set_status(
         self,
         job_id: str,

@@ -132,7 +132,8 @@ if redis.call('HGET', KEYS[1], 'lease_token') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'lease_deadline', stamp(now + tonumber(ARGV[2])))
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), KEYS[1])
 for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-if redis.call('HGET', KEYS[2], 'status') == 'cancelled' then return 2 end
+local job_status = redis.call('HGET', KEYS[2], 'status')
+if job_status == 'cancelled' or job_status == 'stopping' then return 2 end
 return 1
 """)
 
@@ -219,19 +220,18 @@ return 1
 )
 
 # KEYS: job, status log, active-jobs set, the tenant's active jobs, the leases set. ARGV: trial
-# key prefix, reason.
-# Cancels an active job: status cancelled, queued trials cancelled; running trials see it at
-# their next lease renewal and stop. Returns the job's status afterwards.
+# key prefix, reason, '1' to ship the best trial so far (refit it) or '0'.
+# Stops an active job: queued trials cancelled; running trials see it at their next lease
+# renewal and stop. With a best trial to ship, the job goes to 'stopping' (it stays active, for
+# the finalization that refits the best and ends it cancelled); else, or when a stopping job is
+# cancelled without the refit, straight to 'cancelled'. Returns the job's status afterwards.
 CANCEL_JOB = _lua(
     """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return redis.error_reply('NOJOB') end
-if current ~= 'queued' and current ~= 'running' then return current end
-log_status(KEYS[1], KEYS[2], 'cancelled')
-redis.call('HSET', KEYS[1], 'finished_at', stamp(now), 'stop_reason', ARGV[2])
-redis.call('SREM', KEYS[3], redis.call('HGET', KEYS[1], 'id'))
-redis.call('SREM', KEYS[4], redis.call('HGET', KEYS[1], 'id'))
-redis.call('ZREM', KEYS[5], KEYS[1] .. ':finalize')
+local ship = ARGV[3] == '1' and (redis.call('HGET', KEYS[1], 'best_trial') or '') ~= ''
+if current == 'stopping' and ship then return current end
+if current ~= 'queued' and current ~= 'running' and current ~= 'stopping' then return current end
 local created = tonumber(redis.call('HGET', KEYS[1], 'trials_created') or '0')
 for n = 0, created - 1 do
   local trial = ARGV[1] .. n
@@ -240,6 +240,16 @@ for n = 0, created - 1 do
     redis.call('HINCRBY', KEYS[1], 'trials_finished', 1)
   end
 end
+redis.call('HSET', KEYS[1], 'stop_reason', ARGV[2])
+if ship then
+  log_status(KEYS[1], KEYS[2], 'stopping')
+  return 'stopping'
+end
+log_status(KEYS[1], KEYS[2], 'cancelled')
+redis.call('HSET', KEYS[1], 'finished_at', stamp(now))
+redis.call('SREM', KEYS[3], redis.call('HGET', KEYS[1], 'id'))
+redis.call('SREM', KEYS[4], redis.call('HGET', KEYS[1], 'id'))
+redis.call('ZREM', KEYS[5], KEYS[1] .. ':finalize')
 return 'cancelled'
 """,
     "log_status",

@@ -88,7 +88,7 @@ class RedisStats:
             statuses.hget(keys.job(job_id), "status")
         live = [s for s in statuses.execute() if s] if active else []
         return StatsSnapshot(
-            active_jobs={s: live.count(s.value) for s in (JobStatus.QUEUED, JobStatus.RUNNING)},
+            active_jobs={s: live.count(s.value) for s in JobStatus if not s.is_finished},
             jobs_finished={k: float(v) for k, v in finished.items()},
             trials_finished={k: float(v) for k, v in trials.items()},
             trial_seconds={k: float(v) for k, v in seconds.items()},

@@ -177,3 +177,35 @@ def test_a_cancelled_job_stays_cancelled_through_finalization() -> None:
     store.jobs.cancel(job_id)
     assert finalize_job(store, job_id) == JobStatus.CANCELLED
     assert store.jobs.get(job_id).test_metrics == {}
+
+
+def test_a_stopping_job_ships_its_best_and_ends_cancelled() -> None:
+    """Cancel with the refit: no new trial, a finalization at once (not waiting for the trial
+    still running), and the cancelled job has the test scores and summary of a finished one."""
+    from worker.engine.scheduler import advance_job
+
+    store = MemoryStore()
+    job_id = new_job(store, trials=3)
+    assert execute_trial(store, job_id, 0, "w", POLICY) == Execution.RAN
+    still_running = store.trials.claim(job_id, 1, "w", lease_s=30)
+    assert store.jobs.cancel(job_id, refit=True) == JobStatus.STOPPING
+    step = advance_job(store, job_id, finalize_lease_s=60, send_trial=lambda *_: None)
+    assert step.finalize and not step.dispatched
+    assert finalize_job(store, job_id) == JobStatus.CANCELLED
+    job = store.jobs.get(job_id)
+    best = store.trials.get(job_id, 0)
+    assert job.best_trial == 0 and best is not None
+    config = configuration(job.spec.fixed, best.params, job.spec.model.family, job.task)
+    assert job.test_metrics == synthetic_test_scores(config)
+    assert job.summary["trials_by_state"] == {"completed": 1, "running": 1, "cancelled": 1}
+    assert store.trials.renew(job_id, 1, still_running.token, 30) == LeaseState.CANCELLED
+
+
+def test_a_job_cancelled_without_the_refit_during_its_wrap_up_stays_bare() -> None:
+    store = MemoryStore()
+    job_id = new_job(store, trials=2)
+    assert execute_trial(store, job_id, 0, "w", POLICY) == Execution.RAN
+    assert store.jobs.cancel(job_id, refit=True) == JobStatus.STOPPING
+    assert store.jobs.cancel(job_id, refit=False) == JobStatus.CANCELLED
+    assert finalize_job(store, job_id) == JobStatus.CANCELLED
+    assert store.jobs.get(job_id).test_metrics == {}

@@ -59,3 +59,11 @@ def test_sweep_reads_active_jobs_and_skips_one_that_vanished() -> None:
     store.clock.advance(6)  # the lease expired: its worker is gone
     plan = sweep_jobs(store, REQUEUE_S)
     assert plan.run_trials == [(running, 0)] and plan.advance_jobs == []
+
+
+def test_a_stopping_job_is_advanced_whatever_its_trials_do() -> None:
+    """Its finalization does not wait: a trial of a lost worker would never end, since a
+    stopping job's trials are not run again."""
+    lost = [trial(0, TrialState.RUNNING, lease_deadline=NOW - 5)]
+    plan = plan_sweep({"j": lost}, NOW, REQUEUE_S, stopping={"j"})
+    assert plan.advance_jobs == ["j"] and plan.run_trials == []
