@@ -44,7 +44,7 @@ def run(command: Command, args: argparse.Namespace) -> int:
         print(f"tuneq: {exc.message}", file=sys.stderr)
         for field, messages in exc.fields.items():
             print(f"  {field}: {' '.join(messages)}", file=sys.stderr)
-        return JOB_FAILED
+        return UNREACHABLE if exc.status >= 500 else JOB_FAILED  # 5xx: the service is away
     except (OSError, ValueError) as exc:
         print(f"tuneq: {exc}", file=sys.stderr)
         return JOB_FAILED
@@ -77,17 +77,17 @@ def add_commands(sub: Any) -> None:
     waiting = argparse.ArgumentParser(add_help=False)
     waiting.add_argument("--timeout", type=cli_gate.duration, default=2 * 3600.0, help="e.g. 90m")
     waiting.add_argument("--junit", help="write a JUnit XML report here (always, whatever ends it)")
-    waiting.add_argument(
-        "--detach-on-interrupt",
-        action="store_true",
-        help="on SIGINT/SIGTERM leave the job running (by default it is cancelled)",
-    )
 
     submit = _parser(
         sub, "submit", "submit a job (and wait, and gate the build)", cli_gate.cmd_submit,
         common, waiting,
     )  # fmt: skip
     submit.add_argument("spec", help="job spec, .json or .yaml")
+    submit.add_argument(
+        "--detach-on-interrupt",
+        action="store_true",
+        help="on SIGINT/SIGTERM leave the job running (by default it is cancelled)",
+    )
     submit.add_argument("--dataset", help="upload this .npz/.csv and tune on it")
     submit.add_argument("--wait", action="store_true", help="wait for the job to finish")
     submit.add_argument(

@@ -31,7 +31,6 @@ from service.exit_codes import (
     PASSED,
     THRESHOLD_FAILED,
     TIMED_OUT,
-    UNREACHABLE,
     SpecError,
 )
 from service.progress import ProgressPrinter, summary
@@ -191,95 +190,142 @@ def junit(
 
 
 class Interrupted(Exception):
-    """SIGINT or SIGTERM arrived while waiting (a CI run was cancelled)."""
+    """SIGINT or SIGTERM arrived (a CI run was cancelled, or Ctrl-C)."""
+
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
 def interruptible() -> Iterator[None]:
-    """SIGINT and SIGTERM raise ``Interrupted`` here instead of ending the process."""
+    """The first SIGINT or SIGTERM raises ``Interrupted``; later ones are ignored from then on
+    (the command is ending), so that the report is written, the job cancelled and the exit code
+    given before a CI system's follow-up signal (GitHub Actions sends SIGTERM 7.5 s after
+    SIGINT) could end the process. Without an interrupt the old handlers come back."""
+    fired = False
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal fired
+        fired = True
+        for sig in SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
         raise Interrupted(signal.Signals(signum).name)
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
     try:
         yield
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        if not fired:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+
+class _Run:
+    """One ``submit`` or ``watch``: what the JUnit report needs, whatever ends the run."""
+
+    def __init__(self, args: argparse.Namespace, name: str, thresholds: list[Threshold]) -> None:
+        self.args, self.name, self.thresholds = args, name, thresholds
+        self.started = time.monotonic()
+        self.job: Job | None = None
+
+    def report(self, kind: str, reason: str) -> None:
+        if self.args.junit:
+            elapsed = time.monotonic() - self.started
+            unchecked = [(t, None) for t in self.thresholds]
+            junit(self.args.junit, self.name, self.job, unchecked, elapsed, (kind, reason))
+
+    def stopped(self, kind: str, reason: str, code: int) -> int:
+        print(f"tuneq: {reason}", file=sys.stderr)
+        self.report(kind, reason)
+        return code
+
+    def refused(self, exc: Exception) -> None:
+        """A request refused, or never answered: the report says so; ``run`` prints it."""
+        if isinstance(exc, Unauthorized):
+            self.report("unauthorized", str(exc))
+        elif isinstance(exc, ConnectionFailed) or _server_error(exc):
+            self.report("unreachable", str(exc))
+        else:
+            self.report("refused", str(exc))
+
+    def interrupted(self, client: Client, exc: Interrupted, cancel: bool) -> int:
+        """Report first (the process may not get long), then cancel the job with one quick
+        try, then say what happened."""
+        reason = f"interrupted by {exc}"
+        if self.job is None:
+            return self.stopped("interrupted", f"{reason} before a job was submitted", INTERRUPTED)
+        if not cancel:
+            reason += f"; job {self.job.id} goes on"
+            return self.stopped("interrupted", reason, INTERRUPTED)
+        self.report("interrupted", f"{reason}; cancelling job {self.job.id}")
+        try:
+            quick = Client(client.base_url, api_key=client.api_key, timeout_s=5, retries=0)
+            status = quick.cancel(self.job.id, refit=False).status  # no model for a cancelled run
+            outcome = f"job {self.job.id} {status}"
+        except (ApiError, ConnectionFailed) as failed:
+            outcome = f"job {self.job.id} not cancelled: {failed}"
+        return self.stopped("interrupted", f"{reason}; {outcome}", INTERRUPTED)
+
+
+def _server_error(exc: Exception) -> bool:
+    return isinstance(exc, ApiError) and exc.status >= 500
 
 
 def cmd_submit(args: argparse.Namespace, client: Client) -> int:
-    spec = load_spec_file(args.spec)
     thresholds = [*args.fail_under, *args.fail_over]
-    name = str(spec.get("name") or Path(args.spec).stem)
-    started = time.monotonic()
-    job: Job | None = None
-    try:
-        uploaded_task = None
-        if args.dataset:
-            uploaded = client.upload_dataset(args.dataset)
-            spec["dataset"] = {"id": uploaded.id}
-            uploaded_task = uploaded.task
-            print(f"Uploaded {args.dataset}: dataset {uploaded.id}", file=sys.stderr)
-        check_metric_names(thresholds, _task(client, spec, uploaded_task), spec)
-        job = client.submit(spec, idempotency_key=args.idempotency_key)
-        print(f"Submitted job {job.id} ({job.name})", file=sys.stderr)
-        if not (args.wait or thresholds or args.junit):
-            if args.json:
-                print(json.dumps(job.raw, indent=2, default=str))
-            return PASSED
-        return _wait_and_gate(args, client, job, thresholds, name, started)
-    except (ConnectionFailed, Unauthorized) as exc:
-        if args.junit:
-            kind = "unauthorized" if isinstance(exc, Unauthorized) else "unreachable"
-            junit(args.junit, name, job, [(t, None) for t in thresholds], 0.0, (kind, str(exc)))
-        raise
+    run = _Run(args, Path(args.spec).stem, thresholds)
+    with interruptible():
+        try:
+            spec = load_spec_file(args.spec)
+            run.name = str(spec.get("name") or run.name)
+            uploaded_task = None
+            if args.dataset:
+                uploaded = client.upload_dataset(args.dataset)
+                spec["dataset"] = {"id": uploaded.id}
+                uploaded_task = uploaded.task
+                print(f"Uploaded {args.dataset}: dataset {uploaded.id}", file=sys.stderr)
+            check_metric_names(thresholds, _task(client, spec, uploaded_task), spec)
+            run.job = client.submit(spec, idempotency_key=args.idempotency_key)
+            print(f"Submitted job {run.job.id} ({run.job.name})", file=sys.stderr)
+            if not (args.wait or thresholds or args.junit):
+                if args.json:
+                    print(json.dumps(run.job.raw, indent=2, default=str))
+                return PASSED
+            return _wait_and_gate(run, client)
+        except Interrupted as exc:
+            return run.interrupted(client, exc, cancel=not args.detach_on_interrupt)
+        except (ApiError, ConnectionFailed, SpecError, OSError) as exc:
+            run.refused(exc)
+            raise
 
 
 def cmd_watch(args: argparse.Namespace, client: Client) -> int:
-    job = client.get(args.id)
-    return _wait_and_gate(args, client, job, [], job.name, time.monotonic())
+    """Follow a job to its end; an interrupt stops watching, never the job."""
+    run = _Run(args, args.id, [])
+    with interruptible():
+        try:
+            run.job = client.get(args.id)
+            run.name = run.job.name
+            return _wait_and_gate(run, client)
+        except Interrupted as exc:
+            return run.interrupted(client, exc, cancel=False)
+        except (ApiError, ConnectionFailed) as exc:
+            run.refused(exc)
+            raise
 
 
-def _wait_and_gate(
-    args: argparse.Namespace,
-    client: Client,
-    job: Job,
-    thresholds: list[Threshold],
-    name: str,
-    started: float,
-) -> int:
-    def stopped(kind: str, reason: str, code: int) -> int:
-        print(f"tuneq: {reason}", file=sys.stderr)
-        if args.junit:
-            elapsed = time.monotonic() - started
-            junit(args.junit, name, job, [(t, None) for t in thresholds], elapsed, (kind, reason))
-        return code
-
+def _wait_and_gate(run: _Run, client: Client) -> int:
+    args, thresholds = run.args, run.thresholds
+    assert run.job is not None
     try:
-        with interruptible():
-            job = client.wait(
-                job.id, timeout_s=args.timeout, on_progress=ProgressPrinter(sys.stderr)
-            )
+        job = run.job = client.wait(
+            run.job.id, timeout_s=args.timeout, on_progress=ProgressPrinter(sys.stderr)
+        )
     except WaitTimeout as exc:
-        return stopped("timeout", str(exc), TIMED_OUT)
-    except Interrupted as exc:
-        reason = f"interrupted by {exc}"
-        if getattr(args, "detach_on_interrupt", False):
-            reason += f"; job {job.id} goes on (--detach-on-interrupt)"
-        else:
-            with contextlib.suppress(ApiError, ConnectionFailed):
-                stopper = Client(client.base_url, api_key=client.api_key, retries=1)
-                stopper.cancel(job.id, refit=False)  # a cancelled CI run wants no model
-            reason += f"; cancelled job {job.id}"
-        return stopped("interrupted", reason, INTERRUPTED)
-    except (ConnectionFailed, Unauthorized) as exc:
-        kind = "unauthorized" if isinstance(exc, Unauthorized) else "unreachable"
-        return stopped(kind, str(exc), UNREACHABLE)
+        return run.stopped("timeout", str(exc), TIMED_OUT)
     results = [(t, t.check(job.best.metrics if job.best else {})) for t in thresholds]
     if args.junit:
-        junit(args.junit, name, job, results, time.monotonic() - started)
+        junit(args.junit, run.name, job, results, time.monotonic() - run.started)
     if args.json:
         print(json.dumps(job.raw, indent=2, default=str))
     else:

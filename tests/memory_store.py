@@ -297,7 +297,7 @@ class MemoryTrials:
         self.usage.used[job.tenant] = self.usage.today(job.tenant) + outcome.epochs
         changes: dict[str, Any] = {"trials_finished": job.trials_finished + 1}
         value = outcome.value
-        if value is not None and outcome.state == TrialState.COMPLETED:
+        if value is not None and outcome.state == TrialState.COMPLETED and job.status in ACTIVE:
             best, direction = job.best_value, job.spec.training.objective.direction
             if best is None or (value > best if direction == "max" else value < best):
                 changes.update(best_value=value, best_trial=number)
@@ -374,6 +374,9 @@ class MemoryModels:
 
     def save(self, job_id: str, data: bytes) -> None:
         self.saved[job_id] = data
+
+    def delete(self, job_id: str) -> None:
+        self.saved.pop(job_id, None)
 
 
 class MemoryDatasets:

@@ -177,10 +177,16 @@ def list_jobs() -> ResponseReturnValue:
 
 @blueprint.delete("/<job_id>")
 def delete_job(job_id: str) -> ResponseReturnValue:
-    """Delete a finished job with its trials and model; 409 while it is queued or running."""
+    """Delete a finished job with its trials and model; 409 while it is queued, running or
+    stopping (shipping its best after a cancel)."""
     job = job_for_caller(job_id)
     if not job.status.is_finished:
-        raise ApiError(409, "conflict", f"The job is {job.status.value}; cancel it first.")
+        hint = (
+            'its best is being refit; wait for it, or cancel with {"refit": false}'
+            if job.status == JobStatus.STOPPING
+            else "cancel it first"
+        )
+        raise ApiError(409, "conflict", f"The job is {job.status.value}; {hint}.")
     _store().jobs.delete(job.id)
     return "", 204
 

@@ -21,6 +21,7 @@ from service.core.records import JobStatus
 from service.core.spec import SYNTHETIC, dimensions
 from service.core.spec import fields as spec_fields
 from service.core.spec import schema as spec_schema
+from service.core.spec.types import SYNTHETIC_ONLY
 from service.reports.plots import PLOTS
 
 blueprint = Blueprint("openapi", __name__)
@@ -334,17 +335,13 @@ def _custom_fields(plugin: MarshmallowPlugin) -> None:
     plugin.converter.add_attribute_function(describe)  # type: ignore[union-attr]
 
 
-# What only the synthetic family (tests and benchmarks) reads: documented only where it runs.
-_SYNTHETIC_ONLY = ("sleep_s", "crash_trials", "hang_trials")
-
-
 def _without_synthetic(node: Any) -> Any:
     """The document with the synthetic family and its fields left out."""
     if isinstance(node, dict):
         return {
             k: _without_synthetic(v)
             for k, v in node.items()
-            if not (k in _SYNTHETIC_ONLY and isinstance(v, dict))
+            if not (k in SYNTHETIC_ONLY and isinstance(v, dict))
         }
     if isinstance(node, list):
         return [_without_synthetic(v) for v in node if v != SYNTHETIC]

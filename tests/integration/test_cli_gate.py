@@ -151,9 +151,13 @@ def junit_error(path: Path) -> tuple[str | None, str | None]:
     return (error.get("type"), error.get("message")) if error is not None else (None, None)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize(
+    "signals",
+    [(signal.SIGTERM,), (signal.SIGINT,), (signal.SIGINT, signal.SIGTERM)],
+    ids=["SIGTERM", "SIGINT", "SIGINT-then-SIGTERM"],  # the last: how GitHub Actions cancels
+)
 def test_a_cancelled_ci_run_cancels_its_job_and_still_writes_junit(
-    live: LiveApi, worker: Any, tmp_path: Path, sig: signal.Signals
+    live: LiveApi, worker: Any, tmp_path: Path, signals: tuple[signal.Signals, ...]
 ) -> None:
     spec = spec_file(tmp_path, synthetic_spec(trials=20, sleep_s=2.0, epochs=4))
     report = tmp_path / "junit.xml"
@@ -164,16 +168,19 @@ def test_a_cancelled_ci_run_cancels_its_job_and_still_writes_junit(
         assert time.monotonic() < deadline
         time.sleep(0.3)
     time.sleep(1.0)  # waiting on the job now
-    proc.send_signal(sig)
+    for sig in signals:
+        proc.send_signal(sig)
+        time.sleep(0.02)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 5, out + err
     assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.startswith("tuneq: interrupted")]
-    assert len(lines) == 1 and "cancelled job" in lines[0], err
     job_id = json.loads(tuneq(live, "jobs", "--json").stdout)[0]["id"]
+    lines = [line for line in err.splitlines() if line.startswith("tuneq: interrupted")]
+    assert len(lines) == 1 and f"job {job_id} cancelled" in lines[0], err
     assert json.loads(tuneq(live, "status", job_id, "--json").stdout)["status"] == "cancelled"
     kind, message = junit_error(report)
-    assert kind == "interrupted" and sig.name in (message or "")
+    assert kind == "interrupted" and signals[0].name in (message or "")
+    assert f"job {job_id} cancelled" in (message or "")  # rewritten once the cancel answered
 
 
 def test_detach_on_interrupt_leaves_the_job_running(
@@ -187,6 +194,20 @@ def test_detach_on_interrupt_leaves_the_job_running(
     assert proc.returncode == 5 and "goes on" in err, err
     (job,) = json.loads(tuneq(live, "jobs", "--json").stdout)
     assert job["status"] == "queued"
+
+
+def test_an_interrupted_watch_leaves_the_job_running(live: LiveApi, tmp_path: Path) -> None:
+    spec = spec_file(tmp_path, synthetic_spec(trials=2, sleep_s=0.0))  # no worker: stays queued
+    job_id = json.loads(tuneq(live, "submit", spec, "--json").stdout)["id"]
+    proc = start_tuneq(live, "watch", job_id, "--junit", str(tmp_path / "w.xml"))
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 5 and f"job {job_id} goes on" in err, err
+    assert json.loads(tuneq(live, "status", job_id, "--json").stdout)["status"] == "queued"
+    assert junit_error(tmp_path / "w.xml")[0] == "interrupted"
+    gone = tuneq(live, "watch", "0" * 32, "--junit", str(tmp_path / "g.xml"))
+    assert gone.returncode == 2 and junit_error(tmp_path / "g.xml")[0] == "refused"
 
 
 def test_timeout_and_unreachable_still_write_junit(live: LiveApi, tmp_path: Path) -> None:

@@ -199,6 +199,9 @@ def test_cancel_with_the_best_to_ship_stops_the_search_and_keeps_the_job_active(
     assert store.trials.claim(job_id, 2, "w", lease_s=30).outcome == "job_finished"
     assert store.trials.add(job_id, [{"a": 4}]) == []
     assert job_id in store.jobs.active_ids()  # for its finalization, and the sweep
+    # the trial still running ends better: the best shipped stays the best
+    assert store.trials.finish(job_id, 1, running.token, done(0.99))
+    assert store.jobs.get(job_id).best_trial == 0
     assert store.jobs.statuses([job_id, "gone"]) == {job_id: JobStatus.STOPPING}
     assert store.jobs.get(job_id).stop_reason == "cancelled by the client"
     # the finalization ends it cancelled, with its results

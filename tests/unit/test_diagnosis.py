@@ -76,13 +76,25 @@ def test_overfit_advice_follows_the_configuration() -> None:
     restoring = job(early_stopping={"patience": 3, "restore_best_weights": True})
     said = " ".join(advice(restoring, {"dropout": 0.5, "units": 32}, OVERFIT))
     assert "early_stopping" not in said and "Stop" not in said  # the best epoch was kept
-    assert "dropout is at the top of its searched range (0.5)" in said
+    assert "dropout is at the top of what is searched (0.5); widen search_space.dropout" in said
     assert "raise dropout" not in said
     assert "search l2 (now 0, not searched)" in said  # not searched: raising it means searching it
     within = " ".join(advice(restoring, {"dropout": 0.1}, OVERFIT))
     assert "raise dropout (now 0.1, searched up to 0.5)" in within
     no_stopping = " ".join(advice(job(early_stopping={"enabled": False}), {}, OVERFIT, LAST))
     assert "turn on training.early_stopping with restore_best_weights" in no_stopping
+
+
+def test_advice_on_a_hyperparameter_searched_from_choices() -> None:
+    """A categorical dimension has no high end: its largest numeric choice is the top."""
+    spec = copy.deepcopy(VALID_SPEC)
+    spec["search_space"]["units"] = {"type": "categorical", "choices": [16, 64, 256]}
+    spec["search_space"]["dropout"] = {"type": "categorical", "choices": [0.1, 0.3]}
+    searched = load_spec(spec)
+    said = " ".join(advice(searched, {"units": 64, "dropout": 0.3}, OVERFIT))
+    said += " ".join(advice(searched, {"units": 64}, UNDERFIT))
+    assert "dropout is at the top of what is searched (0.3); add larger choices." in said
+    assert "raise units (now 64, searched up to 256)" in said
 
 
 def test_underfit_advice_follows_the_configuration() -> None:
@@ -92,7 +104,7 @@ def test_underfit_advice_follows_the_configuration() -> None:
     assert "non-saturating activation (now sigmoid)" in said
     assert "add momentum" in said
     assert "used all 8 epochs" in said
-    assert "units is at the top of its searched range (32)" in said
+    assert "units is at the top of what is searched (32)" in said
     assert "Regularize less" not in said  # nothing regularizes it
     regularized = " ".join(advice(spec, {**params, "dropout": 0.3}, UNDERFIT))
     assert "Regularize less: lower dropout 0.3" in regularized

@@ -310,3 +310,17 @@ def test_valid_combinations_load(spec: dict[str, Any]) -> None:
         load_spec({**spec, "search_space": small, "search": {"strategy": "grid"}}).search.max_trials
         == 3
     )
+
+
+def test_suggestions_name_public_fields_only(spec: dict[str, Any]) -> None:
+    """Fields only the synthetic family reads stay out of "did you mean", as out of the
+    public document."""
+    from marshmallow import ValidationError
+
+    spec["model"].update(famly="mlp", sleep=1)
+    with pytest.raises(ValidationError) as caught:
+        load_spec(spec)
+    assert caught.value.messages["model"] == {  # type: ignore[index, call-overload]
+        "famly": ["Unknown field. Did you mean 'family'?"],
+        "sleep": ["Unknown field."],
+    }

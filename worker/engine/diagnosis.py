@@ -24,6 +24,7 @@ range (widen the range instead), no "regularize less" when nothing regularizes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,8 @@ VARIANCE_SHARE = 0.25
 LATE_LOSS_RISE = 0.10
 SATURATING = ("sigmoid", "tanh")
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Fit:
@@ -58,6 +61,18 @@ class Fit:
             chance_error=result.chance_error,
             ran_all_epochs=len(result.history.get("loss", [])) >= spec.training.max_epochs,
         )
+
+
+def diagnosis_of(
+    result: FitResult, spec: JobSpec, config: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The trial's diagnosis, or None (logged) when it cannot be made: a fault here costs the
+    diagnosis, never the trial's result."""
+    try:
+        return diagnose(result.metrics, result.history, spec, config, Fit.of(result, spec))
+    except Exception:
+        log.exception("no diagnosis for this trial")
+        return None
 
 
 def diagnose(
@@ -134,16 +149,19 @@ class _Advisor:
         return f"{value:g}" if isinstance(value, float) else str(value)
 
     def _raise(self, name: str, what: str) -> str | None:
-        """ "Raise X" within its range, "widen the range" at its top, "search X" when fixed."""
+        """Raise X within what is searched; at its top, search higher; search X when fixed."""
         if name not in self.config:
             return None
         now, dim = self.config[name], self.space.get(name)
         if dim is None:
             return f"{what}: search {name} (now {self._value(name)}, not searched)."
-        if dim.high is not None and isinstance(now, int | float) and now >= 0.95 * dim.high:
-            return (f"{what}: {name} is at the top of its searched range ({self._value(name)}); "
-                    f"widen search_space.{name}.high.")  # fmt: skip
-        return f"{what}: raise {name} (now {self._value(name)}, searched up to {dim.high:g})."
+        top = _top(dim)
+        if top is None or not isinstance(now, int | float):
+            return f"{what}: try other values of {name} (now {self._value(name)})."
+        if now < 0.95 * top:
+            return f"{what}: raise {name} (now {self._value(name)}, searched up to {top:g})."
+        higher = f"widen search_space.{name}.high" if dim.high is not None else "add larger choices"
+        return f"{what}: {name} is at the top of what is searched ({self._value(name)}); {higher}."
 
     def overfit(self) -> list[str]:
         stopping = self.spec.training.early_stopping
@@ -184,3 +202,12 @@ class _Advisor:
             now = ", ".join(f"{n} {self._value(n)}" for n in penalties)
             advice.append(f"Regularize less: lower {now}.")
         return [a for a in advice if a]
+
+
+def _top(dim: Dimension) -> float | None:
+    """The largest value a dimension searches: its high end, or its largest numeric choice."""
+    if dim.high is not None:
+        return float(dim.high)
+    choices = dim.choices or ()
+    numbers = [c for c in choices if isinstance(c, int | float) and not isinstance(c, bool)]
+    return float(max(numbers)) if numbers else None

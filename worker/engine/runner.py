@@ -26,7 +26,7 @@ from service.core.spec import SYNTHETIC, JobSpec, Strategy
 from service.core.store import ClaimOutcome, LeaseState, StoreUnavailable, TrialOutcome
 from service.core.store.protocols import EngineStore
 from service.core.vocabulary import configuration
-from worker.engine.diagnosis import Fit, diagnose
+from worker.engine.diagnosis import diagnosis_of
 from worker.engine.heap import freeze_startup_heap
 from worker.engine.lineage import warm_start_summary
 from worker.engine.pruning import Pruner
@@ -240,8 +240,7 @@ def _train(
     value = result.metrics.get(metric)
     details = {k: v for k, v in result.details.items() if k != "stopped"}
     if result.metrics and spec.model.family != SYNTHETIC:
-        fit = Fit.of(result, spec)
-        details["diagnosis"] = diagnose(result.metrics, result.history, spec, config, fit)
+        details["diagnosis"] = diagnosis_of(result, spec, config)
     common = {
         "metrics": result.metrics,
         "history": result.history,
@@ -334,11 +333,14 @@ def finalize_job(store: EngineStore, job_id: str, max_model_bytes: int = 256 << 
 
 def _finish(store: EngineStore, job_id: str, status: JobStatus, **results: Any) -> JobStatus:
     """Move the job to its final status with its results, in one step. A job stopping (cancelled,
-    its best to ship) ends cancelled with them; one cancelled outright stays as it is."""
+    its best to ship) ends cancelled with them; one cancelled outright stays as it is, and the
+    model saved for these results is removed (no expiry was set on it, and it is nobody's)."""
     if store.jobs.set_status(job_id, status, ACTIVE, **results):
         return status
     if store.jobs.set_status(job_id, JobStatus.CANCELLED, (JobStatus.STOPPING,), **results):
         return JobStatus.CANCELLED
+    if results.get("model_bytes") is not None:
+        store.models.delete(job_id)
     return store.jobs.get(job_id).status
 
 

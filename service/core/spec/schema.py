@@ -27,6 +27,7 @@ from service.core.spec.types import (
     MAX_GRID_STEPS,
     MAX_WARM_START_JOBS,
     SYNTHETIC,
+    SYNTHETIC_ONLY,
     Acquisition,
     DatasetRef,
     Direction,
@@ -90,7 +91,7 @@ class ModelSchema(Schema):
     @validates_schema
     def _synthetic_only(self, data: dict[str, Any], **kwargs: Any) -> None:
         if data["family"] != SYNTHETIC:
-            extra = {"sleep_s", "crash_trials", "hang_trials"} & set(data)
+            extra = set(SYNTHETIC_ONLY) & set(data)
             if extra:
                 raise ValidationError(
                     {name: ["Only for the synthetic family."] for name in sorted(extra)}

@@ -13,6 +13,7 @@ from typing import Any
 from marshmallow import Schema, fields
 
 from service.core.names import closest
+from service.core.spec.types import SYNTHETIC_ONLY
 
 UNKNOWN_FIELD = "Unknown field."
 
@@ -31,7 +32,8 @@ def name_unknown_fields(messages: Any, schema: Schema) -> Any:
     for key, value in messages.items():
         field = schema.fields.get(key) if isinstance(key, str) else None
         if value == [UNKNOWN_FIELD] and field is None:
-            out[key] = [f"Unknown field.{did_you_mean(str(key), schema.fields)}"]
+            public = [name for name in schema.fields if name not in SYNTHETIC_ONLY]
+            out[key] = [f"Unknown field.{did_you_mean(str(key), public)}"]
         elif isinstance(field, fields.Nested) and isinstance(field.schema, Schema):
             out[key] = name_unknown_fields(value, field.schema)
         else:

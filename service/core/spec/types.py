@@ -80,6 +80,9 @@ class InitialPointGenerator(StrEnum):
 
 
 SYNTHETIC = ModelFamily.SYNTHETIC
+# The model fields only the synthetic family (tests and benchmarks) reads: refused for the
+# others, left out of the public document and of "did you mean" suggestions.
+SYNTHETIC_ONLY = ("sleep_s", "crash_trials", "hang_trials")
 MAX_CHOICES = 256
 MAX_DIMENSIONS = 48
 MAX_GRID_STEPS = 100

@@ -24,6 +24,9 @@ class ModelBlobs:
         value = self._conn.binary.get(keys.job_model(job_id))
         return bytes(value) if value is not None else None
 
+    def delete(self, job_id: str) -> None:
+        self._conn.binary.delete(keys.job_model(job_id))
+
 
 class RenderCache:
     def __init__(self, conn: Connection) -> None:

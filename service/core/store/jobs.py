@@ -300,16 +300,16 @@ class RedisJobs:
         are cancelled with it; running ones see it at their next lease renewal. With ``refit``
         and a best trial so far, the job is ``stopping`` until its finalization has refit that
         trial and ended it cancelled, with the model and summary a finished search has."""
-        status = self._conn.script(scripts.CANCEL_JOB)(
+        status, moved = self._conn.script(scripts.CANCEL_JOB)(
             keys=[*self._status_keys(job_id)],
             args=[keys.trial_prefix(job_id), reason, "1" if refit else "0"],
         )
-        if status == JobStatus.STOPPING:
+        if int(moved):
             self._events.emit(job_id, "job_status", status=status)
-        if status == JobStatus.CANCELLED:
-            self._events.emit(job_id, "job_status", status=status)
+        if int(moved) and status == JobStatus.CANCELLED:
             self._expire(job_id)
             self._webhooks.queue(job_id)
+            self._stats.count_job_finished(JobStatus.CANCELLED)
         return JobStatus(status)
 
     def _status_keys(self, job_id: str) -> tuple[str, ...]:

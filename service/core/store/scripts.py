@@ -151,8 +151,9 @@ return 1
 
 # KEYS: trial, job, the leases set. ARGV: token, state, value ('' = none), then field/value
 # pairs.
-# Finishes the trial exactly once and keeps the job's best (completed trials only) up to date.
-# Returns 1 or 0.
+# Finishes the trial exactly once and keeps the job's best (completed trials only) up to date
+# while its search goes on: a trial ending after a cancel (a stopping job ships the best it had)
+# changes it no more. Returns 1 or 0.
 FINISH_TRIAL = _lua("""
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
 if redis.call('HGET', KEYS[1], 'lease_token') ~= ARGV[1] then return 0 end
@@ -161,7 +162,9 @@ redis.call('ZREM', KEYS[3], KEYS[1])
 for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('HINCRBY', KEYS[2], 'trials_finished', 1)
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'value', ARGV[3]) end
-if ARGV[3] ~= '' and ARGV[2] == 'completed' then
+local job_status = redis.call('HGET', KEYS[2], 'status')
+local searching = job_status == 'queued' or job_status == 'running'
+if ARGV[3] ~= '' and ARGV[2] == 'completed' and searching then
   local value = tonumber(ARGV[3])
   local best = redis.call('HGET', KEYS[2], 'best_value')
   local direction = redis.call('HGET', KEYS[2], 'direction')
@@ -224,14 +227,17 @@ return 1
 # Stops an active job: queued trials cancelled; running trials see it at their next lease
 # renewal and stop. With a best trial to ship, the job goes to 'stopping' (it stays active, for
 # the finalization that refits the best and ends it cancelled); else, or when a stopping job is
-# cancelled without the refit, straight to 'cancelled'. Returns the job's status afterwards.
+# cancelled without the refit, straight to 'cancelled'. Returns {the job's status afterwards,
+# 1 if this call changed it else 0}.
 CANCEL_JOB = _lua(
     """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return redis.error_reply('NOJOB') end
 local ship = ARGV[3] == '1' and (redis.call('HGET', KEYS[1], 'best_trial') or '') ~= ''
-if current == 'stopping' and ship then return current end
-if current ~= 'queued' and current ~= 'running' and current ~= 'stopping' then return current end
+if current == 'stopping' and ship then return {current, 0} end
+if current ~= 'queued' and current ~= 'running' and current ~= 'stopping' then
+  return {current, 0}
+end
 local created = tonumber(redis.call('HGET', KEYS[1], 'trials_created') or '0')
 for n = 0, created - 1 do
   local trial = ARGV[1] .. n
@@ -243,14 +249,14 @@ end
 redis.call('HSET', KEYS[1], 'stop_reason', ARGV[2])
 if ship then
   log_status(KEYS[1], KEYS[2], 'stopping')
-  return 'stopping'
+  return {'stopping', 1}
 end
 log_status(KEYS[1], KEYS[2], 'cancelled')
 redis.call('HSET', KEYS[1], 'finished_at', stamp(now))
 redis.call('SREM', KEYS[3], redis.call('HGET', KEYS[1], 'id'))
 redis.call('SREM', KEYS[4], redis.call('HGET', KEYS[1], 'id'))
 redis.call('ZREM', KEYS[5], KEYS[1] .. ':finalize')
-return 'cancelled'
+return {'cancelled', 1}
 """,
     "log_status",
 )

@@ -209,3 +209,24 @@ def test_a_job_cancelled_without_the_refit_during_its_wrap_up_stays_bare() -> No
     assert store.jobs.cancel(job_id, refit=False) == JobStatus.CANCELLED
     assert finalize_job(store, job_id) == JobStatus.CANCELLED
     assert store.jobs.get(job_id).test_metrics == {}
+
+
+def test_a_model_refit_for_a_job_cancelled_meanwhile_is_not_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``{"refit": false}`` arrives while the stopping job's best is being refit: the job ends
+    bare, and the model saved for it is removed (it would be nobody's, and never expire)."""
+    import worker.engine.runner as runner
+
+    store = MemoryStore()
+    job_id = new_job(store, trials=2)
+    assert execute_trial(store, job_id, 0, "w", POLICY) == Execution.RAN
+    assert store.jobs.cancel(job_id, refit=True) == JobStatus.STOPPING
+
+    def refit_while_cancelled(*args: Any) -> tuple[dict[str, float], bytes]:
+        assert store.jobs.cancel(job_id, refit=False) == JobStatus.CANCELLED
+        return {"test_accuracy": 0.9}, b"model"
+
+    monkeypatch.setattr(runner, "_refit", refit_while_cancelled)
+    assert finalize_job(store, job_id) == JobStatus.CANCELLED
+    assert store.models.saved == {} and store.jobs.get(job_id).test_metrics == {}
