@@ -64,6 +64,16 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _log_to(path: Path) -> None:
+    """This process's log lines go to ``path`` instead of the terminal."""
+    root = logging.getLogger()
+    handler = logging.FileHandler(path)
+    for old in list(root.handlers):
+        handler.setFormatter(old.formatter)
+        root.removeHandler(old)
+    root.addHandler(handler)
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """The stack of ``tuneq dev`` (tenant ``default``, no keys: the job stays visible to the
     commands printed at the end once ``tuneq dev`` runs), a digits job, its progress and result.
@@ -89,6 +99,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.write_text("")
+        _log_to(log_path)  # the API's own lines (its "authentication is OFF" warning) too
     try:
         with dev_stack(settings, args.host, port, "INFO", log_path) as (used, url):
             print(f"tuneq demo: API on {url}, Redis {used.redis_url}", flush=True)

@@ -142,11 +142,12 @@ def test_the_demo_shows_progress_and_result_and_its_job_stays_visible(
     )  # fmt: skip
     assert demo.returncode == 0, demo.stdout + demo.stderr
     shown = demo.stdout + demo.stderr
-    for noise in ("celery@", "absl", "oneDNN", "retracing", "Traceback", "[tasks]"):
+    for noise in ("celery@", "absl", "oneDNN", "retracing", "Traceback", "[tasks]", "WARNING"):
         assert noise not in shown, (noise, shown)
     log = tmp_path / "tuneq" / "demo.log"
     assert f"Worker log: {log}" in demo.stdout
     assert "celery@" in log.read_text()  # the banner went there
+    assert "authentication is OFF" in log.read_text()  # and the API's warning
     job_id = re.search(r"Submitted job (\w{32})", demo.stdout).group(1)  # type: ignore[union-attr]
     best = re.search(r"Best trial: number (\d) of 2 \(numbered from 0\)", demo.stdout)
     assert best, demo.stdout
