@@ -154,7 +154,7 @@ def objective(job: JobRecord, trials: list[TrialRecord]) -> bytes:
         elif dim.log:
             axes.set_xscale("log")
             if dim.type == DimensionType.INT:  # 16, 32, 64 rather than 2x10^1
-                axes.xaxis.set_major_locator(LogLocator(base=2))
+                axes.xaxis.set_major_locator(LogLocator(base=2, subs=(1.0, 1.5)))
                 axes.xaxis.set_major_formatter(StrMethodFormatter("{x:.0f}"))
                 axes.xaxis.set_minor_formatter(NullFormatter())
         elif dim.type == DimensionType.INT:
