@@ -17,7 +17,6 @@ from typing import Any
 import keras
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
-from sklearn.preprocessing import StandardScaler
 
 from service.core.catalog import CLASSIFICATION
 from service.core.spec import JobSpec
@@ -26,6 +25,7 @@ from worker.engine.dataset_loader import Dataset, holdout_split
 from worker.engine.metrics import score
 from worker.engine.models import build_model
 from worker.engine.results import EpochHook, FitResult, StopCheck
+from worker.engine.scaling import FeatureScaler
 from worker.engine.schedules import schedule_callbacks
 
 Fold = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -60,6 +60,11 @@ def model_input_shape(spec: JobSpec, dataset: Dataset) -> tuple[int, ...]:
     if isinstance(shape, str):
         raise ValueError(shape)
     return shape
+
+
+def scaler_for(spec: JobSpec, dataset: Dataset) -> FeatureScaler:
+    """The family's standardization: per channel for conv families, per column for the MLP."""
+    return FeatureScaler.for_family(spec.model.family, model_input_shape(spec, dataset))
 
 
 def compiled_model(
@@ -150,7 +155,7 @@ def _fit_fold(
     offset: int,
 ) -> FitResult:
     x_fit, y_fit, x_val, y_val = fold
-    scaler = StandardScaler().fit(x_fit)
+    scaler = scaler_for(spec, dataset).fit(x_fit)
     x_fit, x_val = scaler.transform(x_fit), scaler.transform(x_val)
     model, steps = compiled_model(spec, config, dataset, len(x_fit), seed=seed)
     reporter = _EpochReporter(on_epoch, stop_check, offset)
@@ -262,7 +267,7 @@ def refit(
     trained model as ``.keras`` bytes, saved without its optimizer so that loading it needs
     nothing but Keras.
     """
-    scaler = StandardScaler().fit(dataset.x_train)
+    scaler = scaler_for(spec, dataset).fit(dataset.x_train)
     x_train, x_test = scaler.transform(dataset.x_train), scaler.transform(dataset.x_test)
     model, steps = compiled_model(spec, config, dataset, len(x_train), seed=seed)
     model.fit(
@@ -277,7 +282,7 @@ def refit(
     return metrics, model_bytes(model, scaler)
 
 
-def model_bytes(model: keras.Model, scaler: StandardScaler) -> bytes:
+def model_bytes(model: keras.Model, scaler: FeatureScaler) -> bytes:
     """The model as a ``.keras`` file, with the feature scaling built in as its first layer, so
     it takes raw features like the ones uploaded."""
     inputs = keras.Input(shape=model.input_shape[1:], name="raw_features")
