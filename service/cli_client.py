@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from service import cli_gate, cli_show
-from service.client import JOB_STATUSES, ApiError, Client, ConnectionFailed, Unauthorized
+from service.client import ApiError, Client, ConnectionFailed, Unauthorized
+from service.core.wire import JOB_STATUSES
 from service.exit_codes import JOB_FAILED, TABLE, UNREACHABLE
 
 DEFAULT_URL = "http://127.0.0.1:8000"

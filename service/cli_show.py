@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from service.client import ApiError, Client
+from service.core.wire import PLOTS
 from service.exit_codes import JOB_FAILED, PASSED
 from service.progress import summary
-
-# The plots a report may hold (what ``GET /v1/jobs/{id}/plots/<name>`` draws).
-PLOTS = ("convergence", "learning_curves", "objective", "parallel_coordinates", "lr_range")
 
 
 def _json(data: Any) -> None:

@@ -41,10 +41,8 @@ from service.client_errors import (  # re-exported: callers import errors from t
     ValidationFailed,
     WaitTimeout,
 )
+from service.core.wire import FINISHED
 
-# The job statuses (service.core.records.JobStatus; the client imports nothing of the server).
-JOB_STATUSES = ("queued", "running", "stopping", "succeeded", "failed", "cancelled")
-FINISHED = ("succeeded", "failed", "cancelled")
 RETRIED_STATUSES = (429, 502, 503, 504)
 __all__ = [
     "ApiError",

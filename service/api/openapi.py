@@ -22,7 +22,7 @@ from service.core.spec import SYNTHETIC, dimensions
 from service.core.spec import fields as spec_fields
 from service.core.spec import schema as spec_schema
 from service.core.spec.types import SYNTHETIC_ONLY
-from service.reports.plots import PLOTS
+from service.core.wire import PLOTS
 
 blueprint = Blueprint("openapi", __name__)
 

@@ -28,23 +28,17 @@ def budget(settings: Settings) -> Budget:
 
 def enforce(verdict: Verdict, budget: Budget) -> None:
     """429 when the request was over its key's budget."""
-    if not verdict.allowed:
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"Too many requests: {budget.most} a minute for this key; retry in "
-            f"{verdict.retry_after_s} s.",
-            headers={"Retry-After": str(verdict.retry_after_s)},
-        )
+    _refuse(verdict, f"Too many requests: {budget.most} a minute for this key")
 
 
 def refuse_guessing(verdict: Verdict) -> None:
     """429 when this address has failed to authenticate too often."""
+    _refuse(verdict, "Too many failed authentications from this address")
+
+
+def _refuse(verdict: Verdict, what: str) -> None:
     if not verdict.allowed:
+        retry = verdict.retry_after_s
         raise ApiError(
-            429,
-            "rate_limited",
-            f"Too many failed authentications from this address; retry in "
-            f"{verdict.retry_after_s} s.",
-            headers={"Retry-After": str(verdict.retry_after_s)},
+            429, "rate_limited", f"{what}; retry in {retry} s.", headers={"Retry-After": str(retry)}
         )

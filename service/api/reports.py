@@ -15,6 +15,7 @@ from service.api.jobs import job_for_caller
 from service.api.views import trial_configuration
 from service.core.records import JobRecord, TrialRecord, trial_numbered
 from service.core.store import JobStore
+from service.core.wire import PLOTS
 from service.reports import plots, report
 
 blueprint = Blueprint("reports", __name__, url_prefix="/v1/jobs")
@@ -74,7 +75,7 @@ class Drawings:
 
     def all_plots(self) -> dict[str, bytes]:
         drawn = {}
-        for name in plots.PLOTS:
+        for name in PLOTS:
             with contextlib.suppress(plots.NoPlot):
                 drawn[name] = self.plot(name)
         return drawn
@@ -109,8 +110,8 @@ def job_report(job_id: str) -> ResponseReturnValue:
 
 @blueprint.get("/<job_id>/plots/<name>")
 def job_plot(job_id: str, name: str) -> ResponseReturnValue:
-    if name not in plots.PLOTS:
-        raise ApiError(404, "not_found", f"No plot {name[:50]!r}; there are {list(plots.PLOTS)}.")
+    if name not in PLOTS:
+        raise ApiError(404, "not_found", f"No plot {name[:50]!r}; there are {list(PLOTS)}.")
     try:
         png = Drawings(_finished(job_id)).plot(name)
     except plots.NoPlot as exc:

@@ -21,7 +21,6 @@ from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter, StrMethodF
 from service.core.records import JobRecord, TrialRecord, TrialState, trial_numbered
 from service.core.spec import Dimension, DimensionType, Strategy
 
-PLOTS = ("convergence", "learning_curves", "objective", "parallel_coordinates", "lr_range")
 _SCORED = (TrialState.COMPLETED, TrialState.PRUNED)
 
 

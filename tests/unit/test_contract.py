@@ -41,3 +41,12 @@ def test_fingerprint_changes_with_shared_options_only() -> None:
         celery_config(dataclasses.replace(base, visibility_timeout_s=base.visibility_timeout_s + 1))
     )
     assert options_fingerprint(celery_config(base)) == same != other
+
+
+def test_the_clients_job_statuses_are_the_servers() -> None:
+    """The standard-library client spells the statuses itself (``service.core.wire``)."""
+    from service.core.records import JobStatus
+    from service.core.wire import FINISHED, JOB_STATUSES
+
+    assert tuple(s.value for s in JobStatus) == JOB_STATUSES
+    assert tuple(s.value for s in JobStatus if s.is_finished) == FINISHED
