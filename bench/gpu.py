@@ -42,7 +42,13 @@ SPEC = {
         "dropout": {"type": "float", "low": 0.0, "high": 0.4},
         "batch_size": {"type": "categorical", "choices": [32, 64]},
     },
-    "fixed": {"conv_blocks": 2, "n_layers": 1, "pooling": "max", "optimizer": "adam"},
+    "fixed": {
+        "conv_blocks": 2,
+        "n_layers": 1,
+        "pooling": "max",
+        "global_pooling": "none",
+        "optimizer": "adam",
+    },
     "training": {
         "max_epochs": 30,
         "early_stopping": {"monitor": "val_loss", "patience": 5},

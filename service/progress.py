@@ -8,6 +8,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from service.core.refit_summary import describe_refit
+
 if TYPE_CHECKING:
     from service.client import Job
 
@@ -68,6 +70,8 @@ def summary(job: dict[str, Any], gated: Sequence[str] = ()) -> str:
     lines.append(f"Best trial: number {best['trial']} of {total} (numbered from 0), "
                  f"{best['epochs']} epochs{folds}")  # fmt: skip
     lines += _scores(best["metrics"], gated)
+    refit = (job.get("summary") or {}).get("refit") or {}
+    lines += describe_refit(refit, objective.get("metric", ""))
     carried = ((job.get("summary") or {}).get("warm_start") or {}).get("best") or {}
     if carried.get("from_source"):
         lines.append(

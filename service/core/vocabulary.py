@@ -27,6 +27,7 @@ INITIALIZERS = (
 )
 SCHEDULES = ("constant", "exponential", "step", "cosine", "reduce_on_plateau")
 POOLINGS = ("max", "average", "none")
+GLOBAL_POOLINGS = ("none", "average", "max")
 REGRESSION_LOSSES = ("mse", "mae", "huber")
 CONV_FAMILIES = ("conv1d", "conv2d")
 MAX_LAYERS = 8
@@ -136,14 +137,15 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = dict(
     [
         _hp("n_layers", "int", 2, "Hidden dense layers (the head, in conv families).", _ARCH,
             low=0, high=MAX_LAYERS),
-        _hp("units", "int", 64, "Units in each hidden dense layer.", _ARCH, low=1, high=2048),
+        _hp("units", "int", 64, "Units in each hidden dense layer.", _ARCH, low=1, high=2048,
+            when=Condition("n_layers", at_least=1)),
         *_per_layer("units", "n_layers", MAX_LAYERS, kind="int", what="Units in dense layer",
                     group=_ARCH, low=1, high=2048),
         _hp("activation", "choice", "relu", "Activation of the hidden layers.", _ARCH,
             choices=ACTIVATIONS),
         _hp("kernel_initializer", "choice", "glorot_uniform", "Initializer of hidden kernels.",
             _ARCH, choices=INITIALIZERS),
-        _hp("conv_blocks", "int", 2, "Convolution blocks before the dense head.", _CONV,
+        _hp("conv_blocks", "int", 3, "Convolution blocks before the dense head.", _CONV,
             low=1, high=MAX_CONV_BLOCKS, families=CONV_FAMILIES),
         _hp("filters", "int", 32, "Filters in each convolution block.", _CONV, low=1, high=1024,
             families=CONV_FAMILIES),
@@ -154,8 +156,11 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = dict(
             high=15, families=CONV_FAMILIES),
         _hp("pooling", "choice", "max", "Pooling (size 2) after each block.", _CONV,
             choices=POOLINGS, families=CONV_FAMILIES),
-        _hp("dropout", "float", 0.0, "Dropout rate after each hidden layer.", _REG, low=0.0,
-            high=0.9),
+        _hp("global_pooling", "choice", "average", "Pooling over all positions after the last "
+            "block, instead of flattening them (`none` flattens).", _CONV,
+            choices=GLOBAL_POOLINGS, families=CONV_FAMILIES),
+        _hp("dropout", "float", 0.0, "Dropout rate after each hidden layer (and after the "
+            "convolution blocks, in conv families).", _REG, low=0.0, high=0.9),
         _hp("l1", "float", 0.0, "L1 penalty on hidden kernels.", _REG, low=0.0, high=1.0),
         _hp("l2", "float", 0.0, "L2 penalty on hidden kernels.", _REG, low=0.0, high=1.0),
         _hp("batch_norm", "bool", False, "Batch normalization before each hidden activation.",
@@ -197,10 +202,21 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = dict(
 
 _DEFAULTS = {name: hp.default for name, hp in HYPERPARAMETERS.items()}
 
+FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "conv1d": {"n_layers": 0, "kernel_size": 5},
+    "conv2d": {"n_layers": 0, "filters": 64},
+}
+"""Where a family's defaults differ from the table's. The conv families default to blocks with
+max pooling after each (so the receptive field spans the input) and global average pooling
+straight into the output (Lin et al. 2013's head: which patterns fired, not where), chosen by
+``bench/conv_defaults.py`` over digits images and generated signal and order sequences; the
+README has the table."""
 
-def defaults() -> dict[str, Any]:
-    """Every hyperparameter's default value (None where it falls back to another name)."""
-    return dict(_DEFAULTS)
+
+def defaults(family: str = "mlp") -> dict[str, Any]:
+    """Every hyperparameter's default value for ``family`` (None where it falls back to another
+    name)."""
+    return {**_DEFAULTS, **FAMILY_DEFAULTS.get(family, {})}
 
 
 def is_active(name: str, config: Mapping[str, Any], family: str, task: str) -> bool:
@@ -222,7 +238,7 @@ def configuration(
 ) -> dict[str, Any]:
     """The hyperparameters a trial trains with: defaults, then fixed, then searched, keeping
     only the active ones, with fallbacks (``units_3`` from ``units``) resolved."""
-    merged = {**_DEFAULTS, **fixed, **params}
+    merged = {**defaults(family), **fixed, **params}
     config: dict[str, Any] = {}
     for name, hp in HYPERPARAMETERS.items():
         if not is_active(name, merged, family, task):
@@ -236,7 +252,7 @@ def active_params(
     fixed: Mapping[str, Any], params: Mapping[str, Any], family: str, task: str
 ) -> dict[str, Any]:
     """``params`` without the names that are inactive under the rest of the configuration."""
-    merged = {**_DEFAULTS, **fixed, **params}
+    merged = {**defaults(family), **fixed, **params}
     return {k: v for k, v in params.items() if is_active(k, merged, family, task)}
 
 
@@ -260,6 +276,11 @@ def markdown_table() -> str:
         else:
             valid = f"{_show(hp.low)} \N{EN DASH} {_show(hp.high)}"
         default = f"`{hp.fallback}`" if hp.fallback else _show(hp.default)
+        differs: dict[str, list[str]] = {}
+        for family, values in FAMILY_DEFAULTS.items():
+            if hp.name in values:
+                differs.setdefault(_show(values[hp.name]), []).append(family)
+        default += "".join(f" ({', '.join(fs)}: {value})" for value, fs in differs.items())
         where = []
         if hp.families:
             where.append("/".join(hp.families))
@@ -267,6 +288,8 @@ def markdown_table() -> str:
             where.append("/".join(hp.tasks))
         if hp.when is not None and hp.fallback:
             where.append(f"{hp.when.parent} ≥ i")
+        elif hp.when is not None and hp.when.at_least is not None:
+            where.append(f"{hp.when.parent} ≥ {hp.when.at_least}")
         elif hp.when is not None:
             where.append(f"{hp.when.parent}: {', '.join(map(str, hp.when.values))}")
         doc = hp.doc.split(" Active when")[0]

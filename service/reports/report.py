@@ -15,6 +15,7 @@ import html
 from typing import Any
 
 from service.core.records import JobRecord, TrialRecord
+from service.core.refit_summary import describe_refit
 
 MAX_TRIAL_ROWS = 200
 
@@ -64,6 +65,7 @@ def _content(job: JobRecord, best: TrialRecord | None, configuration: dict[str, 
             if k.startswith(("val_", "test_")) and not k.endswith("_std")
         },
         "diagnosis": (best.details.get("diagnosis") if best else None) or None,
+        "refit": describe_refit(job.summary.get("refit") or {}, objective.metric),
     }
 
 
@@ -102,6 +104,8 @@ def markdown(
     if c["metrics"]:
         out += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
         out += [f"| {_md(k)} | {_md(_fmt(v))} |" for k, v in c["metrics"].items()]
+    if c["refit"]:
+        out += ["", "## The shipped model", ""] + [f"- {_md(line)}" for line in c["refit"]]
     if c["diagnosis"]:
         d = c["diagnosis"]
         out += ["", f"## Diagnosis: {_md(d.get('label', ''))}", ""]
@@ -160,6 +164,10 @@ def html_report(
             "<h2>Metrics</h2>",
             _table(["metric", "value"], [[k, _fmt(v)] for k, v in c["metrics"].items()]),
         ]
+    if c["refit"]:
+        parts.append("<h2>The shipped model</h2><ul>")
+        parts += [f"<li>{html.escape(line)}</li>" for line in c["refit"]]
+        parts.append("</ul>")
     if c["diagnosis"]:
         d = c["diagnosis"]
         parts.append(f"<h2>Diagnosis: {html.escape(str(d.get('label', '')))}</h2><ul>")

@@ -94,6 +94,13 @@ def test_bayesian_classification_job(
     assert job["best"]["diagnosis"]["advice"]
     assert job["summary"]["diagnosis"] == job["best"]["diagnosis"]
     assert all(t["diagnosis"]["label"] in DIAGNOSES for t in trials)
+    # the refit kept its best epoch on an inner part and says what each part measured
+    refit = job["summary"]["refit"]
+    assert refit["method"] == "inner_validation"
+    assert 1 <= refit["epochs"] <= spec["training"]["max_epochs"]
+    assert refit["search_value"] == job["best"]["value"]
+    assert refit["test_value"] == job["best"]["metrics"]["test_accuracy"]
+    assert 0.0 <= refit["inner_validation_value"] <= 1.0 and refit["standard_error"] > 0
 
     # the refit model downloads as a plain .keras file that predicts from raw features
     response = client.get(job["links"]["model"])

@@ -53,11 +53,13 @@ def test_plots_and_report_of_a_search(
     trials_table = text.split('<table class="trials">', 1)[1].split("</table>", 1)[0]
     assert trials_table.count("<tr>") == 1 + 5  # the header and one row per trial
     assert "Best configuration" in text and "Diagnosis" in text
+    assert "<h2>The shipped model</h2>" in text and "refit inner validation" in text
     assert text.count("data:image/png;base64,") == len(SEARCH_PLOTS)
 
     markdown = client.get(f"/v1/jobs/{job_id}/report", headers={"Accept": "text/markdown"})
     assert markdown.mimetype == "text/markdown"
     assert "## Trials (best first)" in markdown.get_data(as_text=True)
+    assert "## The shipped model" in markdown.get_data(as_text=True)
     assert client.get(f"/v1/jobs/{job_id}/report?format=pdf").status_code == 422
 
 

@@ -164,6 +164,17 @@ def test_conv1d_blocks(pooling: str) -> None:
     assert hidden(model)[0].units == 7  # the dense head takes the MLP parameters
 
 
+@pytest.mark.parametrize("family", ["conv1d", "conv2d"])
+@pytest.mark.parametrize("pooled", ["average", "max"])
+def test_global_pooling_replaces_flattening(family: str, pooled: str) -> None:
+    shape = (12, 1) if family == "conv1d" else (6, 6, 1)
+    model = build(family=family, shape=shape, filters=5, global_pooling=pooled, n_layers=0)
+    pool = model.get_layer("global_pool")
+    assert type(pool).__name__ == f"Global{pooled.capitalize()}Pooling{family[-2:].upper()}"
+    assert pool.output.shape[1:] == (5,)  # one value per filter, whatever the length
+    assert not [layer for layer in model.layers if layer.name == "flatten"]
+
+
 def test_conv2d_takes_image_shape() -> None:
     model = build(family="conv2d", shape=(8, 8, 1), conv_blocks=1, filters=3, kernel_size=3)
     assert model.get_layer("to_grid").output.shape[1:] == (8, 8, 1)
@@ -183,6 +194,8 @@ def test_conv2d_takes_image_shape() -> None:
             {"conv_blocks": 2, "filters_1": 3, "pooling": "none", "batch_norm": True},
         ),
         ("conv2d", (7, 5, 2), {"conv_blocks": 4, "filters": 2, "kernel_size": 2, "n_layers": 1}),
+        ("conv1d", (13, 1), {"conv_blocks": 2, "filters": 5, "global_pooling": "average"}),
+        ("conv2d", (8, 8, 1), {"filters": 3, "global_pooling": "max", "n_layers": 1}),
     ],
 )
 def test_capacity_counts_like_keras(family: str, shape: tuple[int, ...], params: dict) -> None:
@@ -190,3 +203,23 @@ def test_capacity_counts_like_keras(family: str, shape: tuple[int, ...], params:
         config = configuration({}, params, family, task)
         model = build_model(family, config, shape, task, n_classes)
         assert count_params(config, family, shape, task, n_classes) == model.count_params()
+
+
+@pytest.mark.parametrize(
+    ("family", "shape", "kernel", "filters"),
+    [("conv1d", (64, 1), 5, 32), ("conv2d", (8, 8, 1), 3, 64)],
+)
+def test_conv_families_default_to_pooled_blocks_into_global_average_pooling(
+    family: str, shape: tuple[int, ...], kernel: int, filters: int
+) -> None:
+    """The measured defaults (``bench/conv_defaults.py``): three blocks, max pooling after each,
+    global average pooling into the output, no hidden dense layer; the MLP keeps its own."""
+    model = build(family=family, shape=shape)
+    convs = [layer for layer in model.layers if layer.name.startswith("conv_")]
+    assert [c.kernel_size for c in convs] == [(kernel,) * len(shape[:-1])] * 3
+    assert [c.filters for c in convs] == [filters] * 3
+    assert len([layer for layer in model.layers if layer.name.startswith("pool_")]) == 3
+    assert type(model.get_layer("global_pool")).__name__.startswith("GlobalAveragePooling")
+    assert not hidden(model)
+    assert len(hidden(build(family="mlp"))) == 2  # the table's n_layers for the MLP
+    assert "units" not in configuration({}, {}, family)  # no dense layer: no width to report

@@ -14,8 +14,8 @@ from service.core.spec import load_spec
 from service.core.vocabulary import configuration
 from worker.engine.dataset_loader import load_builtin
 from worker.engine.models import build_model
+from worker.engine.refit import refit
 from worker.engine.scaling import FeatureScaler
-from worker.engine.training import refit
 
 RNG = np.random.default_rng(0)
 
@@ -76,8 +76,9 @@ def test_the_exported_conv_model_takes_raw_features(spec: dict[str, Any], tmp_pa
     job = load_spec(spec)
     data = load_builtin("digits")
     config = configuration(job.fixed, {"conv_blocks": 1, "filters": 4}, "conv2d")
-    scores, model = refit(job, config, data, epochs=2, seed=0)
+    done = refit(job, config, data, epochs=2, seed=0, method="fixed_epochs")
+    scores = done.test_metrics
     path = tmp_path / "model.keras"
-    path.write_bytes(model)
+    path.write_bytes(done.model)
     predicted = keras.saving.load_model(path).predict(data.x_test, verbose=0).argmax(axis=1)
     assert float(np.mean(predicted == data.y_test)) == pytest.approx(scores["test_accuracy"])

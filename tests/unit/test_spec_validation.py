@@ -251,6 +251,7 @@ def _grid(spec: dict[str, Any]) -> dict[str, Any]:
             units_4={"type": "int", "low": 4, "high": 8}), "search_space.units_4"),
         (lambda s: s["search_space"].update(
             decay_rate={"type": "float", "low": 0.5, "high": 0.9}), "search_space.decay_rate"),
+        (lambda s: s["fixed"].update(n_layers=0), "search_space.units"),
         (_grid, "search.max_trials"),
         (lambda s: s["search_space"]["activation"].update(steps=3),
          "search_space.activation.steps"),

@@ -12,7 +12,8 @@ from sklearn.datasets import load_iris
 from service.core.spec import load_spec
 from service.core.vocabulary import configuration
 from worker.engine.dataset_loader import holdout_split, load_builtin
-from worker.engine.training import fit_trial, refit
+from worker.engine.refit import refit
+from worker.engine.training import fit_trial
 
 
 def test_builtin_test_split_is_fixed_stratified_and_disjoint() -> None:
@@ -104,13 +105,14 @@ def test_refit_scores_on_the_test_split_and_saves_a_plain_keras_model(
 
     job = load_spec(spec)
     data = load_builtin("iris")
-    scores, model = refit(
+    done = refit(
         job,
         configuration(job.fixed, {"learning_rate": 0.05, "lr_schedule": "cosine"}),
         data,
         epochs=20,
         seed=0,
     )
+    scores, model = done.test_metrics, done.model
     names = {"loss", "accuracy", "auc", "precision", "recall", "f1"}
     assert set(scores) == {f"test_{name}" for name in names}
     assert 0.0 <= scores["test_accuracy"] <= 1.0

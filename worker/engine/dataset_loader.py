@@ -110,9 +110,10 @@ def load_dataset(ref: DatasetRef, fetch: Fetch) -> Dataset:
 
 
 def holdout_split(
-    x: np.ndarray, y: np.ndarray, fraction: float, seed: int, task: str
+    x: np.ndarray, y: np.ndarray, fraction: float | int, seed: int, task: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Split training data into fit and validation parts (stratified for classification).
+    """Split training data into fit and validation parts (stratified for classification);
+    ``fraction`` is a share of the rows, or with an int their number.
 
     Every trial of a job uses the same seed, hence the same split, so their scores compare.
     """

@@ -63,3 +63,59 @@ def _classification(y: np.ndarray, predicted: np.ndarray, n_classes: int) -> dic
 def _regression(y: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     mse = float(np.mean((y.astype(np.float64) - predicted) ** 2))
     return {"rmse": math.sqrt(mse), "r2": float(sk.r2_score(y, predicted))}
+
+
+def standard_error(
+    metric: str,
+    y: np.ndarray,
+    predicted: np.ndarray,
+    task: str,
+    n_classes: int | None,
+    *,
+    regression_loss: str = "mse",
+    draws: int = 200,
+) -> float | None:
+    """The bootstrap standard error of ``metric`` (a base name: ``accuracy``, ``f1``...) on these
+    predictions: how much the score would move on another sample of the same size. Bootstrap,
+    because it holds for every metric alike (AUC and macro F1 have no simple formula); the loss
+    is the data term only (no L1/L2 penalty: that does not vary with the sample)."""
+    rng, classes = np.random.default_rng(0), int(n_classes or 2)
+    values = []
+    for _ in range(draws):
+        pick = rng.integers(0, len(y), len(y))
+        value = _metric(metric, y[pick], predicted[pick], task, classes, regression_loss)
+        if value is not None and math.isfinite(value):
+            values.append(value)
+    return float(np.std(values, ddof=1)) if len(values) > 1 else None
+
+
+def _metric(
+    name: str, y: np.ndarray, predicted: np.ndarray, task: str, n_classes: int, loss: str
+) -> float | None:
+    """One metric from predictions (None where it is undefined on them, as AUC on one class)."""
+    if task != CLASSIFICATION:
+        error = y.astype(np.float64) - predicted[:, 0]
+        if name == "loss":
+            name = {"mae": "mae", "huber": "huber"}.get(loss, "mse")
+        if name == "huber":  # Keras's default delta of 1
+            small = np.abs(error) <= 1.0
+            return float(np.mean(np.where(small, 0.5 * error**2, np.abs(error) - 0.5)))
+        if name == "mae":
+            return float(np.mean(np.abs(error)))
+        if name in ("mse", "rmse"):
+            mse = float(np.mean(error**2))
+            return math.sqrt(mse) if name == "rmse" else mse
+        return _regression(y, predicted[:, 0])[name] if len(y) > 1 else None
+    if name in ("accuracy", "loss"):
+        eps = 1e-7
+        if n_classes > 2:
+            chosen = predicted[np.arange(len(y)), y.astype(np.int64)]
+            labels = predicted.argmax(axis=1)
+        else:
+            p = np.clip(predicted[:, 0], eps, 1 - eps)
+            chosen = np.where(y == 1, p, 1 - p)
+            labels = (predicted[:, 0] >= 0.5).astype(np.int64)
+        if name == "accuracy":
+            return float(np.mean(labels == y))
+        return float(-np.mean(np.log(np.clip(chosen, eps, 1.0))))
+    return _classification(y, predicted, n_classes).get(name)

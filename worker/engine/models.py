@@ -23,6 +23,12 @@ _POOLING = {
     ("conv2d", "average"): keras.layers.AveragePooling2D,
 }
 _CONV = {"conv1d": keras.layers.Conv1D, "conv2d": keras.layers.Conv2D}
+_GLOBAL = {
+    ("conv1d", "average"): keras.layers.GlobalAveragePooling1D,
+    ("conv1d", "max"): keras.layers.GlobalMaxPooling1D,
+    ("conv2d", "average"): keras.layers.GlobalAveragePooling2D,
+    ("conv2d", "max"): keras.layers.GlobalMaxPooling2D,
+}
 _REGRESSION_LOSSES = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "huber": "huber"}
 
 
@@ -54,7 +60,12 @@ def build_model(
     if family in _CONV:
         x = keras.layers.Reshape(tuple(input_shape), name="to_grid")(x)
         x = conv_blocks(family, config, x)
-        x = keras.layers.Flatten(name="flatten")(x)
+        if config["global_pooling"] == "none":
+            x = keras.layers.Flatten(name="flatten")(x)
+        else:  # one value per filter, wherever it fired: the head sees what, not where
+            x = _GLOBAL[(family, config["global_pooling"])](name="global_pool")(x)
+        if config["dropout"] > 0:  # as in Keras's MNIST convnet: the features the head reads
+            x = keras.layers.Dropout(float(config["dropout"]), name="dropout_conv")(x)
     x = dense_layers(config, x)
     model = keras.Model(inputs, output_layer(task, n_classes)(x), name=str(family))
     model.compile(

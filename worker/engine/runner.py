@@ -310,11 +310,13 @@ def finalize_job(store: EngineStore, job_id: str, max_model_bytes: int = 256 << 
         return _finish(store, job_id, JobStatus.FAILED, error=reason, summary=summary)
     config = configuration(spec.fixed, best.params, spec.model.family, spec.task)
     try:
-        test_metrics, model = _refit(spec, config, _refit_epochs(best), store.datasets.data)
+        test_metrics, model, refit_summary = _refit(spec, config, best, store.datasets.data)
     except Exception as exc:
         log.exception("refit of job %s failed", job_id)
         error = f"refit failed: {_describe(exc)}"
         return _finish(store, job_id, JobStatus.FAILED, error=error, summary=summary)
+    if refit_summary:
+        summary["refit"] = refit_summary
     kept = None
     if model is not None and len(model) <= max_model_bytes:
         store.models.save(job_id, model)
@@ -363,19 +365,19 @@ def _finish_range_test(
 
 
 def _refit(
-    spec: JobSpec, config: dict[str, Any], epochs: int, fetch: Fetch
-) -> tuple[dict[str, float], bytes | None]:
+    spec: JobSpec, config: dict[str, Any], best: TrialRecord, fetch: Fetch
+) -> tuple[dict[str, float], bytes | None, dict[str, Any]]:
+    """The test metrics, the model (none for the synthetic family) and the refit's summary."""
     if spec.model.family == SYNTHETIC:
         from worker.engine.synthetic import synthetic_test_scores
 
-        return synthetic_test_scores(config), None
+        return synthetic_test_scores(config), None, {}
     from worker.engine.dataset_loader import load_dataset
-    from worker.engine.training import refit
+    from worker.engine.refit import ship
 
     freeze_startup_heap()
-    return refit(
-        spec, config, load_dataset(spec.dataset, fetch), epochs=epochs, seed=spec.search.seed
-    )
+    dataset = load_dataset(spec.dataset, fetch)
+    return ship(spec, config, dataset, best.value, epochs=_refit_epochs(best))
 
 
 def _summary(spec: JobSpec, trials: Sequence[TrialRecord]) -> dict[str, object]:

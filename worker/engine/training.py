@@ -1,5 +1,5 @@
 """Training one configuration: fit with early stopping on each validation fold, measure, detect
-divergence; and the final refit on all training data, scored once on the test set.
+divergence (``worker.engine.refit`` retrains the best one for the model a job ships).
 
 Feature scaling is fitted on the part of the data the model trains on, never on the validation
 or test part. Each fit clears the Keras session first so memory stays flat across trials in one
@@ -9,9 +9,8 @@ long-lived worker process.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -131,10 +130,8 @@ def fit_trial(
     folds = validation_folds(spec, dataset)
     results: list[FitResult] = []
     offset = 0
-    for x_fit, y_fit, x_val, y_val in folds:
-        result = _fit_fold(
-            spec, config, dataset, (x_fit, y_fit, x_val, y_val), seed, on_epoch, stop_check, offset
-        )
+    for fold in folds:
+        result = fit_fold(spec, config, dataset, fold, seed, on_epoch, stop_check, offset).result
         results.append(result)
         offset += result.epochs
         if result.diverged or result.details.get("stopped"):
@@ -144,16 +141,27 @@ def fit_trial(
     return _combine(results)
 
 
-def _fit_fold(
+@dataclass(frozen=True)
+class Trained:
+    """One fold's fit: its result, and the model (the kept weights) with its feature scaling."""
+
+    result: FitResult
+    model: keras.Model
+    scaler: FeatureScaler
+
+
+def fit_fold(
     spec: JobSpec,
     config: Mapping[str, Any],
     dataset: Dataset,
     fold: Fold,
     seed: int,
-    on_epoch: EpochHook | None,
-    stop_check: StopCheck | None,
-    offset: int,
-) -> FitResult:
+    on_epoch: EpochHook | None = None,
+    stop_check: StopCheck | None = None,
+    offset: int = 0,
+) -> Trained:
+    """Train on the fold's fit part with early stopping on its validation part, as a trial does
+    (the refit uses it too, with an inner validation part of the training data)."""
     x_fit, y_fit, x_val, y_val = fold
     scaler = scaler_for(spec, dataset).fit(x_fit)
     x_fit, x_val = scaler.transform(x_fit), scaler.transform(x_val)
@@ -189,16 +197,17 @@ def _fit_fold(
     epochs = len(history.get("loss", []))
     details = {"stopped": True} if reporter.stopped else {}
     if not history or any(not math.isfinite(v) for v in history.get("loss", [])):
-        return FitResult({}, history, epochs, None, True, details)
+        return Trained(FitResult({}, history, epochs, None, True, details), model, scaler)
     metrics = score(model, x_fit, y_fit, dataset.task, dataset.n_classes)
     metrics.update(score(model, x_val, y_val, dataset.task, dataset.n_classes, "val_"))
     diverged = not all(math.isfinite(v) for v in metrics.values())
     best = None if diverged else _best_epoch(history, stopping.monitor)
     restored = _kept_best_weights(model, stopper)
-    return FitResult(
+    result = FitResult(
         metrics, history, epochs, best, diverged, details,
         restored_best=restored, chance_error=_chance_error(y_fit, dataset.task),
     )  # fmt: skip
+    return Trained(result, model, scaler)
 
 
 def _kept_best_weights(model: keras.Model, stopper: keras.callbacks.EarlyStopping | None) -> bool:
@@ -254,50 +263,6 @@ def _combine(results: list[FitResult], partial: bool = False) -> FitResult:
 
 def _known(results: list[FitResult]) -> list[float]:
     return [r.chance_error for r in results if r.chance_error is not None]
-
-
-def refit(
-    spec: JobSpec, config: Mapping[str, Any], dataset: Dataset, *, epochs: int, seed: int
-) -> tuple[dict[str, float], bytes]:
-    """Train ``config`` on all training data for ``epochs`` and score it once on the test set.
-
-    The learning-rate schedule spans ``max_epochs`` as in the trials, so stopping after
-    ``epochs`` (the best trial's early-stopping epoch) leaves the rate where it was then.
-    Returns ``test_<metric>`` for each metric (reported, never used for selection) and the
-    trained model as ``.keras`` bytes, saved without its optimizer so that loading it needs
-    nothing but Keras.
-    """
-    scaler = scaler_for(spec, dataset).fit(dataset.x_train)
-    x_train, x_test = scaler.transform(dataset.x_train), scaler.transform(dataset.x_test)
-    model, steps = compiled_model(spec, config, dataset, len(x_train), seed=seed)
-    model.fit(
-        x_train,
-        dataset.y_train,
-        epochs=max(1, epochs),
-        batch_size=int(config["batch_size"]),
-        callbacks=[keras.callbacks.TerminateOnNaN(), *schedule_callbacks(config, steps, "loss")],
-        verbose=0,
-    )
-    metrics = score(model, x_test, dataset.y_test, dataset.task, dataset.n_classes, "test_")
-    return metrics, model_bytes(model, scaler)
-
-
-def model_bytes(model: keras.Model, scaler: FeatureScaler) -> bytes:
-    """The model as a ``.keras`` file, with the feature scaling built in as its first layer, so
-    it takes raw features like the ones uploaded."""
-    inputs = keras.Input(shape=model.input_shape[1:], name="raw_features")
-    scale = np.where(scaler.scale_ == 0, 1.0, scaler.scale_)
-    normalize = keras.layers.Normalization(
-        mean=scaler.mean_.astype(np.float32),
-        variance=(scale**2).astype(np.float32),
-        name="standardize",
-    )
-    served = keras.Model(inputs, model(normalize(inputs)), name=f"tuneq_{model.name}")
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "model.keras")
-        served.save(path)
-        with open(path, "rb") as file:
-            return file.read()
 
 
 def _best_epoch(history: Mapping[str, list[float]], monitor: str) -> int | None:

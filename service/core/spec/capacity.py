@@ -3,7 +3,7 @@ is over the server's cap before any worker builds it.
 
 The counts follow ``worker.engine.models`` layer by layer (a test checks them against Keras's own
 ``count_params``): dense kernels and biases, batch normalization's four vectors per unit,
-"same"-padded convolutions and "same"-padded pooling of size 2.
+"same"-padded convolutions, "same"-padded pooling of size 2, global pooling (no parameters).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from service.core.spec.types import Dimension, DimensionType
 from service.core.vocabulary import configuration
 
 # Names whose effect on the count is not monotone: every value they can take is tried.
-_STRUCTURAL = ("n_layers", "conv_blocks", "pooling", "batch_norm")
+_STRUCTURAL = ("n_layers", "conv_blocks", "pooling", "global_pooling", "batch_norm")
 
 
 def count_params(
@@ -41,7 +41,7 @@ def count_params(
             channels = filters
             if config["pooling"] != "none":
                 spatial = [math.ceil(s / 2) for s in spatial]
-        width = math.prod(spatial) * channels
+        width = channels if config["global_pooling"] != "none" else math.prod(spatial) * channels
     else:
         width = math.prod(input_shape)
     for layer in range(1, config["n_layers"] + 1):

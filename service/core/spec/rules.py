@@ -130,7 +130,7 @@ def _can_be_active(name: str, data: dict[str, Any]) -> bool:
     parent = hp.when.parent
     dim = data["search_space"].get(parent)
     if dim is None:
-        values: list[Any] = [data["fixed"].get(parent, defaults()[parent])]
+        values: list[Any] = [data["fixed"].get(parent, defaults(data["model"].family)[parent])]
     elif dim.type == DimensionType.CATEGORICAL:
         values = list(dim.choices or ())
     else:

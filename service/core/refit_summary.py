@@ -1,0 +1,36 @@
+"""The refit's reading in words, for the CLI's summary and the report alike: how the shipped
+model was trained, and its objective as the search, the refit's inner validation part and the
+test set each measured it (the standard-library client imports this, so: no dependencies)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+_METHODS = {
+    "inner_validation": "a tenth of the training data kept aside, the best epoch on it kept",
+    "fixed_epochs": "all training data, the best trial's epoch count",
+}
+
+
+def describe_refit(refit: Mapping[str, Any], metric: str) -> list[str]:
+    """Lines: the method and epochs; the three values side by side; any warning."""
+    if not refit:
+        return []
+    method = str(refit.get("method", ""))
+    lines = [f"Refit: {method} ({_METHODS.get(method, method)}), {refit.get('epochs')} epochs"]
+    values = [
+        (label, refit[key])
+        for label, key in (
+            ("search", "search_value"),
+            ("refit inner validation", "inner_validation_value"),
+            ("test", "test_value"),
+        )
+        if isinstance(refit.get(key), int | float)
+    ]
+    if values:
+        base = metric.removeprefix("val_")
+        lines.append(f"  {base}: " + ", ".join(f"{label} {value:.4f}" for label, value in values))
+    if refit.get("warning"):
+        lines.append(f"Warning: {refit['warning']}")
+    return lines
