@@ -18,7 +18,7 @@ Candidates, and the reference architectures they follow:
   hundred rows moves its running statistics too slowly for early stopping's first epochs;
   ``gap-k3-64`` with 64 filters.
 
-    python bench/conv_defaults.py          # 3 tasks x 5 candidates x 3 seeds: ~12 min, 2 cores
+    python bench/conv_defaults.py          # 3 tasks x 6 candidates x 3 seeds: ~15 min, 2 cores
     python bench/conv_defaults.py --smoke  # seconds: keeps the script working in CI
 """
 

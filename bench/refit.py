@@ -139,7 +139,9 @@ def run(
     }
     epochs_kept = result.best_epoch or result.epochs
     for method in methods:
-        shipped = refit(spec, config, data, epochs=epochs_kept, seed=seed, method=method)
+        shipped = refit(
+            spec, config, data, epochs=epochs_kept, seed=seed, method=method, most=result.epochs
+        )
         out[method] = shipped.test_metrics["test_accuracy"]
         if shipped.inner_metrics:
             out[f"{method}_inner"] = shipped.inner_metrics["val_accuracy"]
@@ -185,12 +187,14 @@ def main() -> int:
         runs = [run(family, data, seed, trials, epochs, methods) for seed in range(seeds)]
         means = {c: float(np.mean([r[c] for r in runs])) for c in columns}
         spread = {c: float(np.std([r[c] for r in runs])) for c in columns}
-        inner = float(np.mean([r.get("inner_validation_inner", np.nan) for r in runs]))
+        inners = [r["inner_validation_inner"] for r in runs if "inner_validation_inner" in r]
+        inner = float(np.mean(inners)) if inners else None
         rows.append({"family": family, "task": name, "mean": means, "std": spread,
                      "inner_validation_value": inner, "runs": runs,
                      "seconds": time.perf_counter() - began})  # fmt: skip
         cells = "".join(f"{means[c]:>11.4f} ±{spread[c]:.3f}" for c in columns)
-        print(f"{family + '/' + name:<16}{cells}{inner:>10.4f}", flush=True)
+        shown = f"{inner:>10.4f}" if inner is not None else f"{'-':>10}"
+        print(f"{family + '/' + name:<16}{cells}{shown}", flush=True)
     out = Path(tempfile.gettempdir()) if args.smoke else ROOT / "bench" / "results"
     saved = "refit_old_defaults.json" if args.old_defaults else "refit.json"
     if args.methods:

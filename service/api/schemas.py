@@ -201,7 +201,7 @@ class CancelRequestSchema(Schema):
     refit = StrictBoolean(
         load_default=True,
         metadata={
-            "description": "Ship the best trial so far: refit it on all training data, score it "
+            "description": "Ship the best trial so far: refit it on the training data, score it "
             "on the test set and keep its model, as a finished search does (the default). "
             "false: stop at once, with no model."
         },

@@ -8,17 +8,29 @@ from collections.abc import Mapping
 from typing import Any
 
 _METHODS = {
-    "inner_validation": "a tenth of the training data kept aside, the best epoch on it kept",
     "fixed_epochs": "all training data, the best trial's epoch count",
+    "averaged": "all training data, the weights of its last epochs averaged",
 }
+_PARTS = {
+    "tenth": "a tenth of the training data kept aside",
+    "own": "the dataset's validation part",
+}
+
+
+def _how(refit: Mapping[str, Any]) -> str:
+    method = str(refit.get("method", ""))
+    if method != "inner_validation":
+        return _METHODS.get(method, method)
+    part = _PARTS.get(str(refit.get("inner_part")), "an inner validation part")
+    kept = "the best epoch on it kept" if refit.get("kept_best_epoch") else "the last epoch kept"
+    return f"{part}, {kept}"
 
 
 def describe_refit(refit: Mapping[str, Any], metric: str) -> list[str]:
     """Lines: the method and epochs; the three values side by side; any warning."""
     if not refit:
         return []
-    method = str(refit.get("method", ""))
-    lines = [f"Refit: {method} ({_METHODS.get(method, method)}), {refit.get('epochs')} epochs"]
+    lines = [f"Refit: {refit.get('method')} ({_how(refit)}), {refit.get('epochs')} epochs"]
     values = [
         (label, refit[key])
         for label, key in (

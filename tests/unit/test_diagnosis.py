@@ -159,3 +159,12 @@ def test_a_tuned_relu_adam_model_is_a_good_fit(spec: dict[str, Any]) -> None:
               "n_layers": 1, "batch_size": 32}  # fmt: skip
     found = trained(job_spec, params)
     assert found["label"] == "good_fit", found
+
+
+def test_a_smaller_model_is_advised_in_the_layers_it_has() -> None:
+    spec = job()
+    said = " ".join(advice(spec, {"n_layers": 2, "units": 32}, OVERFIT))
+    assert "fewer layers (now 2) or units (now 32)" in said
+    conv = diagnose(OVERFIT, {}, spec, configuration({}, {}, "conv1d"), RESTORED)["advice"]
+    assert "fewer filters (now 32) or conv_blocks (now 3)" in " ".join(conv)
+    assert "fewer layers" not in " ".join(conv)  # the conv defaults have no dense layer

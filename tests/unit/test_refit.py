@@ -26,7 +26,7 @@ def test_the_inner_validation_refit_keeps_its_best_epoch_and_takes_raw_features(
     data = load_builtin("iris")
     config = configuration(job.fixed, {"learning_rate": 0.05})
     done = refit(job, config, data, epochs=3, seed=0)
-    assert done.method == "inner_validation"
+    assert done.method == "inner_validation" and done.inner_part == "tenth"
     # it chose its own length on the inner part (not the trial's 3 epochs), within max_epochs
     assert 1 <= done.epochs <= 12
     assert set(done.inner_metrics) >= {"val_accuracy", "val_loss"}
@@ -63,7 +63,7 @@ def test_the_bootstrap_error_of_accuracy_is_the_binomial_one() -> None:
 
 
 def test_a_shortfall_beyond_three_standard_errors_is_a_warning() -> None:
-    # 0.964 on 300 validation rows, 0.911 on 360 test rows (se 0.015 there): 2.6 joint errors
+    # 0.964 on 300 validation rows, 0.911 on 360 test rows (se 0.015 there): 2.4 joint errors
     close = shortfall(0.964, 0.911, "max", 0.015, 360, 300)
     assert close["shortfall_se"] == pytest.approx(0.053 / (0.015 * math.sqrt(1 + 360 / 300)))
     assert "warning" not in close
@@ -106,12 +106,15 @@ def test_the_refit_reads_in_words() -> None:
     from service.core.refit_summary import describe_refit
 
     refit = {"method": "inner_validation", "epochs": 23, "search_value": 0.964,
-             "inner_validation_value": 0.958, "test_value": 0.911, "warning": "Look."}  # fmt: skip
+             "inner_validation_value": 0.958, "test_value": 0.911, "warning": "Look.",
+             "inner_part": "tenth", "kept_best_epoch": True}  # fmt: skip
     lines = describe_refit(refit, "val_accuracy")
     assert lines[0].startswith("Refit: inner_validation (a tenth of the training data kept aside")
     assert lines[1] == "  accuracy: search 0.9640, refit inner validation 0.9580, test 0.9110"
     assert lines[2] == "Warning: Look."
     assert describe_refit({}, "val_accuracy") == []
+    own = {**refit, "inner_part": "own", "kept_best_epoch": False}
+    assert "(the dataset's validation part, the last epoch kept)" in describe_refit(own, "loss")[0]
 
 
 def test_the_cli_summary_shows_the_refit_under_the_scores() -> None:
@@ -174,3 +177,23 @@ def test_the_averaged_refit_keeps_the_mean_of_its_last_quarter_of_epochs(
     assert float(np.mean(predicted == data.y_test)) == pytest.approx(
         done.test_metrics["test_accuracy"]
     )
+
+
+def test_the_inner_refit_runs_no_longer_than_the_trial_and_never_ships_a_diverged_run(
+    spec: dict[str, Any],
+) -> None:
+    job = load_spec(spec)
+    data = load_builtin("iris")
+    capped = refit(job, configuration(job.fixed, {}), data, epochs=2, seed=0, most=2)
+    assert capped.method == "inner_validation" and capped.epochs <= 2
+    spec["dataset"] = {"builtin": "diabetes"}
+    spec["training"]["objective"] = {"metric": "val_loss"}
+    wild = load_spec(spec)
+    config = configuration(
+        wild.fixed,
+        {"optimizer": "sgd", "learning_rate": 10.0, "momentum": 0.99, "units": 512, "n_layers": 4},
+        "mlp",
+        "regression",
+    )
+    done = refit(wild, config, load_builtin("diabetes"), epochs=1, seed=1)
+    assert (done.method, done.inner_part, done.inner_metrics) == ("fixed_epochs", None, {})

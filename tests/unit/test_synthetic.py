@@ -45,3 +45,10 @@ def test_synthetic_family_is_refused_unless_enabled(spec: dict[str, Any]) -> Non
         assert "crash_trials" in exc.messages["model"]
     else:
         raise AssertionError("fault injection accepted for a real model family")
+
+
+def test_a_synthetic_configuration_without_dense_layers_scores() -> None:
+    from worker.engine.synthetic import synthetic_score
+
+    config = configuration({"n_layers": 0}, {}, "synthetic", "classification")
+    assert "units" not in config and 0.05 <= synthetic_score(config) <= 0.99

@@ -175,9 +175,12 @@ class _Advisor:
                           "restore_best_weights.")  # fmt: skip
         elif not stopping.restore_best_weights:
             advice.append("Keep the best epoch: set early_stopping.restore_best_weights.")
-        if "units" in self.config or "n_layers" in self.config:
+        if int(self.config.get("n_layers") or 0) > 0:
             advice.append(f"Try a smaller model: fewer layers (now {self._value('n_layers')}) "
                           f"or units (now {self._value('units')}).")  # fmt: skip
+        elif "filters" in self.config:
+            advice.append(f"Try a smaller model: fewer filters (now {self._value('filters')}) "
+                          f"or conv_blocks (now {self._value('conv_blocks')}).")  # fmt: skip
         return [a for a in advice if a]
 
     def underfit(self) -> list[str]:

@@ -106,16 +106,21 @@ def _metric(
             mse = float(np.mean(error**2))
             return math.sqrt(mse) if name == "rmse" else mse
         return _regression(y, predicted[:, 0])[name] if len(y) > 1 else None
-    if name in ("accuracy", "loss"):
-        eps = 1e-7
-        if n_classes > 2:
-            chosen = predicted[np.arange(len(y)), y.astype(np.int64)]
-            labels = predicted.argmax(axis=1)
-        else:
-            p = np.clip(predicted[:, 0], eps, 1 - eps)
-            chosen = np.where(y == 1, p, 1 - p)
-            labels = (predicted[:, 0] >= 0.5).astype(np.int64)
-        if name == "accuracy":
-            return float(np.mean(labels == y))
+    if name == "auc":
+        return _classification(y, predicted, n_classes).get(name)
+    eps = 1e-7
+    if n_classes > 2:
+        chosen = predicted[np.arange(len(y)), y.astype(np.int64)]
+        labels = predicted.argmax(axis=1)
+    else:
+        p = np.clip(predicted[:, 0], eps, 1 - eps)
+        chosen = np.where(y == 1, p, 1 - p)
+        labels = (predicted[:, 0] >= 0.5).astype(np.int64)
+    if name == "accuracy":
+        return float(np.mean(labels == y))
+    if name == "loss":
         return float(-np.mean(np.log(np.clip(chosen, eps, 1.0))))
-    return _classification(y, predicted, n_classes).get(name)
+    macro = {"precision": sk.precision_score, "recall": sk.recall_score, "f1": sk.f1_score}
+    return float(
+        macro[name](y, labels, labels=list(range(n_classes)), average="macro", zero_division=0)
+    )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +32,7 @@ from worker.engine.schedules import schedule_callbacks
 from worker.engine.training import compiled_model, fit_fold, scaler_for
 
 INNER_FRACTION = 0.1
-"""The training data the inner-validation refit keeps aside (at least one row per class)."""
+"""The training data the inner-validation refit keeps aside."""
 METHODS = ("inner_validation", "fixed_epochs", "averaged")
 AVERAGED_SHARE = 0.25
 """``averaged``: the last quarter of the epochs (at least one) is averaged (SWA)."""
@@ -51,6 +51,10 @@ class Refit:
     model: bytes
     # ``val_<metric>`` on the inner validation part ({} for ``fixed_epochs``)
     inner_metrics: dict[str, float] = field(default_factory=dict)
+    # with an inner part: which ("a tenth" or the dataset's own), and whether the best epoch's
+    # weights were kept (early stopping with restore_best_weights) or the last epoch's
+    inner_part: str | None = None
+    kept_best: bool = False
     # the bootstrap standard error of the objective on the test set, and the rows scored during
     # the search (to scale it to the search value's own error)
     test_se: float | None = None
@@ -65,29 +69,38 @@ def refit(
     epochs: int,
     seed: int,
     method: str = DEFAULT_METHOD,
+    most: int | None = None,
 ) -> Refit:
     """Retrain ``config`` on the training part and score it once on the test set.
 
     ``epochs`` is the best trial's early-stopping epoch: ``fixed_epochs`` trains exactly that
-    long on all training data; ``inner_validation`` trains up to ``max_epochs`` and keeps the
-    weights of its best epoch on the inner part. Test values are reported, never used to choose.
+    long on all training data; ``inner_validation`` trains up to ``most`` epochs (what the best
+    trial itself ran, so the refit takes no longer than it did; else ``max_epochs``) and keeps
+    the weights of its best epoch on the inner part, falling back to ``fixed_epochs`` when the
+    rows are too few to split or the inner run diverges. Test values are reported, never used
+    to choose.
     The model is saved as ``.keras`` bytes without its optimizer, with the feature scaling as its
     first layer, so loading it needs nothing but Keras and it takes raw features.
     """
     if method not in METHODS:
         raise ValueError(f"unknown refit method {method!r}; there are {METHODS}")
     inner: dict[str, float] = {}
-    fold = None
+    part, kept_best, trained = None, False, None
     if method == "inner_validation":
         try:
             fold = inner_fold(dataset, seed)
         except ValueError:  # too few rows to keep any aside: train on all of them, as before
             method = "fixed_epochs"
-    if fold is not None:
-        trained = fit_fold(spec, config, dataset, fold, seed)
+        else:
+            part = "own" if fold[2] is dataset.x_val else "tenth"
+            trained = fit_fold(spec, config, dataset, fold, seed, on_epoch=_at_most(most))
+            if trained.result.diverged:  # nothing to keep: the blind refit, as before
+                method, part, trained = "fixed_epochs", None, None
+    if trained is not None:
         model, scaler, result = trained.model, trained.scaler, trained.result
-        epochs = (result.best_epoch if result.restored_best else None) or result.epochs
-        inner = {k: v for k, v in trained.result.metrics.items() if k.startswith("val_")}
+        kept_best = result.restored_best
+        epochs = (result.best_epoch if kept_best else None) or result.epochs
+        inner = {k: v for k, v in result.metrics.items() if k.startswith("val_")}
     else:
         model, scaler = _fixed_epochs(spec, config, dataset, epochs, seed, method == "averaged")
     x_test = scaler.transform(dataset.x_test)
@@ -99,7 +112,13 @@ def refit(
         regression_loss=str(config.get("loss", "mse")),
     )  # fmt: skip
     rows = _search_rows(spec, dataset)
-    return Refit(method, epochs, metrics, model_bytes(model, scaler), inner, se, rows)
+    return Refit(method, epochs, metrics, model_bytes(model, scaler), inner, part, kept_best, se,
+                 rows)  # fmt: skip
+
+
+def _at_most(most: int | None) -> Callable[[int, dict[str, list[float]]], bool] | None:
+    """An epoch hook that stops training after ``most`` epochs."""
+    return None if most is None else (lambda epoch, history: epoch < most)
 
 
 def _search_rows(spec: JobSpec, dataset: Dataset) -> int:
@@ -115,21 +134,26 @@ def _search_rows(spec: JobSpec, dataset: Dataset) -> int:
 
 def ship(
     spec: JobSpec, config: Mapping[str, Any], dataset: Dataset, search_value: float | None,
-    *, epochs: int,
+    *, epochs: int, most: int | None = None,
 ) -> tuple[dict[str, float], bytes, dict[str, Any]]:  # fmt: skip
     """The refit a job ships: its test metrics, its model, and what the job reports of it (the
     method and epochs; the search, inner-validation and test values of the objective; any
-    shortfall warning)."""
-    done = refit(spec, config, dataset, epochs=epochs, seed=spec.search.seed)
+    shortfall warning). ``most``: the epochs the best trial ran (per fold)."""
+    done = refit(spec, config, dataset, epochs=epochs, seed=spec.search.seed, most=most)
     objective = spec.training.objective
     reported: dict[str, Any] = {"method": done.method, "epochs": done.epochs}
-    if objective.metric in done.inner_metrics:
-        reported["inner_validation_value"] = done.inner_metrics[objective.metric]
+    if done.inner_part is not None:
+        reported |= {"inner_part": done.inner_part, "kept_best_epoch": done.kept_best}
+    inner_value = done.inner_metrics.get(objective.metric)
+    if inner_value is not None and math.isfinite(inner_value):
+        reported["inner_validation_value"] = inner_value
+    if search_value is not None:
+        reported["search_value"] = search_value
     test_value = done.test_metrics.get(f"test_{objective.metric.removeprefix('val_')}")
     if search_value is not None and test_value is not None and math.isfinite(test_value):
         reported |= shortfall(
             search_value, test_value, objective.direction, done.test_se,
-            len(dataset.y_test), done.search_rows,
+            len(dataset.y_test), done.search_rows, spec.training.validation.method,
         )  # fmt: skip
     return done.test_metrics, done.model, reported
 
@@ -138,7 +162,8 @@ def inner_fold(
     dataset: Dataset, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The training part less an inner validation part: the dataset's own validation part when
-    it has one, else ``INNER_FRACTION`` of the rows (stratified, at least one per class)."""
+    it has one, else ``INNER_FRACTION`` of the rows (stratified; at least as many rows as
+    classes, though a rare class may still have none there)."""
     if dataset.x_val is not None and dataset.y_val is not None:
         return dataset.x_train, dataset.y_train, dataset.x_val, dataset.y_val
     rows = len(dataset.x_train)
@@ -200,7 +225,7 @@ class _WeightAverage(keras.callbacks.Callback):
 
 def shortfall(
     search_value: float, test_value: float, direction: str, test_se: float | None,
-    test_rows: int, search_rows: int,
+    test_rows: int, search_rows: int, validation: str = "holdout",
 ) -> dict[str, Any]:  # fmt: skip
     """How far the test value fell short of the search value, in standard errors of their
     difference, with a plain-language warning beyond ``SHORTFALL_SE``.
@@ -218,12 +243,23 @@ def shortfall(
         out["warning"] = (
             f"The shipped model scored {test_value:.4g} on the test set, {worse:.3g} worse than "
             f"the search's {search_value:.4g}: more than {SHORTFALL_SE:g} standard errors "
-            f"({se:.2g}), so this is unlikely to be chance. The best of many trials on "
-            f"{search_rows} validation rows tends to look better than it is; a larger validation "
-            "part or k-fold validation gives a search value you can trust, and a narrower "
-            "search space gives it fewer chances to be lucky."
+            f"({se:.2g}), so this is unlikely to be chance. " + _why_short(validation, search_rows)
         )
     return out
+
+
+def _why_short(validation: str, search_rows: int) -> str:
+    if validation == "kfold":
+        return (
+            "The best of many trials looks better than it is even across folds; the test "
+            "set may also differ from the training data (a shift in how it was collected), "
+            "or the search space gives the search many chances to be lucky: narrow it."
+        )
+    return (
+        f"The best of many trials on {search_rows} validation rows tends to look better "
+        "than it is; a larger validation part or k-fold validation gives a search value "
+        "you can trust, and a narrower search space gives it fewer chances to be lucky."
+    )
 
 
 def model_bytes(model: keras.Model, scaler: FeatureScaler) -> bytes:

@@ -284,7 +284,7 @@ def _fit(
 
 
 def finalize_job(store: EngineStore, job_id: str, max_model_bytes: int = 256 << 20) -> JobStatus:
-    """Refit the best configuration on all training data, score it on the test set, keep the
+    """Refit the best configuration on the training data, score it on the test set, keep the
     model (up to ``max_model_bytes``), finish: succeeded, or cancelled for a ``stopping`` job
     (cancelled with its best to ship; its trials still running are not waited for).
 
@@ -377,7 +377,8 @@ def _refit(
 
     freeze_startup_heap()
     dataset = load_dataset(spec.dataset, fetch)
-    return ship(spec, config, dataset, best.value, epochs=_refit_epochs(best))
+    epochs, most = _refit_epochs(best), best.epochs_per_fold
+    return ship(spec, config, dataset, best.value, epochs=epochs, most=most)
 
 
 def _summary(spec: JobSpec, trials: Sequence[TrialRecord]) -> dict[str, object]:

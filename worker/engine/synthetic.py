@@ -27,7 +27,7 @@ def synthetic_score(config: Mapping[str, Any]) -> float:
     """
     score = 0.97
     score -= 0.08 * (math.log10(float(config["learning_rate"])) + 2.5) ** 2
-    score -= 0.005 * (math.log2(float(config["units"])) - 7) ** 2
+    score -= 0.005 * (math.log2(float(config.get("units", 64))) - 7) ** 2  # none at 0 layers
     score -= 0.01 * (int(config["n_layers"]) - 2) ** 2
     score -= 0.3 * (float(config["dropout"]) - 0.15) ** 2
     score -= 2.0 * float(config["l2"]) + 5.0 * float(config["l1"])
