@@ -40,6 +40,16 @@ VALID_SPEC: dict[str, Any] = {
 }
 
 
+# An MLP on diabetes that this learning rate and momentum send to NaN within an epoch.
+DIVERGING = {
+    "optimizer": "sgd",
+    "learning_rate": 10.0,
+    "momentum": 0.99,
+    "units": 512,
+    "n_layers": 4,
+}
+
+
 class Workers:
     """Starts named worker processes and stops whatever is left at the end."""
 

@@ -13,6 +13,7 @@ import pytest
 
 from service.core.spec import ValidationSpec, load_spec
 from service.core.vocabulary import configuration
+from tests.helpers import DIVERGING
 from worker.engine.dataset_loader import Dataset, load_builtin
 from worker.engine.metrics import standard_error
 from worker.engine.refit import inner_fold, refit, shortfall
@@ -191,7 +192,7 @@ def test_the_inner_refit_runs_no_longer_than_the_trial_and_never_ships_a_diverge
     wild = load_spec(spec)
     config = configuration(
         wild.fixed,
-        {"optimizer": "sgd", "learning_rate": 10.0, "momentum": 0.99, "units": 512, "n_layers": 4},
+        DIVERGING,
         "mlp",
         "regression",
     )

@@ -11,6 +11,7 @@ from sklearn.datasets import load_iris
 
 from service.core.spec import load_spec
 from service.core.vocabulary import configuration
+from tests.helpers import DIVERGING
 from worker.engine.dataset_loader import holdout_split, load_builtin
 from worker.engine.refit import refit
 from worker.engine.training import fit_trial
@@ -90,7 +91,7 @@ def test_divergence_is_detected(spec: dict[str, Any]) -> None:
     job = load_spec(spec)
     config = configuration(
         job.fixed,
-        {"optimizer": "sgd", "learning_rate": 10.0, "momentum": 0.99, "units": 512, "n_layers": 4},
+        DIVERGING,
         "mlp",
         "regression",
     )

@@ -37,12 +37,7 @@ def score(
 
 
 def _classification(y: np.ndarray, predicted: np.ndarray, n_classes: int) -> dict[str, float]:
-    if n_classes > 2:
-        labels = predicted.argmax(axis=1)
-        proba = predicted / predicted.sum(axis=1, keepdims=True)
-    else:
-        proba = predicted[:, 0]
-        labels = (proba >= 0.5).astype(np.int64)
+    labels, proba = _labels(predicted, n_classes)
     classes = list(range(n_classes))
     out = {
         "precision": sk.precision_score(
@@ -51,13 +46,27 @@ def _classification(y: np.ndarray, predicted: np.ndarray, n_classes: int) -> dic
         "recall": sk.recall_score(y, labels, labels=classes, average="macro", zero_division=0),
         "f1": sk.f1_score(y, labels, labels=classes, average="macro", zero_division=0),
     }
-    if len(np.unique(y)) == n_classes:
-        if n_classes > 2:
-            auc = sk.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=classes)
-        else:
-            auc = sk.roc_auc_score(y, proba)
+    if (auc := _auc(y, proba, n_classes)) is not None:
         out["auc"] = auc
     return {name: float(value) for name, value in out.items()}
+
+
+def _labels(predicted: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The predicted class of each row, and the probabilities AUC reads (the positive class's
+    alone for two classes)."""
+    if n_classes > 2:
+        return predicted.argmax(axis=1), predicted / predicted.sum(axis=1, keepdims=True)
+    return (predicted[:, 0] >= 0.5).astype(np.int64), predicted[:, 0]
+
+
+def _auc(y: np.ndarray, proba: np.ndarray, n_classes: int) -> float | None:
+    """Macro one-vs-rest AUC; None unless every class is present."""
+    if len(np.unique(y)) != n_classes:
+        return None
+    if n_classes > 2:
+        classes = list(range(n_classes))
+        return float(sk.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=classes))
+    return float(sk.roc_auc_score(y, proba))
 
 
 def _regression(y: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
@@ -106,16 +115,15 @@ def _metric(
             mse = float(np.mean(error**2))
             return math.sqrt(mse) if name == "rmse" else mse
         return _regression(y, predicted[:, 0])[name] if len(y) > 1 else None
+    labels, proba = _labels(predicted, n_classes)
     if name == "auc":
-        return _classification(y, predicted, n_classes).get(name)
+        return _auc(y, proba, n_classes)
     eps = 1e-7
     if n_classes > 2:
         chosen = predicted[np.arange(len(y)), y.astype(np.int64)]
-        labels = predicted.argmax(axis=1)
     else:
         p = np.clip(predicted[:, 0], eps, 1 - eps)
         chosen = np.where(y == 1, p, 1 - p)
-        labels = (predicted[:, 0] >= 0.5).astype(np.int64)
     if name == "accuracy":
         return float(np.mean(labels == y))
     if name == "loss":
