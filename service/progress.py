@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from service.core.refit_summary import describe_refit
+from service.core.refit_summary import describe_model_io, describe_refit
 
 if TYPE_CHECKING:
     from service.client import Job
@@ -72,6 +72,8 @@ def summary(job: dict[str, Any], gated: Sequence[str] = ()) -> str:
     lines += _scores(best["metrics"], gated)
     refit = (job.get("summary") or {}).get("refit") or {}
     lines += describe_refit(refit, objective.get("metric", ""))
+    model = job.get("model") or {}
+    lines += describe_model_io(model.get("input") or {}, model.get("class_names"))
     carried = ((job.get("summary") or {}).get("warm_start") or {}).get("best") or {}
     if carried.get("from_source"):
         lines.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from types import MappingProxyType
@@ -20,6 +21,7 @@ from service.core.records import DatasetMeta
 from service.core.settings import Settings
 from service.core.store import DatasetLimitReached, DatasetQuotaReached, JobStore
 from service.core.store.uploads import RedisDatasets
+from service.core.table_encoding import EncodingLimits
 
 blueprint = Blueprint("datasets", __name__, url_prefix="/v1/datasets")
 
@@ -31,7 +33,7 @@ def install(app: Flask, settings: Settings) -> None:
 
 
 _DATASET_ID = re.compile(r"^[0-9a-f]{64}$")
-_FORM_FIELDS = {"file", "target", "task", "name"}
+_FORM_FIELDS = {"file", "target", "task", "name", "column_types"}
 
 
 def _store() -> JobStore:
@@ -55,8 +57,11 @@ def dataset_view(meta: DatasetMeta, entry: dict[str, Any]) -> dict[str, Any]:
         "n_features": meta.n_features,
         "n_classes": meta.n_classes,
         "classes": meta.classes,
+        "class_names": meta.class_names,
         "image_shape": meta.image_shape,
         "columns": meta.columns,
+        "column_kinds": list(meta.table) if meta.table is not None else None,
+        "model_input": meta.info().model_input(),
         "splits": meta.splits,
         "size_bytes": meta.size_bytes,
         "created_at": iso(entry.get("created_at")),
@@ -70,7 +75,8 @@ def describe(parsed: ParsedDataset, tenant: str, stored_bytes: int) -> DatasetMe
     return DatasetMeta(
         id=parsed.content_id(tenant),
         task=parsed.task,
-        n_features=parsed.n_features,
+        # a table's: the columns its model takes (its float matrix holds only some of them)
+        n_features=len(parsed.columns or ()) if parsed.tabular else parsed.n_features,
         n_classes=len(parsed.classes) if parsed.classes else None,
         classes=tuple(parsed.classes) if parsed.classes else None,
         image_shape=parsed.image_shape,
@@ -81,6 +87,8 @@ def describe(parsed: ParsedDataset, tenant: str, stored_bytes: int) -> DatasetMe
         min_class_count=parsed.min_class_count,
         format=parsed.source_format,
         size_bytes=stored_bytes,
+        table=tuple(parsed.table) if parsed.table is not None else None,
+        encoding=MappingProxyType(dict(parsed.limits)) if parsed.tabular else None,
     )
 
 
@@ -154,11 +162,18 @@ def _check_and_store(
     filename = upload.filename or ""
     try:
         parsed = parse_upload(
-            data, filename, limits, target=request.form.get("target") or None, task=task
-        )
+            data, filename, limits, target=request.form.get("target") or None, task=task,
+            column_types=_column_types(request.form.get("column_types")),
+        )  # fmt: skip
     except DatasetError as exc:
         raise ApiError(422, "invalid_dataset", "The dataset is invalid.", exc.fields) from None
     del data
+    if parsed.tabular:
+        parsed.limits = EncodingLimits(
+            one_hot=settings.table_one_hot_categories,
+            embedded=settings.table_embedded_categories,
+            text_words=settings.table_text_words,
+        ).as_dict()
     tenant = current_tenant()
     stored = parsed.to_npz()
     meta = describe(parsed, tenant, len(stored))
@@ -188,6 +203,16 @@ def _check_and_store(
             "(TUNEQ_MAX_DATASET_BYTES_PER_TENANT); delete one first.",
         ) from None
     return meta, entry, created
+
+
+def _column_types(raw: str | None) -> object:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ApiError(422, "validation_error", "The request is invalid.",
+                       {"column_types": [f"Not JSON: {exc}."]}) from None  # fmt: skip
 
 
 @blueprint.get("")

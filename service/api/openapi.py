@@ -282,6 +282,11 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                             "target": {"type": "string", "description": "CSV label column"},
                             "task": {"type": "string", "enum": ["classification", "regression"]},
                             "name": {"type": "string"},
+                            "column_types": {
+                                "type": "string",
+                                "description": "CSV: a JSON object of column name to kind "
+                                "(numeric, categorical, boolean, text, ignore)",
+                            },
                         },
                     }
                 }

@@ -88,6 +88,23 @@ class WebhookSchema(Schema):
     delivered_at = fields.String(allow_none=True)
 
 
+class ModelSignatureSchema(Schema):
+    input = fields.Dict(
+        required=True,
+        metadata={
+            "description": "What the exported model takes: {type: array, sample_shape} or, for "
+            "a table with string, boolean or empty cells, {type: columns, columns: {name: "
+            "float32 | string}} (a dict of columns keyed by the CSV header; NaN for empty "
+            "numbers)"
+        },
+    )
+    class_names = fields.List(
+        fields.String(),
+        allow_none=True,
+        metadata={"description": "The classes in the order of the model's outputs"},
+    )
+
+
 class JobSchema(Schema):
     id = fields.String(required=True)
     name = fields.String(required=True)
@@ -104,6 +121,7 @@ class JobSchema(Schema):
     status_history = fields.List(fields.Nested(StatusChangeSchema))
     spec = fields.Dict(required=True)
     webhook = fields.Nested(WebhookSchema, allow_none=True)
+    model = fields.Nested(ModelSignatureSchema, required=True)
     links = fields.Nested(LinksSchema, required=True)
 
 
@@ -164,9 +182,22 @@ class DatasetSchema(Schema):
     task = fields.String(required=True, metadata={"enum": ["classification", "regression"]})
     n_features = fields.Integer(required=True)
     n_classes = fields.Integer(allow_none=True)
-    classes = fields.List(fields.Float(), allow_none=True)
+    classes = fields.List(
+        fields.Raw(), allow_none=True, metadata={"description": "Labels as uploaded, in order"}
+    )
+    class_names = fields.List(
+        fields.String(), allow_none=True, metadata={"description": "The labels as text"}
+    )
     image_shape = fields.List(fields.Integer(), allow_none=True)
     columns = fields.List(fields.String(), allow_none=True)
+    column_kinds = fields.List(
+        fields.Dict(),
+        allow_none=True,
+        metadata={"description": "A table's columns: name, kind, input, missing, distinct, note"},
+    )
+    model_input = fields.Dict(
+        required=True, metadata={"description": "What a model tuned on it takes"}
+    )
     splits = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
     size_bytes = fields.Integer(required=True)
     created_at = fields.String(allow_none=True)

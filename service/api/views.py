@@ -41,7 +41,9 @@ def trial_configuration(job: JobRecord, trial: TrialRecord) -> dict[str, Any]:
     found = _memo(
         job.id,
         trial.number,
-        lambda: configuration(job.spec.fixed, trial.params, job.spec.model.family, job.task),
+        lambda: configuration(
+            job.spec.fixed, trial.params, job.spec.model.family, job.task, job.spec.tabular
+        ),
     )
     return dict(found)
 
@@ -75,6 +77,10 @@ def job_view(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
             {"status": change.status.value, "at": iso(change.at)} for change in job.status_history
         ],
         "webhook": webhook_view(job),
+        "model": {  # what the exported model takes and answers
+            "input": job.spec.dataset.info.model_input(),
+            "class_names": job.spec.dataset.info.output_names(),
+        },
         "spec": spec_view(job),
         "links": {
             "self": f"/v1/jobs/{job.id}",

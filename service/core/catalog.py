@@ -22,6 +22,28 @@ class DatasetInfo:
     image_shape: tuple[int, ...] | None = None
     has_validation: bool = False  # a validation part of its own (validation method "dataset")
     min_class_count: int | None = None  # the rarest class's training samples (bounds k-fold)
+    # a table read column by column: the exported model's input columns (name, dtype), in order;
+    # ``n_features`` is then the widest encoded row
+    inputs: tuple[tuple[str, str], ...] = ()
+    class_names: tuple[str, ...] | None = None
+
+    @property
+    def tabular(self) -> bool:
+        return bool(self.inputs)
+
+    def output_names(self) -> tuple[str, ...] | None:
+        """The classes in the order of the model's outputs (their labels as text); None for
+        regression."""
+        if self.class_names is not None or not self.n_classes:
+            return self.class_names
+        return tuple(str(c) for c in range(self.n_classes))
+
+    def model_input(self) -> dict[str, object]:
+        """What a model tuned on the dataset takes (the exported one): a dict of columns (name
+        to dtype) for a table read column by column, else an array of features per sample."""
+        if self.tabular:
+            return {"type": "columns", "columns": dict(self.inputs)}
+        return {"type": "array", "sample_shape": [self.n_features]}
 
 
 BUILTIN_DATASETS: dict[str, DatasetInfo] = {
@@ -43,7 +65,8 @@ TEST_SPLIT_SEED = 20240601
 # The metrics each trial reports, by task, with their natural direction. Every one is measured on
 # the training part, the validation part (``val_``) and, after the refit, the test set (``test_``);
 # a job may optimise any validation one. Precision, recall and F1 are macro averages; AUC is
-# one-vs-rest macro for more than two classes.
+# one-vs-rest macro for more than two classes; balanced accuracy is the mean recall over the
+# classes present (for imbalanced classes).
 METRICS: dict[str, dict[str, str]] = {
     CLASSIFICATION: {
         "accuracy": "max",
@@ -52,6 +75,7 @@ METRICS: dict[str, dict[str, str]] = {
         "precision": "max",
         "recall": "max",
         "f1": "max",
+        "balanced_accuracy": "max",
     },
     REGRESSION: {"loss": "min", "mse": "min", "mae": "min", "rmse": "min", "r2": "max"},
 }

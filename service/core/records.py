@@ -14,6 +14,7 @@ from typing import Any
 
 from service.core.catalog import DatasetInfo
 from service.core.spec.types import EMPTY, JobSpec
+from service.core.table_encoding import EncodingLimits, encoded_width
 
 
 def _empty() -> Mapping[str, Any]:
@@ -162,22 +163,38 @@ class DatasetMeta:
     task: str
     n_features: int
     n_classes: int | None
-    classes: tuple[int | float, ...] | None
+    classes: tuple[int | float | str, ...] | None
     image_shape: tuple[int, ...] | None
     columns: tuple[str, ...] | None
     splits: Mapping[str, int]
     min_class_count: int | None
     format: str
     size_bytes: int
+    # a table read column by column: each column's description (``dataset_files.columns``)
+    table: tuple[Mapping[str, Any], ...] | None = None
+    encoding: Mapping[str, int] | None = None  # its ``table_encoding.EncodingLimits``
+
+    @property
+    def class_names(self) -> tuple[str, ...] | None:
+        return None if self.classes is None else tuple(str(c) for c in self.classes)
 
     def info(self) -> DatasetInfo:
+        inputs = tuple(
+            (str(c["name"]), str(c["input"])) for c in self.table or () if c.get("input")
+        )
         return DatasetInfo(
             name=self.id,
             task=self.task,
-            n_features=self.n_features,
+            n_features=(
+                encoded_width(self.table, EncodingLimits.from_dict(self.encoding))
+                if self.table
+                else self.n_features
+            ),
             n_classes=self.n_classes,
             n_samples=sum(self.splits.values()),
             image_shape=self.image_shape,
             has_validation=self.splits.get("val", 0) > 0,
             min_class_count=self.min_class_count,
+            inputs=inputs,
+            class_names=self.class_names,
         )

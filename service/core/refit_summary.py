@@ -1,6 +1,7 @@
 """The refit's reading in words, for the CLI's summary and the report alike: how the shipped
-model was trained, and its objective as the search, the refit's inner validation part and the
-test set each measured it (the standard-library client imports this, so: no dependencies)."""
+model was trained, its objective as the search, the refit's inner validation part and the test
+set each measured it, and what the model takes and answers (the standard-library client imports
+this, so: no dependencies)."""
 
 from __future__ import annotations
 
@@ -45,4 +46,17 @@ def describe_refit(refit: Mapping[str, Any], metric: str) -> list[str]:
         lines.append(f"  {base}: " + ", ".join(f"{label} {value:.4f}" for label, value in values))
     if refit.get("warning"):
         lines.append(f"Warning: {refit['warning']}")
+    return lines
+
+
+def describe_model_io(model_input: Mapping[str, Any], class_names: Any) -> list[str]:
+    """Lines: what the shipped model takes, when it is a table's dict of columns, and the class
+    each output stands for, when the classes have names."""
+    lines = []
+    if model_input.get("type") == "columns":
+        columns = ", ".join(f"{n} ({t})" for n, t in dict(model_input["columns"]).items())
+        lines.append(f"The model takes a dict of columns: {columns}; NaN for an empty number.")
+    names = [str(n) for n in class_names or ()]
+    if any(name != str(i) for i, name in enumerate(names)):
+        lines.append(f"Its outputs are the classes {', '.join(names)}, in that order.")
     return lines

@@ -90,6 +90,12 @@ class Settings:
     max_datasets_per_tenant: int = 100
     max_dataset_bytes_per_tenant: int = 1024 * 1024 * 1024
     uploads_per_process: int = 2
+    # A table's encoding (kept with each dataset at upload): the most frequent categories a
+    # column keeps one-hot and embedded (the rest share an out-of-vocabulary slot: never
+    # refused), and the words a text column's bag keeps.
+    table_one_hot_categories: int = 32
+    table_embedded_categories: int = 1000
+    table_text_words: int = 200
     # Webhooks: hosts a job's callback_url may name (comma-separated; empty turns webhooks
     # off), the key that signs deliveries (HMAC-SHA256), plain HTTP to loopback hosts for
     # development, and how many times a delivery is tried before it is marked failed.
@@ -168,6 +174,9 @@ class Settings:
             "max_dataset_unpacked_bytes",
             "max_dataset_bytes_per_tenant",
             "uploads_per_process",
+            "table_one_hot_categories",
+            "table_embedded_categories",
+            "table_text_words",
             "max_search_dimensions",
             "max_active_jobs_per_tenant",
             "webhook_max_attempts",

@@ -30,6 +30,8 @@ POOLINGS = ("max", "average", "none")
 GLOBAL_POOLINGS = ("none", "average", "max")
 REGRESSION_LOSSES = ("mse", "mae", "huber")
 CONV_FAMILIES = ("conv1d", "conv2d")
+ENCODINGS = ("one_hot", "embedding")
+CLASS_WEIGHTS = ("none", "balanced")
 MAX_LAYERS = 8
 MAX_CONV_BLOCKS = 6
 
@@ -75,6 +77,7 @@ class Hyperparameter:
     families: tuple[str, ...] | None = None
     tasks: tuple[str, ...] | None = None
     fallback: str | None = None
+    tables: bool = False  # only for tables read column by column (string, empty cells...)
 
     def check(self, value: Any) -> str | None:
         """Return why ``value`` is not valid for this hyperparameter, or None when it is."""
@@ -100,10 +103,12 @@ class Hyperparameter:
     def numeric(self) -> bool:
         return self.kind in ("float", "int")
 
-    def applies_to(self, family: str, task: str) -> bool:
-        """Whether the name means anything for this model family and task."""
-        return (self.families is None or family in self.families) and (
-            self.tasks is None or task in self.tasks
+    def applies_to(self, family: str, task: str, tabular: bool = False) -> bool:
+        """Whether the name means anything for this model family and task (and dataset)."""
+        return (
+            (self.families is None or family in self.families)
+            and (self.tasks is None or task in self.tasks)
+            and (tabular or not self.tables)
         )
 
 
@@ -131,6 +136,7 @@ def _per_layer(prefix: str, parent: str, count: int, **kwargs: Any) -> list:
 
 
 _ARCH, _REG, _OPT, _SCHED, _CONV = "architecture", "regularization", "optimizer", "schedule", "conv"
+_TABLE = "tables"
 _SGD = Condition("optimizer", ("sgd",))
 
 HYPERPARAMETERS: dict[str, Hyperparameter] = dict(
@@ -196,6 +202,15 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = dict(
             _SCHED, low=0, high=100),
         _hp("loss", "choice", "mse", "Regression loss.", _OPT, choices=REGRESSION_LOSSES,
             tasks=("regression",)),
+        _hp("class_weight", "choice", "none", "`balanced` weighs each class inversely to its "
+            "share of the training rows.", _OPT, choices=CLASS_WEIGHTS,
+            tasks=("classification",)),
+        _hp("categorical_encoding", "choice", "one_hot", "How categorical and boolean columns "
+            "enter the model: one-hot, or an index into a learned embedding.", _TABLE,
+            choices=ENCODINGS, tables=True),
+        _hp("embedding_dim", "int", 8, "Width of each categorical column's embedding.", _TABLE,
+            low=1, high=256, when=Condition("categorical_encoding", ("embedding",)),
+            tables=True),
     ]
 )  # fmt: skip
 
@@ -219,15 +234,17 @@ def defaults(family: str = "mlp") -> dict[str, Any]:
     return {**_DEFAULTS, **FAMILY_DEFAULTS.get(family, {})}
 
 
-def is_active(name: str, config: Mapping[str, Any], family: str, task: str) -> bool:
+def is_active(
+    name: str, config: Mapping[str, Any], family: str, task: str, tabular: bool = False
+) -> bool:
     """Whether ``name`` takes effect in ``config`` (its own conditions and its parent's)."""
     hp = HYPERPARAMETERS[name]
-    if not hp.applies_to(family, task):
+    if not hp.applies_to(family, task, tabular):
         return False
     if hp.when is None:
         return True
     parent = hp.when.parent
-    return is_active(parent, config, family, task) and hp.when.holds(config.get(parent))
+    return is_active(parent, config, family, task, tabular) and hp.when.holds(config.get(parent))
 
 
 def configuration(
@@ -235,13 +252,15 @@ def configuration(
     params: Mapping[str, Any],
     family: str = "mlp",
     task: str = "classification",
+    tabular: bool = False,
 ) -> dict[str, Any]:
     """The hyperparameters a trial trains with: defaults, then fixed, then searched, keeping
-    only the active ones, with fallbacks (``units_3`` from ``units``) resolved."""
+    only the active ones, with fallbacks (``units_3`` from ``units``) resolved. ``tabular``:
+    the dataset is a table read column by column (its encoding knobs apply)."""
     merged = {**defaults(family), **fixed, **params}
     config: dict[str, Any] = {}
     for name, hp in HYPERPARAMETERS.items():
-        if not is_active(name, merged, family, task):
+        if not is_active(name, merged, family, task, tabular):
             continue
         value = merged[name]
         config[name] = merged[hp.fallback] if value is None and hp.fallback else value
@@ -251,9 +270,10 @@ def configuration(
 def active_params(
     fixed: Mapping[str, Any], params: Mapping[str, Any], family: str, task: str
 ) -> dict[str, Any]:
-    """``params`` without the names that are inactive under the rest of the configuration."""
+    """``params`` without the names that are inactive under the rest of the configuration.
+    (A table's knobs count as active: a spec may only search them on a table.)"""
     merged = {**defaults(family), **fixed, **params}
-    return {k: v for k, v in params.items() if is_active(k, merged, family, task)}
+    return {k: v for k, v in params.items() if is_active(k, merged, family, task, True)}
 
 
 def markdown_table() -> str:
@@ -286,6 +306,8 @@ def markdown_table() -> str:
             where.append("/".join(hp.families))
         if hp.tasks:
             where.append("/".join(hp.tasks))
+        if hp.tables:
+            where.append("tables with string or empty cells")
         if hp.when is not None and hp.fallback:
             where.append(f"{hp.when.parent} ≥ i")
         elif hp.when is not None and hp.when.at_least is not None:

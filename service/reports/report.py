@@ -15,7 +15,7 @@ import html
 from typing import Any
 
 from service.core.records import JobRecord, TrialRecord
-from service.core.refit_summary import describe_refit
+from service.core.refit_summary import describe_model_io, describe_refit
 
 MAX_TRIAL_ROWS = 200
 
@@ -46,6 +46,7 @@ def _sorted_trials(job: JobRecord, trials: list[TrialRecord]) -> list[TrialRecor
 def _content(job: JobRecord, best: TrialRecord | None, configuration: dict[str, Any]) -> dict:
     objective = job.spec.training.objective
     metrics = {**(best.metrics if best else {}), **job.test_metrics}
+    info = job.spec.dataset.info
     return {
         "title": f"tuneq job {job.name}",
         "facts": [
@@ -65,7 +66,8 @@ def _content(job: JobRecord, best: TrialRecord | None, configuration: dict[str, 
             if k.startswith(("val_", "test_")) and not k.endswith("_std")
         },
         "diagnosis": (best.details.get("diagnosis") if best else None) or None,
-        "refit": describe_refit(job.summary.get("refit") or {}, objective.metric),
+        "refit": describe_refit(job.summary.get("refit") or {}, objective.metric)
+        + describe_model_io(info.model_input(), info.output_names()),
     }
 
 

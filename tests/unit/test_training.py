@@ -48,7 +48,7 @@ def test_fit_trial_reports_train_and_validation_metrics(spec: dict[str, Any]) ->
         on_epoch=on_epoch,
     )
     assert not result.diverged
-    names = {"loss", "accuracy", "auc", "precision", "recall", "f1"}
+    names = {"loss", "accuracy", "auc", "precision", "recall", "f1", "balanced_accuracy"}
     assert set(result.metrics) == names | {f"val_{name}" for name in names}
     assert 0.0 <= result.metrics["val_accuracy"] <= 1.0
     assert seen == list(range(1, result.epochs + 1))
@@ -114,7 +114,7 @@ def test_refit_scores_on_the_test_split_and_saves_a_plain_keras_model(
         seed=0,
     )
     scores, model = done.test_metrics, done.model
-    names = {"loss", "accuracy", "auc", "precision", "recall", "f1"}
+    names = {"loss", "accuracy", "auc", "precision", "recall", "f1", "balanced_accuracy"}
     assert set(scores) == {f"test_{name}" for name in names}
     assert 0.0 <= scores["test_accuracy"] <= 1.0
     path = tmp_path / "model.keras"

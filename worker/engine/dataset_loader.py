@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sklearn import datasets as sk_datasets
@@ -24,6 +26,7 @@ from service.core.catalog import (
     TEST_SPLIT_SEED,
 )
 from service.core.spec import DatasetRef
+from service.core.table_encoding import EncodingLimits
 
 Fetch = Callable[[str], bytes | None]
 """An uploaded dataset's stored .npz by id (None once it is gone)."""
@@ -51,6 +54,11 @@ class Dataset:
     n_classes: int | None
     x_val: np.ndarray | None = None  # a validation part of the dataset's own, when it has one
     y_val: np.ndarray | None = None
+    # a table read column by column: each model input column's description; the x arrays are
+    # then object matrices, a column per input (floats with NaN for empty cells, or strings)
+    columns: tuple[dict[str, Any], ...] | None = None
+    class_names: tuple[str, ...] | None = None
+    encoding: EncodingLimits = field(default_factory=EncodingLimits)
 
     @property
     def n_features(self) -> int:
@@ -90,6 +98,15 @@ def load_dataset(ref: DatasetRef, fetch: Fetch) -> Dataset:
         raise LookupError(f"dataset {dataset_id} is gone")
     with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
         parts = {name: arrays[name] for name in arrays.files}
+    columns, names, limits = None, ref.info.class_names, EncodingLimits()
+    if "schema" in parts:
+        schema = json.loads(str(parts.pop("schema")))
+        columns = tuple(c for c in schema["columns"] if c.get("input"))
+        limits = EncodingLimits.from_dict(schema.get("limits"))
+        names = tuple(str(c) for c in schema["classes"]) if schema.get("classes") else names
+        for part in ("train", "val", "test"):
+            if f"x_{part}" in parts:
+                parts[f"x_{part}"] = _table(columns, parts[f"x_{part}"], parts.get(f"s_{part}"))
     for array in parts.values():
         array.setflags(write=False)
     dataset = Dataset(
@@ -102,11 +119,27 @@ def load_dataset(ref: DatasetRef, fetch: Fetch) -> Dataset:
         ref.info.n_classes,
         parts.get("x_val"),
         parts.get("y_val"),
+        columns,
+        names,
+        limits,
     )
     _UPLOADED[dataset_id] = dataset
     while len(_UPLOADED) > _UPLOADED_CACHED:
         _UPLOADED.popitem(last=False)
     return dataset
+
+
+def _table(
+    columns: tuple[dict[str, Any], ...], floats: np.ndarray, strings: np.ndarray | None
+) -> np.ndarray:
+    """One object matrix, a column per model input in order: what the splits slice by row and
+    ``worker.engine.tables`` encodes."""
+    table = np.empty((len(floats), len(columns)), dtype=object)
+    for j, column in enumerate(columns):
+        source = floats if column["input"] == "float32" else strings
+        assert source is not None, f"column {column['name']!r} has no stored values"
+        table[:, j] = source[:, int(column["position"])]
+    return table
 
 
 def holdout_split(

@@ -19,7 +19,7 @@ from keras import ops
 from service.core.spec import JobSpec
 from worker.engine.dataset_loader import Dataset
 from worker.engine.results import FitResult, StopCheck
-from worker.engine.training import compiled_model, scaler_for, validation_folds
+from worker.engine.training import compiled_model, preprocessor_for, validation_folds
 
 # Stop once the smoothed loss is this many times its lowest: the rate is far too high.
 DIVERGENCE_FACTOR = 4.0
@@ -105,10 +105,11 @@ def range_test(
     """Run the test on the job's training part; the curve is the result's history."""
     settings = spec.search.lr_range
     x_fit, y_fit, _, _ = validation_folds(spec, dataset)[0]
-    x_fit = scaler_for(spec, dataset).fit_transform(x_fit)
+    features = preprocessor_for(spec, dataset, config)
+    x_fit = features.fit_transform(x_fit)
     schedule = ExponentialRange(settings.min_lr, settings.max_lr, settings.steps)
     model, steps_per_epoch = compiled_model(
-        spec, config, dataset, len(x_fit), seed=seed, rate=schedule
+        spec, config, dataset, len(x_fit), seed=seed, rate=schedule, features=features
     )
     recorder = _Recorder(schedule, stop_check, len(x_fit), int(config["batch_size"]))
     model.fit(

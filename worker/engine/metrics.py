@@ -1,13 +1,14 @@
 """Scoring a trained model on one part of the data: every metric of ``catalog.METRICS``.
 
 Keras tracks the per-epoch ones (loss, accuracy / mse, mae); AUC, macro precision, recall and
-F1, RMSE and R² are computed from the predictions with scikit-learn, which defines them the way
-people compare them (macro averages, one-vs-rest AUC).
+F1, balanced accuracy, RMSE and R² are computed from the predictions with scikit-learn, which
+defines them the way people compare them (macro averages, one-vs-rest AUC).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -45,6 +46,7 @@ def _classification(y: np.ndarray, predicted: np.ndarray, n_classes: int) -> dic
         ),
         "recall": sk.recall_score(y, labels, labels=classes, average="macro", zero_division=0),
         "f1": sk.f1_score(y, labels, labels=classes, average="macro", zero_division=0),
+        "balanced_accuracy": _balanced(y, labels),
     }
     if (auc := _auc(y, proba, n_classes)) is not None:
         out["auc"] = auc
@@ -57,6 +59,12 @@ def _labels(predicted: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarr
     if n_classes > 2:
         return predicted.argmax(axis=1), predicted / predicted.sum(axis=1, keepdims=True)
     return (predicted[:, 0] >= 0.5).astype(np.int64), predicted[:, 0]
+
+
+def _balanced(y: np.ndarray, labels: np.ndarray) -> float:
+    with warnings.catch_warnings():  # a class predicted but absent from y: scikit-learn warns
+        warnings.simplefilter("ignore", UserWarning)
+        return float(sk.balanced_accuracy_score(y, labels))
 
 
 def _auc(y: np.ndarray, proba: np.ndarray, n_classes: int) -> float | None:
@@ -126,6 +134,8 @@ def _metric(
         chosen = np.where(y == 1, p, 1 - p)
     if name == "accuracy":
         return float(np.mean(labels == y))
+    if name == "balanced_accuracy":
+        return _balanced(y, labels)
     if name == "loss":
         return float(-np.mean(np.log(np.clip(chosen, eps, 1.0))))
     macro = {"precision": sk.precision_score, "recall": sk.recall_score, "f1": sk.f1_score}

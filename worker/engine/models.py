@@ -42,13 +42,15 @@ def build_model(
     steps_per_epoch: int = 1,
     max_epochs: int = 1,
     rate: Any = None,
+    embedded: Sequence[int] = (),
 ) -> keras.Model:
     """Build and compile the model a trial trains.
 
     ``input_shape`` is one sample's shape as the family sees it (``(n,)`` for mlp, ``(n, 1)``
     for conv1d, ``(h, w, c)`` for conv2d); ``steps_per_epoch`` and ``max_epochs`` place the
     learning-rate schedule's steps; ``rate`` replaces the configured learning rate (the range
-    test's rising schedule).
+    test's rising schedule). ``embedded``: the vocabulary sizes of a table's embedded columns,
+    whose indices are the input's last columns (``worker.engine.tables``).
     """
     if family not in ("mlp", *_CONV):
         raise ValueError(f"unknown model family {family!r}")
@@ -56,7 +58,7 @@ def build_model(
     for size in input_shape:
         n_features *= int(size)
     inputs = keras.Input(shape=(n_features,), name="features")
-    x = inputs
+    x = embed(inputs, n_features, embedded, int(config.get("embedding_dim", 8)))
     if family in _CONV:
         x = keras.layers.Reshape(tuple(input_shape), name="to_grid")(x)
         x = conv_blocks(family, config, x)
@@ -74,6 +76,18 @@ def build_model(
         metrics=metrics_for(task, n_classes),
     )
     return model
+
+
+def embed(x: Any, width: int, sizes: Sequence[int], dim: int) -> Any:
+    """The dense columns, then an ``Embedding`` of each index column (the last ``len(sizes)``)."""
+    if not sizes:
+        return x
+    start = width - len(sizes)
+    parts = [x[:, :start]] if start else []
+    for j, size in enumerate(sizes):
+        index = keras.ops.cast(x[:, start + j], "int32")
+        parts.append(keras.layers.Embedding(int(size), dim, name=f"embedding_{j}")(index))
+    return parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="embedded")(parts)
 
 
 def _regularizer(config: Mapping[str, Any]) -> keras.regularizers.Regularizer | None:

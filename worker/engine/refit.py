@@ -15,8 +15,6 @@ so it is ``DEFAULT_METHOD``; the table is in the README.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,10 +24,18 @@ import numpy as np
 
 from service.core.spec import JobSpec
 from worker.engine.dataset_loader import Dataset, holdout_split
+from worker.engine.export import model_bytes, served_input, served_model, signature
 from worker.engine.metrics import score, standard_error
-from worker.engine.scaling import FeatureScaler
+from worker.engine.models import metrics_for
 from worker.engine.schedules import schedule_callbacks
-from worker.engine.training import compiled_model, fit_fold, scaler_for
+from worker.engine.training import (
+    Preprocessor,
+    class_weights,
+    compiled_model,
+    fit_fold,
+    model_input_shape,
+    preprocessor_for,
+)
 
 INNER_FRACTION = 0.1
 """The training data the inner-validation refit keeps aside."""
@@ -59,6 +65,8 @@ class Refit:
     # the search (to scale it to the search value's own error)
     test_se: float | None = None
     search_rows: int = 0
+    # what the model takes (``export.signature``)
+    model_input: dict[str, Any] = field(default_factory=dict)
 
 
 def refit(
@@ -79,8 +87,9 @@ def refit(
     the weights of its best epoch on the inner part, falling back to ``fixed_epochs`` when the
     rows are too few to split or the inner run diverges. Test values are reported, never used
     to choose.
-    The model is saved as ``.keras`` bytes without its optimizer, with the feature scaling as its
-    first layer, so loading it needs nothing but Keras and it takes raw features.
+    The model is saved as ``.keras`` bytes behind its preprocessing (``worker.engine.export``),
+    so loading it needs nothing but Keras and it takes raw features; the test set is scored
+    through that same served model, on raw rows, so the reported figures are the file's.
     """
     if method not in METHODS:
         raise ValueError(f"unknown refit method {method!r}; there are {METHODS}")
@@ -103,17 +112,22 @@ def refit(
         inner = {k: v for k, v in result.metrics.items() if k.startswith("val_")}
     else:
         model, scaler = _fixed_epochs(spec, config, dataset, epochs, seed, method == "averaged")
-    x_test = scaler.transform(dataset.x_test)
-    metrics = score(model, x_test, dataset.y_test, dataset.task, dataset.n_classes, "test_")
+    shape = signature(scaler, model_input_shape(spec, dataset))
+    names = dataset.class_names or [str(c) for c in range(dataset.n_classes or 0)]
+    metadata = {"class_names": list(names), "input": shape, "task": dataset.task}
+    served = served_model(model, scaler)
+    shipped = model_bytes(served, metadata)  # as built: no optimizer or compile state
+    served.compile(loss=model.loss, metrics=metrics_for(dataset.task, dataset.n_classes))
+    x_test = served_input(scaler, dataset.x_test)
+    metrics = score(served, x_test, dataset.y_test, dataset.task, dataset.n_classes, "test_")
     base = spec.training.objective.metric.removeprefix("val_")
-    predicted = np.asarray(model.predict(x_test, verbose=0, batch_size=1024), dtype=np.float64)
+    predicted = np.asarray(served.predict(x_test, verbose=0, batch_size=1024), dtype=np.float64)
     se = standard_error(
         base, dataset.y_test, predicted, dataset.task, dataset.n_classes,
         regression_loss=str(config.get("loss", "mse")),
     )  # fmt: skip
     rows = _search_rows(spec, dataset)
-    return Refit(method, epochs, metrics, model_bytes(model, scaler), inner, part, kept_best, se,
-                 rows)  # fmt: skip
+    return Refit(method, epochs, metrics, shipped, inner, part, kept_best, se, rows, shape)
 
 
 def _at_most(most: int | None) -> Callable[[int, dict[str, list[float]]], bool] | None:
@@ -141,7 +155,8 @@ def ship(
     shortfall warning). ``most``: the epochs the best trial ran (per fold)."""
     done = refit(spec, config, dataset, epochs=epochs, seed=spec.search.seed, most=most)
     objective = spec.training.objective
-    reported: dict[str, Any] = {"method": done.method, "epochs": done.epochs}
+    reported: dict[str, Any] = {"method": done.method, "epochs": done.epochs,
+                                "model_input": done.model_input}  # fmt: skip
     if done.inner_part is not None:
         reported |= {"inner_part": done.inner_part, "kept_best_epoch": done.kept_best}
     inner_value = done.inner_metrics.get(objective.metric)
@@ -178,14 +193,14 @@ def inner_fold(
 def _fixed_epochs(
     spec: JobSpec, config: Mapping[str, Any], dataset: Dataset, epochs: int, seed: int,
     averaged: bool = False,
-) -> tuple[keras.Model, FeatureScaler]:  # fmt: skip
+) -> tuple[keras.Model, Preprocessor]:  # fmt: skip
     """All training data for ``epochs``; the schedule spans ``max_epochs`` as in the trials, so
     stopping early leaves the rate where the trial's was. ``averaged`` keeps the mean of the
     weights after each of the last epochs (stochastic weight averaging, Izmailov et al. 2018):
     a point in the middle of where a swinging curve went, rather than wherever it stopped."""
-    scaler = scaler_for(spec, dataset).fit(dataset.x_train)
+    scaler = preprocessor_for(spec, dataset, config).fit(dataset.x_train)
     x_train = scaler.transform(dataset.x_train)
-    model, steps = compiled_model(spec, config, dataset, len(x_train), seed=seed)
+    model, steps = compiled_model(spec, config, dataset, len(x_train), seed=seed, features=scaler)
     epochs = max(1, epochs)
     callbacks = [keras.callbacks.TerminateOnNaN(), *schedule_callbacks(config, steps, "loss")]
     average = _WeightAverage(epochs - max(1, round(AVERAGED_SHARE * epochs)))
@@ -195,6 +210,7 @@ def _fixed_epochs(
         epochs=epochs,
         batch_size=int(config["batch_size"]),
         callbacks=[*callbacks, average] if averaged else callbacks,
+        class_weight=class_weights(config, dataset.y_train, dataset.task),
         verbose=0,
     )
     if averaged and average.mean is not None:
@@ -260,21 +276,3 @@ def _why_short(validation: str, search_rows: int) -> str:
         "than it is; a larger validation part or k-fold validation gives a search value "
         "you can trust, and a narrower search space gives it fewer chances to be lucky."
     )
-
-
-def model_bytes(model: keras.Model, scaler: FeatureScaler) -> bytes:
-    """The model as a ``.keras`` file, with the feature scaling built in as its first layer, so
-    it takes raw features like the ones uploaded."""
-    inputs = keras.Input(shape=model.input_shape[1:], name="raw_features")
-    scale = np.where(scaler.scale_ == 0, 1.0, scaler.scale_)
-    normalize = keras.layers.Normalization(
-        mean=scaler.mean_.astype(np.float32),
-        variance=(scale**2).astype(np.float32),
-        name="standardize",
-    )
-    served = keras.Model(inputs, model(normalize(inputs)), name=f"tuneq_{model.name}")
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "model.keras")
-        served.save(path)
-        with open(path, "rb") as file:
-            return file.read()

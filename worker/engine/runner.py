@@ -229,7 +229,7 @@ def _train(
 ) -> TrialOutcome:
     """Train the claimed trial. Any error but the store's own is the trial's failure."""
     try:
-        config = configuration(spec.fixed, params, spec.model.family, spec.task)
+        config = configuration(spec.fixed, params, spec.model.family, spec.task, spec.tabular)
         result = _fit(spec, config, number, monitor, monitor.store.datasets.data)
     except StoreUnavailable:
         raise
@@ -308,7 +308,7 @@ def finalize_job(store: EngineStore, job_id: str, max_model_bytes: int = 256 << 
         errors = [t.error for t in trials if t.error]
         reason = f"no trial completed; first error: {errors[0]}" if errors else "no trial completed"
         return _finish(store, job_id, JobStatus.FAILED, error=reason, summary=summary)
-    config = configuration(spec.fixed, best.params, spec.model.family, spec.task)
+    config = configuration(spec.fixed, best.params, spec.model.family, spec.task, spec.tabular)
     try:
         test_metrics, model, refit_summary = _refit(spec, config, best, store.datasets.data)
     except Exception as exc:

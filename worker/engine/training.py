@@ -1,9 +1,9 @@
 """Training one configuration: fit with early stopping on each validation fold, measure, detect
 divergence (``worker.engine.refit`` retrains the best one for the model a job ships).
 
-Feature scaling is fitted on the part of the data the model trains on, never on the validation
-or test part. Each fit clears the Keras session first so memory stays flat across trials in one
-long-lived worker process.
+Feature scaling, and a table's encoding, is fitted on the part of the data the model trains on,
+never on the validation or test part. Each fit clears the Keras session first so memory stays
+flat across trials in one long-lived worker process.
 """
 
 from __future__ import annotations
@@ -26,8 +26,11 @@ from worker.engine.models import build_model
 from worker.engine.results import EpochHook, FitResult, StopCheck
 from worker.engine.scaling import FeatureScaler
 from worker.engine.schedules import schedule_callbacks
+from worker.engine.tables import TableEncoder
 
 Fold = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+Preprocessor = FeatureScaler | TableEncoder
+"""What turns a fold's raw features into the model's input, fitted on its training rows."""
 
 
 class _EpochReporter(keras.callbacks.Callback):
@@ -61,9 +64,22 @@ def model_input_shape(spec: JobSpec, dataset: Dataset) -> tuple[int, ...]:
     return shape
 
 
-def scaler_for(spec: JobSpec, dataset: Dataset) -> FeatureScaler:
-    """The family's standardization: per channel for conv families, per column for the MLP."""
+def preprocessor_for(spec: JobSpec, dataset: Dataset, config: Mapping[str, Any]) -> Preprocessor:
+    """A table's encoding (with the configured ``categorical_encoding``), else the family's
+    standardization: per channel for conv families, per column for the MLP."""
+    if dataset.columns is not None:
+        encoding = str(config.get("categorical_encoding", "one_hot"))
+        return TableEncoder(dataset.columns, encoding, dataset.encoding)
     return FeatureScaler.for_family(spec.model.family, model_input_shape(spec, dataset))
+
+
+def class_weights(config: Mapping[str, Any], y: np.ndarray, task: str) -> dict[int, float] | None:
+    """``class_weight: balanced``: each class weighs inversely to its share of the rows (as
+    scikit-learn's ``balanced``), so a rare class counts as much as a common one in the loss."""
+    if task != CLASSIFICATION or config.get("class_weight", "none") != "balanced":
+        return None
+    labels, counts = np.unique(y, return_counts=True)
+    return {int(c): len(y) / (len(labels) * int(n)) for c, n in zip(labels, counts, strict=True)}
 
 
 def compiled_model(
@@ -74,21 +90,27 @@ def compiled_model(
     *,
     seed: int,
     rate: Any = None,
+    features: Preprocessor | None = None,
 ) -> tuple[keras.Model, int]:
     """A fresh, seeded, compiled model for ``config`` in a cleared Keras session, and the
-    optimizer steps one epoch over ``rows`` samples takes (the schedule is placed by them)."""
+    optimizer steps one epoch over ``rows`` samples takes (the schedule is placed by them).
+    A fitted table encoder (``features``) gives the input width and the embedded columns."""
     steps = max(1, math.ceil(rows / int(config["batch_size"])))
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
+    shape, embedded = model_input_shape(spec, dataset), []
+    if isinstance(features, TableEncoder):
+        shape, embedded = (features.width,), features.embedded
     model = build_model(
         spec.model.family,
         config,
-        model_input_shape(spec, dataset),
+        shape,
         dataset.task,
         dataset.n_classes,
         steps_per_epoch=steps,
         max_epochs=spec.training.max_epochs,
         rate=rate,
+        embedded=embedded,
     )
     return model, steps
 
@@ -143,11 +165,11 @@ def fit_trial(
 
 @dataclass(frozen=True)
 class Trained:
-    """One fold's fit: its result, and the model (the kept weights) with its feature scaling."""
+    """One fold's fit: its result, and the model (the kept weights) with its preprocessing."""
 
     result: FitResult
     model: keras.Model
-    scaler: FeatureScaler
+    scaler: Preprocessor
 
 
 def fit_fold(
@@ -163,9 +185,9 @@ def fit_fold(
     """Train on the fold's fit part with early stopping on its validation part, as a trial does
     (the refit uses it too, with an inner validation part of the training data)."""
     x_fit, y_fit, x_val, y_val = fold
-    scaler = scaler_for(spec, dataset).fit(x_fit)
+    scaler = preprocessor_for(spec, dataset, config).fit(x_fit)
     x_fit, x_val = scaler.transform(x_fit), scaler.transform(x_val)
-    model, steps = compiled_model(spec, config, dataset, len(x_fit), seed=seed)
+    model, steps = compiled_model(spec, config, dataset, len(x_fit), seed=seed, features=scaler)
     reporter = _EpochReporter(on_epoch, stop_check, offset)
     stopping = spec.training.early_stopping
     callbacks = [
@@ -191,6 +213,7 @@ def fit_fold(
         epochs=spec.training.max_epochs,
         batch_size=int(config["batch_size"]),
         callbacks=callbacks,
+        class_weight=class_weights(config, y_fit, dataset.task),
         verbose=0,
     )
     history = reporter.history

@@ -5,7 +5,8 @@ Two formats:
   ``x_test``/``y_test`` (the layout ``keras.datasets`` use). Arrays of more than two dimensions
   are images: they are flattened and their shape kept, for the conv2d family (``npz``).
 - ``.csv`` with a header row; the ``target`` column is the label, every other column a feature
-  (``tables``).
+  (``tables``): numbers, strings, booleans and empty cells, each column's kind inferred or set
+  by ``column_types`` (``columns``).
 
 Nothing here trusts the file; ``arrays`` checks what either format holds.
 """
@@ -33,6 +34,7 @@ def parse_upload(
     *,
     target: str | None = None,
     task: str | None = None,
+    column_types: object = None,
 ) -> ParsedDataset:
     """Parse and check an upload.
 
@@ -42,13 +44,15 @@ def parse_upload(
     if not data:
         raise fail("file", "The file is empty.")
     lower = filename.lower()
+    table = None
     if lower.endswith(".npz") or (not lower.endswith(".csv") and data[:4] == b"PK\x03\x04"):
         arrays, fmt, columns = read_npz(data, limits), "npz", None
-        if target is not None:
-            raise fail("target", "Only for CSV files; an .npz names its arrays y_*.")
+        for name, given in (("target", target), ("column_types", column_types)):
+            if given is not None:
+                raise fail(name, "Only for CSV files; an .npz names its arrays.")
     elif lower.endswith(".csv"):
-        arrays, columns = read_csv(data, limits, target)
+        arrays, columns, table = read_csv(data, limits, target, column_types)
         fmt = "csv"
     else:
         raise fail("file", "Upload an .npz (x_train, y_train, ...) or a .csv with a header row.")
-    return normalise(arrays, limits, task, fmt, columns)
+    return normalise(arrays, limits, task, fmt, columns, table)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from service.core.catalog import CLASSIFICATION, REGRESSION, TEST_FRACTION, TEST_SPLIT_SEED
+from service.core.dataset_files.columns import Column
 from service.core.dataset_files.types import ParsedDataset, UploadLimits, fail
 
 # Every class needs this many training samples: the test cut, the validation split and two
@@ -26,6 +27,7 @@ def normalise(
     task: str | None,
     fmt: str,
     columns: list[str] | None,
+    table: list[Column] | None = None,
 ) -> ParsedDataset:
     for prefix in ("val", "test"):
         if (f"x_{prefix}" in arrays) != (f"y_{prefix}" in arrays):
@@ -43,7 +45,9 @@ def normalise(
     out: dict[str, np.ndarray] = {}
     for name in ("x_train", "x_val", "x_test"):
         if name in arrays:
-            out[name] = _features(name, arrays[name], x_train.shape[1:], limits)
+            out[name] = _features(name, arrays[name], x_train.shape[1:], limits, table is None)
+    if "s_train" in arrays:
+        out["s_train"] = arrays["s_train"]
     if out["x_train"].shape[0] > limits.max_rows:
         raise fail(
             "x_train", f"{out['x_train'].shape[0]:,} rows; the limit is {limits.max_rows:,}."
@@ -57,12 +61,17 @@ def normalise(
     classes = None
     if task == CLASSIFICATION:
         classes, labels = _class_indices(labels)
+    elif labels["y_train"].dtype.kind == "U":
+        first = next(i for i, v in enumerate(labels["y_train"]) if not _is_number(str(v)))
+        raise fail("y_train", f"Row {first + 2}: {str(labels['y_train'][first])[:40]!r} is not a "
+                   "number; regression needs numeric labels.")  # fmt: skip
     else:
         labels = {n: y.astype(np.float32) for n, y in labels.items()}
     out.update(labels)
     if "x_test" not in out:
         _cut_test(out, task)
-    parsed = ParsedDataset(task, out, image_shape, classes, columns, fmt)
+    described = [c.as_dict() for c in table] if table is not None else None
+    parsed = ParsedDataset(task, out, image_shape, classes, columns, fmt, table=described)
     if task == CLASSIFICATION and (parsed.min_class_count or 0) < MIN_PER_CLASS:
         counts = np.bincount(out["y_train"], minlength=len(classes or ()))
         few = [classes[i] for i in np.flatnonzero(counts < MIN_PER_CLASS)][:10]  # type: ignore[index]
@@ -75,14 +84,18 @@ def normalise(
 
 
 def _features(
-    name: str, x: np.ndarray, sample_shape: tuple[int, ...], limits: UploadLimits
+    name: str, x: np.ndarray, sample_shape: tuple[int, ...], limits: UploadLimits, finite: bool
 ) -> np.ndarray:
+    """Checked float32 features; ``finite`` unless they are a table's, where NaN is an empty
+    cell (a table's cells were checked finite as they were read)."""
     if x.dtype.kind not in "biuf":
         raise fail(name, f"Holds {x.dtype} values; only numbers are accepted.")
     if x.shape[1:] != sample_shape:
         raise fail(name, f"Samples of shape {x.shape[1:]}; x_train's are {sample_shape}.")
     if len(x) == 0:
         raise fail(name, "Has no samples.")
+    if not finite:
+        return x.astype(np.float32)
     flat = x.reshape(len(x), -1)
     if flat.shape[1] > limits.max_features:
         raise fail(name, f"{flat.shape[1]:,} features; the limit is {limits.max_features:,}.")
@@ -93,7 +106,7 @@ def _features(
 
 
 def _labels(name: str, y: np.ndarray, n_samples: int) -> np.ndarray:
-    if y.dtype.kind not in "biuf":
+    if y.dtype.kind not in "biufU":
         raise fail(name, f"Labels of type {y.dtype}: use integers (classes) or numbers.")
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -106,8 +119,19 @@ def _labels(name: str, y: np.ndarray, n_samples: int) -> np.ndarray:
     return y
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _infer_task(y: np.ndarray) -> str:
-    """Integers (or whole numbers, as a CSV gives them) with few distinct values: classes."""
+    """Integers (or whole numbers, as a CSV gives them) with few distinct values: classes;
+    so are names."""
+    if y.dtype.kind == "U":
+        return CLASSIFICATION
     whole = y.dtype.kind in "biu" or bool(np.all(np.mod(y, 1) == 0))
     return (
         CLASSIFICATION
@@ -118,7 +142,7 @@ def _infer_task(y: np.ndarray) -> str:
 
 def _class_indices(
     labels: dict[str, np.ndarray],
-) -> tuple[list[int | float], dict[str, np.ndarray]]:
+) -> tuple[list[int | float | str], dict[str, np.ndarray]]:
     for name, y in labels.items():
         if y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
             raise fail(name, "Classification needs whole-number class labels.")
@@ -133,7 +157,11 @@ def _class_indices(
         if len(unknown):
             raise fail(name, f"Classes {unknown[:10].tolist()} do not occur in y_train.")
         indexed[name] = np.searchsorted(classes, y).astype(np.int64)
-    values = [int(c) if float(c).is_integer() else float(c) for c in classes.tolist()]
+    if classes.dtype.kind == "U":
+        return [str(c) for c in classes.tolist()], indexed
+    values: list[int | float | str] = [
+        int(c) if float(c).is_integer() else float(c) for c in classes.tolist()
+    ]
     return values, indexed
 
 
@@ -154,5 +182,6 @@ def _cut_test(arrays: dict[str, np.ndarray], task: str) -> None:
     keep[test_index] = False
     if keep.sum() < 2:
         raise fail("x_train", "Too few samples to hold out a test part.")
-    arrays["x_test"], arrays["y_test"] = arrays["x_train"][test_index], y[test_index]
-    arrays["x_train"], arrays["y_train"] = arrays["x_train"][keep], y[keep]
+    for name in [n for n in arrays if n.endswith("_train")]:  # features, string columns, labels
+        part = arrays[name]
+        arrays[name.replace("_train", "_test")], arrays[name] = part[test_index], part[keep]

@@ -1,5 +1,10 @@
 """Reading an uploaded ``.csv``: a header row, the ``target`` column as the label, every other
-column a feature. A cell that is not a number is refused naming its row and column."""
+column a feature.
+
+A table of complete numeric columns is read as one matrix (the fast path; the exported model
+takes a matrix, and conv families may read its rows as sequences). Any other table (string or
+boolean columns, empty cells, ``column_types``) is read column by column (``columns``): the
+exported model then takes a dict of columns keyed by the header."""
 
 from __future__ import annotations
 
@@ -10,12 +15,15 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from service.core.dataset_files.types import DatasetError, UploadLimits, fail
+from service.core.dataset_files.columns import Column, check_column_types, read_table
+from service.core.dataset_files.types import UploadLimits, fail
 
 
 def read_csv(
-    data: bytes, limits: UploadLimits, target: str | None
-) -> tuple[dict[str, np.ndarray], list[str]]:
+    data: bytes, limits: UploadLimits, target: str | None, column_types: object = None
+) -> tuple[dict[str, np.ndarray], list[str], list[Column] | None]:
+    """The features, the labels (``y_train``), the feature names, and each column's description
+    when the table is read column by column (None on the numeric fast path)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -36,6 +44,22 @@ def read_csv(
         raise fail("target", f"No column {target!r}; the header has {header[:20]}.")
     if len(header) - 1 > limits.max_features:
         raise fail("file", f"{len(header) - 1} features; the limit is {limits.max_features}.")
+    declared = None if column_types is None else check_column_types(column_types, header, target)
+    matrix = None if declared is not None else _numbers(text, limits)
+    if matrix is None:
+        return _by_column(reader, header, target, limits, declared or {})
+    if len(matrix) > limits.max_rows:
+        raise fail("file", f"More than {limits.max_rows:,} rows.")
+    if matrix.shape[1] != len(header):
+        raise fail("file", f"Rows have {matrix.shape[1]} values; the header has {len(header)}.")
+    label = header.index(target)
+    features = [c for i, c in enumerate(header) if i != label]
+    x = np.delete(matrix, label, axis=1)
+    return {"x_train": x, "y_train": matrix[:, label]}, features, None
+
+
+def _numbers(text: str, limits: UploadLimits) -> np.ndarray | None:
+    """Every cell as a finite number, or None when some cell is not one."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data": checked below
@@ -50,36 +74,34 @@ def read_csv(
                 dtype=np.float64,
             )
     except ValueError:
-        raise _first_bad_cell(reader, header) from None
+        return None
     if len(matrix) == 0:
         raise fail("file", "The CSV has a header but no rows.")
-    if len(matrix) > limits.max_rows:
-        raise fail("file", f"More than {limits.max_rows:,} rows.")
-    if matrix.shape[1] != len(header):
-        raise fail("file", f"Rows have {matrix.shape[1]} values; the header has {len(header)}.")
-    label = header.index(target)
-    features = [c for i, c in enumerate(header) if i != label]
-    x = np.delete(matrix, label, axis=1)
-    return {"x_train": x, "y_train": matrix[:, label]}, features
+    return matrix if np.isfinite(matrix).all() else None
 
 
-def _first_bad_cell(reader: Iterable[list[str]], header: list[str]) -> DatasetError:
-    """Why numpy could not read the rows, said as the row and column a person can fix."""
+def _by_column(
+    reader: Iterable[list[str]],
+    header: list[str],
+    target: str,
+    limits: UploadLimits,
+    declared: dict[str, str],
+) -> tuple[dict[str, np.ndarray], list[str], list[Column]]:
+    rows: list[list[str]] = []
     try:
         for line, row in enumerate(reader, start=2):
             if not row:
                 continue
             if len(row) != len(header):
-                return fail(
-                    "file", f"Row {line} has {len(row)} values; the header has {len(header)}."
-                )
-            for column, cell in zip(header, row, strict=True):
-                try:
-                    float(cell)
-                except ValueError:
-                    return fail(
-                        column, f"Row {line}: {cell[:40]!r} is not a number; every column must be."
-                    )
+                raise fail("file", f"Row {line} has {len(row)} values; the header has "
+                           f"{len(header)}.")  # fmt: skip
+            rows.append(row)
+            if len(rows) > limits.max_rows:
+                raise fail("file", f"More than {limits.max_rows:,} rows.")
     except csv.Error as exc:
-        return fail("file", f"Not a valid CSV: {exc}.")
-    return fail("file", "The rows could not be read as numbers.")
+        raise fail("file", f"Not a valid CSV: {exc}.") from None
+    if not rows:
+        raise fail("file", "The CSV has a header but no rows.")
+    arrays, columns, labels = read_table(header, rows, target, limits, declared)
+    arrays["y_train"] = labels
+    return arrays, [c.name for c in columns if c.input is not None], columns

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,15 +40,25 @@ class UploadLimits:
 
 @dataclass
 class ParsedDataset:
-    """Arrays ready to store: float32 features (2-D), int64 class indices or float32 targets."""
+    """Arrays ready to store: float32 features (2-D; NaN for empty cells of a table), a table's
+    string columns (``s_*``, unicode), int64 class indices or float32 targets."""
 
     task: str
     arrays: dict[str, np.ndarray]
     image_shape: tuple[int, ...] | None = None
-    classes: list[int | float] | None = None
+    classes: list[int | float | str] | None = None
     columns: list[str] | None = None
     source_format: str = "npz"
     extra: dict[str, object] = field(default_factory=dict)
+    # each column's description when the table was read column by column (``columns.Column``
+    # as dicts): the exported model then takes a dict of columns, and the worker encodes them
+    table: list[dict[str, object]] | None = None
+    # how a table's columns are encoded (``table_encoding.EncodingLimits``), kept with it
+    limits: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def tabular(self) -> bool:
+        return self.table is not None
 
     @property
     def n_features(self) -> int:
@@ -65,14 +76,27 @@ class ParsedDataset:
         one tenant what another holds."""
         digest = hashlib.sha256(f"{tenant}\0{self.task}".encode())
         digest.update(repr(self.image_shape).encode())
-        for name in ARRAY_NAMES:
-            array = self.arrays.get(name)
+        if self.table is not None:
+            digest.update(self.schema().encode())
+        # the upload arrays in their fixed order (so ids stay what they were), then a table's
+        names = [n for n in ARRAY_NAMES if n in self.arrays]
+        for name in names + sorted(set(self.arrays) - set(names)):
+            array = self.arrays[name]
             if array is not None:
                 digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
                 digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()
 
+    def schema(self) -> str:
+        """What the worker needs to read a table's columns back: their descriptions and the
+        class names, as JSON."""
+        return json.dumps(
+            {"columns": self.table, "classes": self.classes, "limits": self.limits},
+            sort_keys=True,
+        )
+
     def to_npz(self) -> bytes:
         buffer = io.BytesIO()
-        np.savez(buffer, **self.arrays)
+        extra = {"schema": np.asarray(self.schema())} if self.table is not None else {}
+        np.savez(buffer, **self.arrays, **extra)
         return buffer.getvalue()

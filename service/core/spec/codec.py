@@ -56,8 +56,15 @@ def info_to_dict(info: DatasetInfo) -> dict[str, Any]:
 
 
 def info_from_dict(data: Mapping[str, Any]) -> DatasetInfo:
-    shape = data.get("image_shape")
-    return DatasetInfo(**{**data, "image_shape": tuple(shape) if shape else None})
+    shape, names = data.get("image_shape"), data.get("class_names")
+    return DatasetInfo(
+        **{
+            **data,
+            "image_shape": tuple(shape) if shape else None,
+            "inputs": tuple(tuple(pair) for pair in data.get("inputs") or ()),
+            "class_names": tuple(names) if names is not None else None,
+        }
+    )
 
 
 def spec_from_dict(data: Mapping[str, Any], info: DatasetInfo | None = None) -> JobSpec:

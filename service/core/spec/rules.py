@@ -39,7 +39,7 @@ def check_spec(data: dict[str, Any], limits: SpecLimits | None, add: Add) -> Non
     _check_search(data, add)
     shape = input_shape(data["model"].family, data["model"].input_shape, info)
     if isinstance(shape, str):
-        add("model.input_shape", shape)
+        add("model.family" if info.tabular else "model.input_shape", shape)
     if limits is not None:
         _check_limits(data, limits, add)
         if not isinstance(shape, str) and data["model"].family != SYNTHETIC:
@@ -91,6 +91,11 @@ def input_shape(
     family: str, given: tuple[int, ...] | None, info: DatasetInfo
 ) -> tuple[int, ...] | str:
     """The shape one sample enters the model with, or why there is none."""
+    if info.tabular and family in (ModelFamily.CONV1D, ModelFamily.CONV2D):
+        return (
+            f"Dataset '{info.name}' is a table with string, boolean or empty cells; its columns "
+            "are not a sequence or an image. Use the mlp family."
+        )
     if family == ModelFamily.CONV1D:
         return (info.n_features, 1)
     if family != ModelFamily.CONV2D:
@@ -114,9 +119,10 @@ def _check_names(data: dict[str, Any], info: DatasetInfo, add: Add) -> None:
     for section, names in (("search_space", space), ("fixed", fixed)):
         for name in sorted(names):
             hp = HYPERPARAMETERS[name]
-            if not hp.applies_to(family, info.task):
+            if not hp.applies_to(family, info.task, info.tabular):
                 where = f"the {'/'.join(hp.families)} families" if hp.families else ""
-                where = where or f"{'/'.join(hp.tasks or ())} tasks"
+                where = where or (f"{'/'.join(hp.tasks)} tasks" if hp.tasks else "")
+                where = where or "tables with string, boolean or empty cells"
                 add(f"{section}.{name}", f"Only for {where}.")
             elif hp.when is not None and not _can_be_active(name, data):
                 add(f"{section}.{name}", f"Never active: it needs {hp.when.describe()}.")

@@ -230,6 +230,11 @@ class JobSpec:
     def task(self) -> str:
         return self.dataset.info.task
 
+    @property
+    def tabular(self) -> bool:
+        """The dataset is a table read column by column (its encoding knobs apply)."""
+        return self.dataset.info.tabular
+
 
 @dataclass(frozen=True)
 class SpecLimits:

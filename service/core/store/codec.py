@@ -123,13 +123,15 @@ def encode_meta(meta: DatasetMeta) -> str:
             "min_class_count": meta.min_class_count,
             "format": meta.format,
             "size_bytes": meta.size_bytes,
+            "table": _list(meta.table),
+            "encoding": dict(meta.encoding) if meta.encoding is not None else None,
         }
     )
 
 
 def decode_meta(raw: str) -> DatasetMeta:
     data = json.loads(raw)
-    for name in ("classes", "image_shape", "columns"):
+    for name in ("classes", "image_shape", "columns", "table"):
         if data.get(name) is not None:
             data[name] = tuple(data[name])
     data["splits"] = MappingProxyType(data["splits"])
