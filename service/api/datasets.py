@@ -34,6 +34,7 @@ def install(app: Flask, settings: Settings) -> None:
 
 _DATASET_ID = re.compile(r"^[0-9a-f]{64}$")
 _FORM_FIELDS = {"file", "target", "task", "name", "column_types"}
+MAX_COLUMN_TYPES_CHARS = 256 * 1024
 
 
 def _store() -> JobStore:
@@ -208,11 +209,15 @@ def _check_and_store(
 def _column_types(raw: str | None) -> object:
     if raw is None or not raw.strip():
         return None
+    if len(raw) > MAX_COLUMN_TYPES_CHARS:
+        raise ApiError(422, "validation_error", "The request is invalid.", {"column_types": [
+            f"{len(raw):,} characters; at most {MAX_COLUMN_TYPES_CHARS:,}."]})  # fmt: skip
     try:
         return json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise ApiError(422, "validation_error", "The request is invalid.",
-                       {"column_types": [f"Not JSON: {exc}."]}) from None  # fmt: skip
+                       {"column_types": [f"Not JSON: {reason}."]}) from None  # fmt: skip
 
 
 @blueprint.get("")

@@ -26,6 +26,9 @@ class DatasetInfo:
     # ``n_features`` is then the widest encoded row
     inputs: tuple[tuple[str, str], ...] = ()
     class_names: tuple[str, ...] | None = None
+    # with ``categorical_encoding: embedding``: the encoded width less the categorical columns,
+    # how many there are, and their embeddings' rows together (what the size check counts)
+    embedding: tuple[int, int, int] = (0, 0, 0)
 
     @property
     def tabular(self) -> bool:

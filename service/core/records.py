@@ -8,13 +8,13 @@ never changes in the store either; its scripts enforce it (see ``service.core.st
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from service.core.catalog import DatasetInfo
 from service.core.spec.types import EMPTY, JobSpec
-from service.core.table_encoding import EncodingLimits, encoded_width
+from service.core.table_encoding import EncodingLimits, embedding_bound, encoded_width
 
 
 def _empty() -> Mapping[str, Any]:
@@ -182,14 +182,11 @@ class DatasetMeta:
         inputs = tuple(
             (str(c["name"]), str(c["input"])) for c in self.table or () if c.get("input")
         )
+        limits = EncodingLimits.from_dict(self.encoding)
         return DatasetInfo(
             name=self.id,
             task=self.task,
-            n_features=(
-                encoded_width(self.table, EncodingLimits.from_dict(self.encoding))
-                if self.table
-                else self.n_features
-            ),
+            n_features=encoded_width(self.table, limits) if self.table else self.n_features,
             n_classes=self.n_classes,
             n_samples=sum(self.splits.values()),
             image_shape=self.image_shape,
@@ -197,4 +194,5 @@ class DatasetMeta:
             min_class_count=self.min_class_count,
             inputs=inputs,
             class_names=self.class_names,
+            embedding=astuple(embedding_bound(self.table or (), limits)),
         )

@@ -48,3 +48,36 @@ def encoded_width(
         elif kind == "text":
             width += 1 + limits.text_words
     return max(width, 1)
+
+
+@dataclass(frozen=True)
+class EmbeddingBound:
+    """What an embedding encoding of a table can cost at most: the encoded width without its
+    categorical columns, how many categorical columns there are (each an embedding of
+    ``embedding_dim``), and the embeddings' rows together (their vocabularies)."""
+
+    dense_width: int = 0
+    columns: int = 0
+    rows: int = 0
+
+    def width(self, dim: int) -> int:
+        return self.dense_width + self.columns * dim
+
+    def params(self, dim: int) -> int:
+        return self.rows * dim
+
+
+def embedding_bound(
+    columns: Iterable[Mapping[str, object]], limits: EncodingLimits | None = None
+) -> EmbeddingBound:
+    limits = limits or EncodingLimits()
+    dense, count, rows = 0, 0, 0
+    for column in columns:
+        kind = column.get("kind")
+        if kind in ("categorical", "boolean"):
+            distinct = int(column.get("distinct", 0) or 0)  # type: ignore[call-overload]
+            count += 1
+            rows += 1 + min(distinct + bool(column.get("missing")), limits.embedded)
+        elif kind in ("numeric", "text"):
+            dense += encoded_width([column], limits)
+    return EmbeddingBound(dense, count, rows)

@@ -227,6 +227,13 @@ INVALID = [
         {"column_types": '{"a": "numeric"}'},
         "column_types",
     ),
+    (
+        "column_types nested",
+        b"a,target\n1,0\n",
+        "d.csv",
+        {"column_types": "[" * 3000},
+        "column_types",
+    ),
     ("every column ignored", b"a,target\n,0\n,1\n", "d.csv", {}, "file"),
     ("csv ragged", b"a,b,target\n1,2,0\n1,2\n", "d.csv", {}, "file"),
     ("csv no target", b"a,b\n1,2\n", "d.csv", {}, "target"),

@@ -101,6 +101,9 @@ def test_bayesian_classification_job(
     assert refit["search_value"] == job["best"]["value"]
     assert refit["test_value"] == job["best"]["metrics"]["test_accuracy"]
     assert 0.0 <= refit["inner_validation_value"] <= 1.0 and refit["standard_error"] > 0
+    signature = {"type": "array", "sample_shape": [4]}  # iris: four raw features per row
+    assert refit["model_input"] == job["model"]["input"] == signature
+    assert job["model"]["class_names"] == ["0", "1", "2"]
 
     # the refit model downloads as a plain .keras file that predicts from raw features
     response = client.get(job["links"]["model"])

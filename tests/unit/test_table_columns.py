@@ -77,6 +77,9 @@ def test_a_table_of_complete_numbers_stays_a_matrix() -> None:
         (b"a,target\n1,0\n2,x\n", {"task": "regression"}, "y_train", "Row 3"),
         (b"a,target\n1,0\n2\n", {}, "file", "Row 3"),
         (b"a,target\n1e39,0\n2,1\n", {"column_types": {"a": "numeric"}}, "a", "Row 2"),
+        (b"a,target\n1,0\n2,inf\n", {"task": "regression"}, "target", "Row 3"),
+        (b"a,target\n1,0\n-Infinity,1\n", {}, "a", "Row 3"),
+        (b"a,b,target\n1,x,0\n1e999,y,1\n", {}, "a", "Row 3"),
     ],
 )
 def test_a_cell_that_cannot_be_read_names_its_row_and_column(
@@ -94,3 +97,49 @@ def test_the_same_table_with_other_column_types_is_another_dataset() -> None:
         messy_csv(), "t.csv", UploadLimits(), target="grade", column_types={"note": "ignore"}
     )
     assert plain.content_id("t") != typed.content_id("t")
+
+
+def test_cells_are_read_as_pandas_reads_them() -> None:
+    """What training sees of a cell is what a user's pandas rows give the exported model:
+    pandas' own missing-value spellings (case matters), spaces kept, no digit separators."""
+    rows = "\n".join(
+        f"{c},{n},{t},{i % 2}"
+        for i, (c, n, t) in enumerate(
+            [(" red", "1_000", "True"), ("red", "2", "FALSE"), ("none", "3", "true"),
+             ("NA", "4", "")] * 10
+        )
+    )  # fmt: skip
+    parsed = parse_upload(f"colour,amount,flag,target\n{rows}\n".encode(), "t.csv", UploadLimits())
+    kinds = {str(c["name"]): (c["kind"], c.get("input")) for c in parsed.table or ()}
+    assert kinds == {
+        "colour": ("categorical", "string"),
+        "amount": ("categorical", "string"),  # 1_000 is text to pandas
+        "flag": ("boolean", "float32"),  # pandas reads True/FALSE/true as booleans
+    }
+    colours = set(np.concatenate([parsed.arrays["s_train"][:, 0], parsed.arrays["s_test"][:, 0]]))
+    assert colours == {" red", "red", "none", ""}  # NA is empty; none is a value
+
+    declared = parse_upload(
+        f"colour,amount,flag,target\n{rows}\n".encode(), "t.csv", UploadLimits(),
+        column_types={"flag": "categorical"},
+    )  # fmt: skip
+    flag = next(c for c in declared.table or () if c["name"] == "flag")
+    assert flag["input"] == "float32"  # pandas gives booleans: taken as 1/0
+
+
+def test_a_table_too_large_to_hold_is_refused_before_it_is_built() -> None:
+    rows = "\n".join(f"{'w' * (900 if i == 0 else 2)},x{i % 3},{i % 2}" for i in range(400))
+    data = f"a,b,target\n{rows}\n".encode()
+    with pytest.raises(DatasetError) as raised:
+        parse_upload(data, "t.csv", UploadLimits(max_decoded_bytes=1_000_000))
+    assert "would take" in raised.value.fields["file"][0]
+    with pytest.raises(DatasetError) as raised:
+        parse_upload(data, "t.csv", UploadLimits(max_decoded_bytes=3_200))  # 100 cells
+    assert "cells" in raised.value.fields["file"][0]
+
+
+def test_a_class_that_lands_only_in_the_test_part_is_refused() -> None:
+    rows = "\n".join(f"{i},{i % 2}" for i in range(40)) + "\n99,x"
+    with pytest.raises(DatasetError) as raised:
+        parse_upload(f"a,target\n{rows}\n".encode(), "t.csv", UploadLimits())
+    assert "fewer than 5" in raised.value.fields["y_train"][0]

@@ -159,3 +159,84 @@ def test_many_categories_are_kept_up_to_the_limit_and_the_rest_share_one_slot() 
     assert encoded[:, 0].sum() > 0  # the shops past the limit
     embedded = TableEncoder(data.columns or (), "embedding", EncodingLimits()).fit(data.x_train)
     assert embedded.embedded == [51] and embedded.width == 1
+
+
+def test_text_is_split_into_the_words_the_exported_model_sees() -> None:
+    """Python's lower() and split() also touch non-ASCII letters and spaces; TensorFlow's string
+    ops (the exported model's) do not, so training tokenizes as they do."""
+    cells = ["Café ÉCOLE résumé", "naïve\u00a0word tab\tsep", "hello world", "Straße ok",
+             "a\u3000b", "x\x1cy", "don't stop!", ""]  # fmt: skip
+    text = [{"name": "t", "kind": "text", "input": "string"}]
+    x = np.asarray([[c] for c in cells], dtype=object)
+    encoder = TableEncoder(text).fit(x)
+    probe = keras.Model(*encoder.front())
+    assert np.array_equal(probe.predict(served_input(encoder, x), verbose=0), encoder.transform(x))
+
+
+def test_a_text_column_without_words_exports() -> None:
+    text = [{"name": "t", "kind": "text", "input": "string"}]
+    x = np.asarray([[""], ["?!"], ["--"]], dtype=object)
+    encoder = TableEncoder(text).fit(x)
+    body = keras.Sequential([keras.Input((encoder.width,)), keras.layers.Dense(2)])
+    served = served_model(body, encoder)
+    assert tuple(served(served_input(encoder, x)).shape) == (3, 2)
+    assert encoder.transform(x).tolist() == [[0.0, 0.0]] * 3
+
+
+def test_the_size_check_counts_embeddings() -> None:
+    """200 categorical columns of 1000 values: one-hot is 33 wide each (the 32 kept values and
+    the rest), but an embedding of 256 is 256 wide and adds 1001 x 256 weights per column."""
+    from marshmallow import ValidationError
+
+    from service.core.catalog import DatasetInfo
+    from service.core.spec import SpecLimits
+    from service.core.table_encoding import embedding_bound, encoded_width
+
+    columns = [{"name": f"c{i}", "kind": "categorical", "input": "string", "distinct": 1000}
+               for i in range(200)]  # fmt: skip
+    info = DatasetInfo("a" * 64, "classification", encoded_width(columns), 2, 10_000,
+                       inputs=tuple((c["name"], "string") for c in columns),
+                       embedding=dataclasses.astuple(embedding_bound(columns)))  # fmt: skip
+    spec = {
+        "dataset": {"id": "a" * 64},
+        "search_space": {"units": {"type": "int", "low": 16, "high": 512}},
+        "fixed": {"n_layers": 1, "categorical_encoding": "embedding", "embedding_dim": 256},
+    }
+    limits = SpecLimits(max_model_params=50_000_000)
+    with pytest.raises(ValidationError) as raised:
+        load_spec(spec, limits, datasets=lambda _: info)
+    assert "search_space" in raised.value.messages
+    keras_count = build_model_count(info, 512, 256)
+    assert keras_count > 50_000_000  # what the check refused is truly that big
+    spec["fixed"] = {"n_layers": 1, "categorical_encoding": "one_hot"}
+    assert load_spec(spec, limits, datasets=lambda _: info).tabular
+
+
+def build_model_count(info: Any, units: int, dim: int) -> int:
+    from worker.engine.models import build_model
+
+    config = configuration({"n_layers": 1, "units": units, "categorical_encoding": "embedding",
+                            "embedding_dim": dim}, {}, "mlp", info.task, True)  # fmt: skip
+    model = build_model("mlp", config, (200,), info.task, 2, embedded=[1001] * 200)
+    return int(model.count_params())
+
+
+def test_k_fold_fits_the_encoding_inside_each_fold(spec: dict[str, Any]) -> None:
+    from service.core.spec import ValidationMethod, ValidationSpec
+    from worker.engine.training import fit_trial
+
+    data, ref = table()
+    job = table_spec(ref, spec)
+    job = dataclasses.replace(
+        job,
+        training=dataclasses.replace(
+            job.training, validation=ValidationSpec(ValidationMethod.KFOLD, folds=3)
+        ),
+    )
+    config = configuration(job.fixed, {}, "mlp", job.task, job.tabular)
+    folds = validation_folds(job, data)
+    encoders = [TableEncoder(data.columns or ()).fit(fold[0]) for fold in folds]
+    medians = {part.median for e in encoders for part in e.parts if hasattr(part, "median")}
+    assert len(medians) == 3  # each fold's own training rows
+    result = fit_trial(job, config, data, seed=0)
+    assert len(result.details["folds"]) == 3 and "val_balanced_accuracy" in result.metrics

@@ -34,7 +34,9 @@ def served_model(model: keras.Model, features: FeatureScaler | TableEncoder) -> 
         try:
             inputs, encoded = features.front()
             return keras.Model(inputs, model(encoded), name=f"tuneq_{model.name}")
-        except ValueError:  # a column name Keras refuses, or one its own layers use
+        except ValueError as exc:  # a column name Keras refuses, or one its own layers use
+            if "name" not in str(exc):
+                raise
             inputs, encoded = features.front(named=False)
             with warnings.catch_warnings():  # the dict's keys are the columns: what is matched
                 warnings.simplefilter("ignore", UserWarning)
@@ -65,8 +67,8 @@ def served_input(features: FeatureScaler | TableEncoder, x: np.ndarray) -> Any:
 
 def signature(features: FeatureScaler | TableEncoder, shape: Sequence[int]) -> dict[str, Any]:
     """What the served model takes, as ``GET /v1/jobs/{id}`` and ``tuneq.json`` say it."""
-    if not isinstance(features, TableEncoder):
-        return {"type": "array", "sample_shape": [int(d) for d in shape]}
+    if not isinstance(features, TableEncoder):  # flat: the model reshapes for conv families
+        return {"type": "array", "sample_shape": [int(np.prod(shape))]}
     columns = {
         part.name: "string" if features.takes_strings(j) else "float32"
         for j, part in enumerate(features.parts)

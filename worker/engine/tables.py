@@ -32,16 +32,25 @@ import numpy as np
 
 from service.core.table_encoding import EncodingLimits
 
+NO_WORDS = "[no words]"
+"""A text column's vocabulary when its training rows hold no word: a token that standardization
+can never produce (its brackets and space are stripped or split), so the bag stays empty."""
 MISSING_CODE = -(2**53)
 """An empty cell of an integer-coded column, as the model's integer lookup sees it."""
 UNKNOWN_CODE = -(2**62)
 """The integer lookup's out-of-vocabulary token (never a value of the data)."""
 _PUNCTUATION = re.compile(f"[{re.escape(string.punctuation)}]")
+_ASCII_SPACE = re.compile("[ \t\n\x0b\x0c\r]+")
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 def words(text: str) -> set[str]:
-    """A cell's words as ``TextVectorization``'s default standardization and split give them."""
-    return set(_PUNCTUATION.sub("", text.lower()).split())
+    """A cell's words exactly as ``TextVectorization``'s default standardization and split give
+    them: ASCII letters lowercased, ASCII punctuation removed, split on ASCII whitespace (what
+    TensorFlow's string ops do; Python's own ``lower`` and ``split`` also touch other scripts'
+    letters and spaces, which the exported model would not)."""
+    stripped = _PUNCTUATION.sub("", text.translate(_ASCII_LOWER))
+    return {word for word in _ASCII_SPACE.split(stripped) if word}
 
 
 @dataclass
@@ -138,7 +147,7 @@ class TableEncoder:
             else:
                 documents = Counter(w for cell in values for w in words(str(cell)))
                 ranked = sorted(documents, key=lambda w: (-documents[w], w))
-                part.vocabulary = ranked[: self.limits.text_words] or ["\0"]  # no cell has it
+                part.vocabulary = ranked[: self.limits.text_words] or [NO_WORDS]
         return self
 
     @staticmethod

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from service.core.catalog import CLASSIFICATION, REGRESSION, TEST_FRACTION, TEST_SPLIT_SEED
-from service.core.dataset_files.columns import Column
+from service.core.dataset_files.columns import Column, parse_number
 from service.core.dataset_files.types import ParsedDataset, UploadLimits, fail
 
 # Every class needs this many training samples: the test cut, the validation split and two
@@ -62,7 +62,7 @@ def normalise(
     if task == CLASSIFICATION:
         classes, labels = _class_indices(labels)
     elif labels["y_train"].dtype.kind == "U":
-        first = next(i for i, v in enumerate(labels["y_train"]) if not _is_number(str(v)))
+        first = next((i for i, v in enumerate(labels["y_train"]) if not _is_number(str(v))), 0)
         raise fail("y_train", f"Row {first + 2}: {str(labels['y_train'][first])[:40]!r} is not a "
                    "number; regression needs numeric labels.")  # fmt: skip
     else:
@@ -120,11 +120,7 @@ def _labels(name: str, y: np.ndarray, n_samples: int) -> np.ndarray:
 
 
 def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return parse_number(text) is not None
 
 
 def _infer_task(y: np.ndarray) -> str:

@@ -32,11 +32,15 @@ NUMERIC, CATEGORICAL, BOOLEAN, TEXT, IGNORE = "numeric", "categorical", "boolean
 KINDS = (NUMERIC, CATEGORICAL, BOOLEAN, TEXT, IGNORE)
 FLOAT, STRING = "float32", "string"
 
-MISSING = frozenset({"", "na", "n/a", "nan", "null", "none"})
-"""Cells read as empty (case-insensitive), as pandas reads them by default."""
+MISSING = frozenset({
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+})  # fmt: skip
+"""Cells read as empty: exactly what ``pandas.read_csv`` reads as NaN by default (case and
+spaces matter), so that a user's pandas rows reach the exported model as training saw them."""
 BOOLEAN_PAIRS = ({"true", "false"}, {"yes", "no"}, {"y", "n"}, {"t", "f"})
-PANDAS_BOOLEANS = frozenset({"true", "false"})
-"""The spelling pandas turns into booleans (so the exported model takes them as numbers)."""
+PANDAS_BOOLEANS = frozenset({"True", "TRUE", "true", "False", "FALSE", "false"})
+"""The spellings pandas reads as booleans (so the exported model takes them as numbers)."""
 CODES_AT_MOST = 10
 """Whole numbers with at most this many distinct values are integer-coded categories."""
 ID_ROWS_AT_LEAST = 20
@@ -45,6 +49,7 @@ TEXT_MEAN_LENGTH = 30
 """Strings this long on average, most of them with spaces, are free text."""
 MAX_CELL_CHARS = 1000
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+_TRUTH = {"true": 1.0, "false": 0.0}
 
 
 @dataclass(frozen=True)
@@ -65,16 +70,32 @@ class Column:
 
 
 def is_missing(cell: str) -> bool:
-    return cell.strip().lower() in MISSING
+    return cell in MISSING
+
+
+def parse_float(cell: str) -> float | None:
+    """The cell as a number (maybe infinite), or None; digit separators (``1_000``, which
+    Python accepts and pandas does not) make it text."""
+    if "_" in cell:
+        return None
+    try:
+        return float(cell)
+    except ValueError:
+        return None
 
 
 def parse_number(cell: str) -> float | None:
     """The cell as a finite number, or None."""
-    try:
-        value = float(cell)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
+    value = parse_float(cell)
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _refuse_infinite(name: str, cells: Sequence[str]) -> None:
+    """A column of numbers with an infinite one is a mistake to name, not a column of text."""
+    for line, cell in enumerate(cells, start=2):
+        value = parse_float(cell)
+        if value is not None and not math.isfinite(value):
+            raise fail(name, f"Row {line}: {cell[:40]!r} is not a finite number.")
 
 
 def read_table(
@@ -95,34 +116,51 @@ def read_table(
     label_at = list(header).index(target)
     labels = _labels([row[label_at] for row in rows], target)
     floats: list[np.ndarray] = []
-    strings: list[np.ndarray] = []
+    strings: list[tuple[str, int]] = []  # (name, column index) of the string inputs
     described = []
     for index, name in enumerate(header):
         if index == label_at:
             continue
-        cells = [row[index].strip() for row in rows]
+        cells = [row[index] for row in rows]  # as pandas reads them: spaces are kept
         column = _describe(name, cells, column_types.get(name))
         if column.kind == IGNORE:
             described.append(column)
         elif column.input == FLOAT:
             described.append(_at(column, len(floats)))
-            floats.append(_floats(name, cells, column.kind))
+            floats.append(_floats(name, cells))
         else:
             described.append(_at(column, len(strings)))
-            strings.append(_strings(name, cells))
+            strings.append((name, index))
     if not floats and not strings:
         raise fail("file", "Every feature column is ignored; keep at least one.")
     n = len(rows)
-    x = np.stack(floats, axis=1) if floats else np.zeros((n, 0), np.float32)
-    width = max((len(str(c)) for s in strings for c in s), default=1)
-    s = np.stack(strings, axis=1).astype(f"<U{max(width, 1)}") if strings else None
-    arrays = {"x_train": x}
-    if s is not None:
-        if s.nbytes > limits.max_decoded_bytes:
-            raise fail("file", f"The string columns take {s.nbytes:,} bytes as arrays; the limit "
-                       f"is {limits.max_decoded_bytes:,}.")  # fmt: skip
-        arrays["s_train"] = s
+    arrays = {"x_train": np.stack(floats, axis=1) if floats else np.zeros((n, 0), np.float32)}
+    if strings:
+        arrays["s_train"] = _string_matrix(rows, strings, limits)
     return arrays, described, labels
+
+
+def _string_matrix(
+    rows: Sequence[Sequence[str]], strings: list[tuple[str, int]], limits: UploadLimits
+) -> np.ndarray:
+    """The string columns as one unicode matrix (every cell at the longest one's width),
+    refused before it is allocated when it would pass the unpacked-size limit."""
+    width = 1
+    for name, index in strings:
+        for line, row in enumerate(rows, start=2):
+            if len(row[index]) > MAX_CELL_CHARS:
+                raise fail(name, f"Row {line}: a cell of {len(row[index]):,} characters; at "
+                           f"most {MAX_CELL_CHARS:,}.")  # fmt: skip
+            width = max(width, len(row[index]))
+    size = len(rows) * len(strings) * 4 * width
+    if size > limits.max_decoded_bytes:
+        raise fail("file", f"The string columns would take {size:,} bytes as arrays (every "
+                   f"cell as wide as the longest, {width} characters); the limit is "
+                   f"{limits.max_decoded_bytes:,}.")  # fmt: skip
+    matrix = np.empty((len(rows), len(strings)), dtype=f"<U{width}")
+    for j, (_, index) in enumerate(strings):
+        matrix[:, j] = ["" if is_missing(row[index]) else row[index] for row in rows]
+    return matrix
 
 
 def _at(column: Column, position: int) -> Column:
@@ -133,9 +171,11 @@ def _at(column: Column, position: int) -> Column:
 def _labels(cells: list[str], target: str) -> np.ndarray:
     values = []
     for line, cell in enumerate(cells, start=2):
-        if is_missing(cell):
+        if is_missing(cell.strip()):
             raise fail(target, f"Row {line}: the label is empty; every row needs one.")
         values.append(cell.strip())
+    if all(parse_float(v) is not None for v in values):
+        _refuse_infinite(target, values)
     numbers = [parse_number(v) for v in values]
     if all(v is not None for v in numbers):
         return np.asarray(numbers, dtype=np.float64)
@@ -149,6 +189,8 @@ def _describe(name: str, cells: list[str], declared: str | None) -> Column:
         return _declared(name, cells, declared, missing, distinct)
     if not present:
         return Column(name, IGNORE, missing=missing, note="no values")
+    if all(parse_float(c) is not None for c in present):
+        _refuse_infinite(name, cells)
     numbers = [parse_number(c) for c in present]
     lowered = {c.lower() for c in present}
     if all(v is not None for v in numbers):
@@ -159,7 +201,7 @@ def _describe(name: str, cells: list[str], declared: str | None) -> Column:
         kind = CATEGORICAL if whole and distinct <= CODES_AT_MOST else NUMERIC
         return Column(name, kind, FLOAT, missing=missing, distinct=distinct)
     if any(lowered <= pair for pair in BOOLEAN_PAIRS):
-        source = FLOAT if lowered <= PANDAS_BOOLEANS else STRING
+        source = FLOAT if set(present) <= PANDAS_BOOLEANS else STRING
         return Column(name, BOOLEAN, source, missing=missing, distinct=distinct)
     spaced = sum(" " in c for c in present)
     if spaced * 2 >= len(present) and sum(map(len, present)) / len(present) >= TEXT_MEAN_LENGTH:
@@ -176,6 +218,7 @@ def _declared(name: str, cells: list[str], kind: str, missing: int, distinct: in
     if kind == IGNORE:
         return Column(name, IGNORE, missing=missing, distinct=distinct, note="as declared")
     if kind == NUMERIC:
+        _refuse_infinite(name, cells)
         for line, cell in present:
             if parse_number(cell) is None:
                 raise fail(name, f"Row {line}: {cell[:40]!r} is not a number, and "
@@ -187,9 +230,12 @@ def _declared(name: str, cells: list[str], kind: str, missing: int, distinct: in
             line, cell = next((x for x in present if not _boolean_word(x[1])), present[0])
             raise fail(name, f"Row {line}: {cell[:40]!r} is not a boolean (true/false, yes/no, "
                        "y/n or t/f, one pair per column).")  # fmt: skip
-        source = FLOAT if lowered <= PANDAS_BOOLEANS else STRING
+        source = FLOAT if {c for _, c in present} <= PANDAS_BOOLEANS else STRING
         return Column(name, BOOLEAN, source, missing=missing, distinct=distinct)
     if kind == CATEGORICAL:
+        if present and {c for _, c in present} <= PANDAS_BOOLEANS:  # pandas gives booleans
+            return Column(name, CATEGORICAL, FLOAT, missing=missing, distinct=distinct,
+                          note="true/false: taken as 1/0")  # fmt: skip
         numbers = [parse_number(c) for _, c in present]
         codes = bool(present) and all(v is not None and float(v).is_integer() for v in numbers)
         return Column(name, CATEGORICAL, FLOAT if codes else STRING, missing=missing,
@@ -206,26 +252,17 @@ def _is_range(numbers: list[float | None]) -> bool:
     return max(values) - min(values) + 1 == len(values)
 
 
-def _floats(name: str, cells: list[str], kind: str) -> np.ndarray:
+def _floats(name: str, cells: list[str]) -> np.ndarray:
     out = np.full(len(cells), np.nan, dtype=np.float32)
     for i, cell in enumerate(cells):
         if is_missing(cell):
             continue
-        value = cell.lower() if kind == BOOLEAN else cell
-        number = {"true": 1.0, "false": 0.0}.get(value) if kind == BOOLEAN else parse_number(cell)
+        number = _TRUTH.get(cell.lower()) if cell in PANDAS_BOOLEANS else parse_number(cell)
         if number is None or abs(number) > FLOAT32_MAX:
-            raise fail(name, f"Row {i + 2}: {cell[:40]!r} cannot be read as a {kind} value "
-                       "(or is too large for float32).")  # fmt: skip
+            raise fail(name, f"Row {i + 2}: {cell[:40]!r} cannot be read as a number (or is "
+                       "too large for float32).")  # fmt: skip
         out[i] = number
     return out
-
-
-def _strings(name: str, cells: list[str]) -> np.ndarray:
-    for i, cell in enumerate(cells):
-        if len(cell) > MAX_CELL_CHARS:
-            raise fail(name, f"Row {i + 2}: a cell of {len(cell):,} characters; at most "
-                       f"{MAX_CELL_CHARS:,}.")  # fmt: skip
-    return np.asarray(["" if is_missing(c) else c for c in cells], dtype=str)
 
 
 def check_column_types(value: object, header: Sequence[str], target: str) -> dict[str, str]:

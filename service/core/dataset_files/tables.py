@@ -98,6 +98,11 @@ def _by_column(
             rows.append(row)
             if len(rows) > limits.max_rows:
                 raise fail("file", f"More than {limits.max_rows:,} rows.")
+            if len(rows) * len(header) > limits.max_table_cells:
+                raise fail("file", f"More than {limits.max_table_cells:,} cells: a table "
+                           "with string or empty cells is read cell by cell, and this is as "
+                           "many as one upload may hold (TUNEQ_MAX_DATASET_UNPACKED_BYTES / 32)."
+                           )  # fmt: skip
     except csv.Error as exc:
         raise fail("file", f"Not a valid CSV: {exc}.") from None
     if not rows:

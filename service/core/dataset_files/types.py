@@ -37,6 +37,12 @@ class UploadLimits:
     # dataset compresses like a bomb does (all zeros: 1000:1).
     max_ratio: float = 100.0
 
+    @property
+    def max_table_cells(self) -> int:
+        """A table read cell by cell (strings, empty cells) holds a Python string per cell while
+        it is checked, some 50-100 bytes each: at most this many cells (4M by default)."""
+        return self.max_decoded_bytes // 32
+
 
 @dataclass
 class ParsedDataset:
@@ -68,7 +74,8 @@ class ParsedDataset:
     def min_class_count(self) -> int | None:
         if self.task != CLASSIFICATION:
             return None
-        return int(np.bincount(self.arrays["y_train"]).min())
+        counts = np.bincount(self.arrays["y_train"], minlength=len(self.classes or ()))
+        return int(counts.min())
 
     def content_id(self, tenant: str) -> str:
         """The SHA-256 of whose dataset it is and what it is (task and arrays): a tenant's same

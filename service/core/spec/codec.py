@@ -62,6 +62,7 @@ def info_from_dict(data: Mapping[str, Any]) -> DatasetInfo:
             **data,
             "image_shape": tuple(shape) if shape else None,
             "inputs": tuple(tuple(pair) for pair in data.get("inputs") or ()),
+            "embedding": tuple(data.get("embedding") or (0, 0, 0)),
             "class_names": tuple(names) if names is not None else None,
         }
     )

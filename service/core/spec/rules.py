@@ -51,6 +51,7 @@ def check_spec(data: dict[str, Any], limits: SpecLimits | None, add: Add) -> Non
                 info.task,
                 info.n_classes,
             )
+            size = max(size, _largest_embedded(data, info))
             if size > limits.max_model_params:
                 add(
                     "search_space",
@@ -108,6 +109,26 @@ def input_shape(
     if math.prod(shape) != info.n_features:
         return f"{list(shape)} holds {math.prod(shape)} values; each sample has {info.n_features}."
     return tuple(shape)
+
+
+def _largest_embedded(data: dict[str, Any], info: DatasetInfo) -> int:
+    """The largest model with ``categorical_encoding: embedding``, embeddings included (0 when
+    the space never embeds): each categorical column enters as ``embedding_dim`` values."""
+    dense, columns, rows = info.embedding
+    space, fixed = data["search_space"], data["fixed"]
+    encoding = space.get("categorical_encoding")
+    if not columns or "embedding" not in (
+        encoding.choices or () if encoding is not None else (fixed.get("categorical_encoding"),)
+    ):
+        return 0
+    searched = space.get("embedding_dim")
+    if searched is None:
+        dim = int(fixed.get("embedding_dim", defaults()["embedding_dim"]))
+    else:
+        dim = int(max(searched.choices) if searched.choices else searched.high or 0)
+    body = largest_model(space, fixed, data["model"].family, (dense + columns * dim,),
+                         info.task, info.n_classes)  # fmt: skip
+    return body + rows * dim
 
 
 def _check_names(data: dict[str, Any], info: DatasetInfo, add: Add) -> None:
