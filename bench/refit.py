@@ -41,7 +41,6 @@ from bench.machine import save  # noqa: E402
 from service.core import vocabulary  # noqa: E402
 from service.core.catalog import CLASSIFICATION, DatasetInfo  # noqa: E402
 from service.core.spec import DatasetRef, JobSpec, load_spec  # noqa: E402
-from service.core.vocabulary import configuration  # noqa: E402
 from worker.engine.dataset_loader import Dataset, load_builtin  # noqa: E402
 from worker.engine.metrics import score  # noqa: E402
 from worker.engine.optimizer import Observation, make_suggester  # noqa: E402
@@ -60,7 +59,8 @@ CONV = {
     "kernel_size": {"type": "int", "low": 2, "high": 7},
 }
 METHODS = ("fixed_epochs", "inner_validation", "averaged")
-OLD_CONV_DEFAULTS = {"conv_blocks": 2, "kernel_size": 3, "global_pooling": "none", "n_layers": 2}
+OLD_DEFAULTS = 1
+"""``--old-defaults``: the vocabulary's first defaults (``vocabulary.EARLIER_DEFAULTS``)."""
 
 
 def generated(name: str, rows: int = 1000, length: int = 64) -> Dataset:
@@ -94,7 +94,10 @@ def generated(name: str, rows: int = 1000, length: int = 64) -> Dataset:
     return Dataset(name, CLASSIFICATION, x_train, y_train, x_test, y_test, classes)
 
 
-def job_spec(family: str, data: Dataset, seed: int, trials: int, epochs: int) -> JobSpec:
+def job_spec(
+    family: str, data: Dataset, seed: int, trials: int, epochs: int,
+    version: int = vocabulary.DEFAULTS_VERSION,
+) -> JobSpec:  # fmt: skip
     space = {**SPACE, **(CONV if family != "mlp" else WIDTH)}
     spec = load_spec(
         {
@@ -108,15 +111,16 @@ def job_spec(family: str, data: Dataset, seed: int, trials: int, epochs: int) ->
     image = (8, 8, 1) if data.name == "digits" else None
     info = DatasetInfo(data.name, data.task, data.n_features, data.n_classes, len(data.x_train),
                        image_shape=image)  # fmt: skip
-    return dataclasses.replace(spec, dataset=DatasetRef(builtin=data.name, info=info))
+    dataset = DatasetRef(builtin=data.name, info=info)
+    return dataclasses.replace(spec, dataset=dataset, defaults_version=version)
 
 
 def run(
     family: str, data: Dataset, seed: int, trials: int, epochs: int,
-    methods: tuple[str, ...] = METHODS,
+    methods: tuple[str, ...] = METHODS, version: int = vocabulary.DEFAULTS_VERSION,
 ) -> dict[str, Any]:  # fmt: skip
     """One search, then the best trial's own model and each refit, all scored on the test part."""
-    spec = job_spec(family, data, seed, trials, epochs)
+    spec = job_spec(family, data, seed, trials, epochs, version)
     suggester, done, found = make_suggester(spec), [], []
     for number in range(trials):
         params = suggester.suggest(done, [], 1)[0]
@@ -150,7 +154,7 @@ def run(
 
 
 def _config(spec: JobSpec, params: dict[str, Any]) -> dict[str, Any]:
-    return configuration(spec.fixed, params, spec.model.family, spec.task)
+    return spec.configuration(params)
 
 
 def task(name: str) -> Dataset:
@@ -170,9 +174,8 @@ def main() -> int:
         help="the conv families' first defaults (the 'before' table): refit_old_defaults.json",
     )  # fmt: skip
     args = parser.parse_args()
-    if args.old_defaults:  # (dropout then came after the dense layers only)
-        for family in ("conv1d", "conv2d"):
-            vocabulary.FAMILY_DEFAULTS[family] = dict(OLD_CONV_DEFAULTS)
+    # (with the old defaults, dropout then came after the dense layers only)
+    version = OLD_DEFAULTS if args.old_defaults else vocabulary.DEFAULTS_VERSION
     seeds, trials, epochs = (1, 2, 2) if args.smoke else (args.seeds, args.trials, args.epochs)
     pairs = [tuple(p.split(":")) for p in args.pairs] if args.pairs else list(PAIRS)
     if args.smoke:
@@ -184,7 +187,7 @@ def main() -> int:
     for family, name in pairs:
         data = task(name)
         began = time.perf_counter()
-        runs = [run(family, data, seed, trials, epochs, methods) for seed in range(seeds)]
+        runs = [run(family, data, seed, trials, epochs, methods, version) for seed in range(seeds)]
         means = {c: float(np.mean([r[c] for r in runs])) for c in columns}
         spread = {c: float(np.std([r[c] for r in runs])) for c in columns}
         inners = [r["inner_validation_inner"] for r in runs if "inner_validation_inner" in r]

@@ -36,7 +36,6 @@ from bench.machine import save  # noqa: E402
 from service.api.datasets import describe  # noqa: E402
 from service.core.dataset_files import ParsedDataset, UploadLimits, parse_upload  # noqa: E402
 from service.core.spec import DatasetRef, JobSpec, load_spec  # noqa: E402
-from service.core.vocabulary import configuration  # noqa: E402
 from worker.engine import dataset_loader  # noqa: E402
 from worker.engine.dataset_loader import Dataset  # noqa: E402
 from worker.engine.optimizer import Observation, make_suggester  # noqa: E402
@@ -98,13 +97,13 @@ def tuned(data: Dataset, ref: DatasetRef, seed: int, trials: int, epochs: int) -
     suggester, done, found = make_suggester(spec), [], []
     for number in range(trials):
         params = suggester.suggest(done, [], 1)[0]
-        config = configuration(spec.fixed, params, "mlp", spec.task, spec.tabular)
+        config = spec.configuration(params)
         result = fit_trial(spec, config, data, seed=seed * 100_003 + number)
         value = None if result.diverged else result.metrics["val_accuracy"]
         done.append(Observation(params, value))
         found.append((value if value is not None else -1.0, number, params, result))
     value, number, params, result = max(found, key=lambda f: f[0])
-    config = configuration(spec.fixed, params, "mlp", spec.task, spec.tabular)
+    config = spec.configuration(params)
     test, _, _ = ship(spec, config, data, value, epochs=result.best_epoch or result.epochs,
                       most=result.epochs)  # fmt: skip
     return {"search": value, "test": test["test_accuracy"], "params": params}

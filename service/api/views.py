@@ -9,7 +9,6 @@ from typing import Any
 from service.core.jsonable import plain
 from service.core.records import JobRecord, TrialRecord
 from service.core.spec import spec_to_dict
-from service.core.vocabulary import configuration
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -41,9 +40,7 @@ def trial_configuration(job: JobRecord, trial: TrialRecord) -> dict[str, Any]:
     found = _memo(
         job.id,
         trial.number,
-        lambda: configuration(
-            job.spec.fixed, trial.params, job.spec.model.family, job.task, job.spec.tabular
-        ),
+        lambda: job.spec.configuration(trial.params),
     )
     return dict(found)
 

@@ -228,6 +228,26 @@ straight into the output (Lin et al. 2013's head: which patterns fired, not wher
 README has the table."""
 
 
+DEFAULTS_VERSION = 2
+"""Bumped whenever a default changes (``EARLIER_DEFAULTS`` keeps what each earlier version
+differed in). A job keeps the version it was submitted under (``JobSpec.defaults_version``), so
+the configuration its trials train, the API shows and warm starts compare stays the one it was
+created with, across a deploy that changes a default."""
+EARLIER_DEFAULTS: dict[int, dict[str, dict[str, Any]]] = {
+    1: {  # the first conv defaults: two blocks of 3-wide kernels, flattened into two dense layers
+        family: {"conv_blocks": 2, "kernel_size": 3, "filters": 32, "global_pooling": "none",
+                 "n_layers": 2}
+        for family in CONV_FAMILIES
+    },
+}  # fmt: skip
+
+
+def earlier_defaults(family: str, version: int) -> dict[str, Any]:
+    """Where ``version``'s defaults for ``family`` differ from the current ones ({} for the
+    current version)."""
+    return dict(EARLIER_DEFAULTS.get(version, {}).get(family, {}))
+
+
 def defaults(family: str = "mlp") -> dict[str, Any]:
     """Every hyperparameter's default value for ``family`` (None where it falls back to another
     name)."""

@@ -27,6 +27,7 @@ def comparable(earlier: JobSpec, spec: JobSpec) -> bool:
         earlier.dataset == spec.dataset
         and earlier.model == spec.model
         and earlier.fixed == spec.fixed
+        and earlier.defaults_version == spec.defaults_version
         and earlier.training.objective == spec.training.objective
         and earlier.training.validation == spec.training.validation
         and earlier.training.max_epochs == spec.training.max_epochs

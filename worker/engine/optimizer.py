@@ -297,7 +297,7 @@ def make_suggester(spec: JobSpec) -> Suggester:
         return RandomSearch(spec.search_space, search.seed)
     if search.strategy == Strategy.GRID:
         distinct = distinct_grid(
-            spec.search_space, search.grid_steps, spec.fixed, spec.model.family, spec.task
+            spec.search_space, search.grid_steps, spec.resolved_fixed, spec.model.family, spec.task
         )
         return GridSearch(
             spec.search_space,

@@ -25,7 +25,6 @@ from service.core.records import ACTIVE, JobStatus, TrialRecord, TrialState, tri
 from service.core.spec import SYNTHETIC, JobSpec, Strategy
 from service.core.store import ClaimOutcome, LeaseState, StoreUnavailable, TrialOutcome
 from service.core.store.protocols import EngineStore
-from service.core.vocabulary import configuration
 from worker.engine.diagnosis import diagnosis_of
 from worker.engine.heap import freeze_startup_heap
 from worker.engine.lineage import warm_start_summary
@@ -229,7 +228,7 @@ def _train(
 ) -> TrialOutcome:
     """Train the claimed trial. Any error but the store's own is the trial's failure."""
     try:
-        config = configuration(spec.fixed, params, spec.model.family, spec.task, spec.tabular)
+        config = spec.configuration(params)
         result = _fit(spec, config, number, monitor, monitor.store.datasets.data)
     except StoreUnavailable:
         raise
@@ -308,7 +307,7 @@ def finalize_job(store: EngineStore, job_id: str, max_model_bytes: int = 256 << 
         errors = [t.error for t in trials if t.error]
         reason = f"no trial completed; first error: {errors[0]}" if errors else "no trial completed"
         return _finish(store, job_id, JobStatus.FAILED, error=reason, summary=summary)
-    config = configuration(spec.fixed, best.params, spec.model.family, spec.task, spec.tabular)
+    config = spec.configuration(best.params)
     try:
         test_metrics, model, refit_summary = _refit(spec, config, best, store.datasets.data)
     except Exception as exc:

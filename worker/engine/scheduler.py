@@ -87,7 +87,7 @@ def plan_advance(
             prior=prior,
         )
         family, task = spec.model.family, spec.task
-        points = tuple(active_params(spec.fixed, p, family, task) for p in suggested)
+        points = tuple(active_params(spec.resolved_fixed, p, family, task) for p in suggested)
     if points or unsent:
         return AdvancePlan(new_points=points, resend=unsent)
     if _remaining(job, trials, now, compute_left) > 0 or in_flight:

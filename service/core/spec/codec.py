@@ -89,6 +89,8 @@ def spec_from_dict(data: Mapping[str, Any], info: DatasetInfo | None = None) -> 
         training=_training(data["training"]),
         search=_search(data["search"]),
         callback_url=data.get("callback_url"),
+        # specs stored before versioning were submitted under the first defaults
+        defaults_version=int(data.get("defaults_version", 1)),
     )
 
 

@@ -26,9 +26,21 @@ from service.core.spec.types import (
     ValidationMethod,
     ValidationSpec,
 )
-from service.core.vocabulary import HYPERPARAMETERS, defaults
+from service.core.vocabulary import (
+    DEFAULTS_VERSION,
+    HYPERPARAMETERS,
+    defaults,
+    earlier_defaults,
+)
 
 Add = Callable[[str, str], None]
+
+
+def resolved_fixed(data: dict[str, Any]) -> dict[str, Any]:
+    """The fixed values with the defaults of the spec's version where they differ from
+    today's (a spec copied from an earlier job keeps that job's architecture)."""
+    version = data.get("defaults_version", DEFAULTS_VERSION)
+    return {**earlier_defaults(data["model"].family, version), **data["fixed"]}
 
 
 def check_spec(data: dict[str, Any], limits: SpecLimits | None, add: Add) -> None:
@@ -45,7 +57,7 @@ def check_spec(data: dict[str, Any], limits: SpecLimits | None, add: Add) -> Non
         if not isinstance(shape, str) and data["model"].family != SYNTHETIC:
             size = largest_model(
                 data["search_space"],
-                data["fixed"],
+                resolved_fixed(data),
                 data["model"].family,
                 shape,
                 info.task,
@@ -157,7 +169,9 @@ def _can_be_active(name: str, data: dict[str, Any]) -> bool:
     parent = hp.when.parent
     dim = data["search_space"].get(parent)
     if dim is None:
-        values: list[Any] = [data["fixed"].get(parent, defaults(data["model"].family)[parent])]
+        values: list[Any] = [
+            resolved_fixed(data).get(parent, defaults(data["model"].family)[parent])
+        ]
     elif dim.type == DimensionType.CATEGORICAL:
         values = list(dim.choices or ())
     else:
@@ -223,7 +237,7 @@ def _check_search(data: dict[str, Any], add: Add) -> None:
         if size <= MAX_GRID_POINTS:
             task = data["dataset"].info.task
             size = distinct_grid_size(
-                space, search.grid_steps, data["fixed"], data["model"].family, task
+                space, search.grid_steps, resolved_fixed(data), data["model"].family, task
             )
         if size > MAX_GRID_POINTS:
             add("search_space", f"The grid has {size:,} points; at most {MAX_GRID_POINTS:,}.")

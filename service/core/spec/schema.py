@@ -21,7 +21,7 @@ from service.core.catalog import BUILTIN_DATASETS, OBJECTIVES, DatasetInfo
 from service.core.spec.dimensions import FixedField, SearchSpaceField
 from service.core.spec.fields import StrictBoolean, StrictInteger, StrictNumber
 from service.core.spec.grid import distinct_grid_size
-from service.core.spec.rules import check_spec
+from service.core.spec.rules import check_spec, resolved_fixed
 from service.core.spec.suggest import name_unknown_fields
 from service.core.spec.types import (
     MAX_GRID_STEPS,
@@ -48,6 +48,7 @@ from service.core.spec.types import (
     ValidationMethod,
     ValidationSpec,
 )
+from service.core.vocabulary import DEFAULTS_VERSION
 
 DatasetLookup = Callable[[str], DatasetInfo | None]
 
@@ -223,6 +224,10 @@ class JobSpecSchema(Schema):
 
     name = fields.String(validate=validate.Length(min=1, max=200))
     callback_url = fields.String(validate=validate.Length(min=1, max=2000))
+    # a spec copied from an earlier job keeps that job's defaults (rerun it as it was)
+    defaults_version = StrictInteger(
+        validate=validate.Range(1, DEFAULTS_VERSION), load_default=DEFAULTS_VERSION
+    )
     dataset = fields.Nested(DatasetRefSchema, required=True)
     model = fields.Nested(ModelSchema, load_default=ModelSpec)
     search_space = SearchSpaceField(load_default=dict)
@@ -275,8 +280,9 @@ class JobSpecSchema(Schema):
             search = dataclasses.replace(search, max_trials=1, parallelism=1)
         elif search.strategy == Strategy.GRID:
             size = distinct_grid_size(
-                data["search_space"], search.grid_steps, data["fixed"], data["model"].family, task
-            )
+                data["search_space"], search.grid_steps, resolved_fixed(data), data["model"].family,
+                task,
+            )  # fmt: skip
             search = dataclasses.replace(search, max_trials=min(search.max_trials, size))
         return JobSpec(
             name=data.get("name") or f"{data['dataset'].info.name[:12]}-{data['model'].family}",
@@ -287,6 +293,7 @@ class JobSpecSchema(Schema):
             training=TrainingSpec(objective=ObjectiveSpec(metric, direction), **training),
             search=search,
             callback_url=data.get("callback_url"),
+            defaults_version=data["defaults_version"],
         )
 
 

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from service.core.catalog import BUILTIN_DATASETS, DatasetInfo
+from service.core.vocabulary import DEFAULTS_VERSION, configuration, earlier_defaults
 
 
 class Strategy(StrEnum):
@@ -225,10 +226,26 @@ class JobSpec:
     training: TrainingSpec
     search: SearchSpec
     callback_url: str | None = None  # POSTed the job's result when it finishes (a webhook)
+    # the vocabulary's defaults this job was submitted under (``vocabulary.DEFAULTS_VERSION``)
+    defaults_version: int = DEFAULTS_VERSION
 
     @property
     def task(self) -> str:
         return self.dataset.info.task
+
+    @property
+    def resolved_fixed(self) -> Mapping[str, Any]:
+        """The fixed values, with the defaults of the job's own version where they differ from
+        today's: what its trials train with, whatever the defaults are now."""
+        earlier = earlier_defaults(self.model.family, self.defaults_version)
+        return {**earlier, **self.fixed} if earlier else self.fixed
+
+    def configuration(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """What a trial with ``params`` trains with (``vocabulary.configuration`` for this job:
+        its family, task, dataset and defaults version)."""
+        return configuration(
+            self.resolved_fixed, params, self.model.family, self.task, self.tabular
+        )
 
     @property
     def tabular(self) -> bool:
