@@ -189,7 +189,7 @@ INVALID = [
         b"a,target\n1,0\n2,x\n",
         "d.csv",
         {"task": "regression"},
-        "y_train",
+        "target",
     ),
     ("column_types not JSON", b"a,target\n1,0\n", "d.csv", {"column_types": "{a"}, "column_types"),
     (

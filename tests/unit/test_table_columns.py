@@ -74,7 +74,7 @@ def test_a_table_of_complete_numbers_stays_a_matrix() -> None:
         (b"a,target\n1,0\n2,1\nthree,0\n", {"column_types": {"a": "numeric"}}, "a", "Row 4"),
         (b"a,target\nyes,0\nno,1\nmaybe,0\n", {"column_types": {"a": "boolean"}}, "a", "Row 4"),
         (b"a,target\n1,x\n2,\n", {}, "target", "Row 3"),
-        (b"a,target\n1,0\n2,x\n", {"task": "regression"}, "y_train", "Row 3"),
+        (b"a,target\n1,0\n2,x\n", {"task": "regression"}, "target", "Row 3"),
         (b"a,target\n1,0\n2\n", {}, "file", "Row 3"),
         (b"a,target\n1e39,0\n2,1\n", {"column_types": {"a": "numeric"}}, "a", "Row 2"),
         (b"a,target\n1,0\n2,inf\n", {"task": "regression"}, "target", "Row 3"),

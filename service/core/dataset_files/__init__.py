@@ -13,6 +13,7 @@ Nothing here trusts the file; ``arrays`` checks what either format holds.
 
 from __future__ import annotations
 
+from service.core.catalog import REGRESSION
 from service.core.dataset_files.arrays import normalise
 from service.core.dataset_files.npz import read_npz
 from service.core.dataset_files.tables import read_csv
@@ -51,7 +52,8 @@ def parse_upload(
             if given is not None:
                 raise fail(name, "Only for CSV files; an .npz names its arrays.")
     elif lower.endswith(".csv"):
-        arrays, columns, table = read_csv(data, limits, target, column_types)
+        numeric = task == REGRESSION
+        arrays, columns, table = read_csv(data, limits, target, column_types, numeric)
         fmt = "csv"
     else:
         raise fail("file", "Upload an .npz (x_train, y_train, ...) or a .csv with a header row.")

@@ -104,6 +104,7 @@ def read_table(
     target: str,
     limits: UploadLimits,
     column_types: Mapping[str, str],
+    numeric_labels: bool = False,
 ) -> tuple[dict[str, np.ndarray], list[Column], np.ndarray]:
     """The feature columns as a float32 matrix (``x_train``) and a unicode matrix
     (``s_train``), each column's description, and the labels (numbers when every label is one,
@@ -114,7 +115,7 @@ def read_table(
             column's kind, or a label that is empty.
     """
     label_at = list(header).index(target)
-    labels = _labels([row[label_at] for row in rows], target)
+    labels = _labels([row[label_at] for row in rows], target, numeric_labels)
     floats: list[np.ndarray] = []
     strings: list[tuple[str, int]] = []  # (name, column index) of the string inputs
     described = []
@@ -168,7 +169,9 @@ def _at(column: Column, position: int) -> Column:
                   column.distinct, column.note)  # fmt: skip
 
 
-def _labels(cells: list[str], target: str) -> np.ndarray:
+def _labels(cells: list[str], target: str, numeric: bool) -> np.ndarray:
+    """Numbers when every label is one, else names; ``numeric`` (a regression) refuses names,
+    naming the first one's row."""
     values = []
     for line, cell in enumerate(cells, start=2):
         if is_missing(cell.strip()):
@@ -179,6 +182,11 @@ def _labels(cells: list[str], target: str) -> np.ndarray:
     numbers = [parse_number(v) for v in values]
     if all(v is not None for v in numbers):
         return np.asarray(numbers, dtype=np.float64)
+    if numeric:
+        line = next(i for i, n in enumerate(numbers, start=2) if n is None)
+        value = values[line - 2]
+        raise fail(target, f"Row {line}: {value[:40]!r} is not a number; a regression needs "
+                   "numeric labels.")  # fmt: skip
     return np.asarray(values, dtype=str)
 
 

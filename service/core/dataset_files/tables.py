@@ -20,7 +20,11 @@ from service.core.dataset_files.types import UploadLimits, fail
 
 
 def read_csv(
-    data: bytes, limits: UploadLimits, target: str | None, column_types: object = None
+    data: bytes,
+    limits: UploadLimits,
+    target: str | None,
+    column_types: object = None,
+    numeric_labels: bool = False,
 ) -> tuple[dict[str, np.ndarray], list[str], list[Column] | None]:
     """The features, the labels (``y_train``), the feature names, and each column's description
     when the table is read column by column (None on the numeric fast path)."""
@@ -47,7 +51,7 @@ def read_csv(
     declared = None if column_types is None else check_column_types(column_types, header, target)
     matrix = None if declared is not None else _numbers(text, limits)
     if matrix is None:
-        return _by_column(reader, header, target, limits, declared or {})
+        return _by_column(reader, header, target, limits, declared or {}, numeric_labels)
     if len(matrix) > limits.max_rows:
         raise fail("file", f"More than {limits.max_rows:,} rows.")
     if matrix.shape[1] != len(header):
@@ -86,6 +90,7 @@ def _by_column(
     target: str,
     limits: UploadLimits,
     declared: dict[str, str],
+    numeric_labels: bool,
 ) -> tuple[dict[str, np.ndarray], list[str], list[Column]]:
     rows: list[list[str]] = []
     try:
@@ -107,6 +112,6 @@ def _by_column(
         raise fail("file", f"Not a valid CSV: {exc}.") from None
     if not rows:
         raise fail("file", "The CSV has a header but no rows.")
-    arrays, columns, labels = read_table(header, rows, target, limits, declared)
+    arrays, columns, labels = read_table(header, rows, target, limits, declared, numeric_labels)
     arrays["y_train"] = labels
     return arrays, [c.name for c in columns if c.input is not None], columns
