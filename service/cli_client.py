@@ -28,6 +28,13 @@ the API key: --api-key, else $TUNEQ_API_KEY
 Command = Callable[[argparse.Namespace, Client], int]
 
 
+def _column_kind(text: str) -> tuple[str, str]:
+    name, sep, kind = text.rpartition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"{text!r}: give NAME=KIND, e.g. zip=categorical")
+    return name, kind
+
+
 def run(command: Command, args: argparse.Namespace) -> int:
     """Run a client command, turning every failure into its documented exit code."""
     try:
@@ -148,4 +155,12 @@ def add_commands(sub: Any) -> None:
     upload.add_argument("--target", help="CSV label column")
     upload.add_argument("--task", choices=["classification", "regression"])
     upload.add_argument("--name")
+    upload.add_argument(
+        "--column",
+        action="append",
+        type=_column_kind,
+        metavar="NAME=KIND",
+        help="a CSV column's kind instead of the inferred one (numeric, categorical, boolean, "
+        "text, ignore); repeatable",
+    )
     datasets_sub.add_parser("list", parents=[common], help="the tenant's datasets")

@@ -146,16 +146,30 @@ def cmd_report(args: argparse.Namespace, client: Client) -> int:
     return PASSED
 
 
+def _describe_columns(raw: dict[str, Any]) -> list[str]:
+    """A table's columns as read (kind, empty cells, why one is ignored), and its classes."""
+    lines = []
+    if raw.get("class_names") and raw.get("column_kinds") is not None:
+        lines.append(f"classes: {', '.join(raw['class_names'])}")
+    for column in raw.get("column_kinds") or ():
+        empty = f", {column['missing']} empty" if column.get("missing") else ""
+        note = f" ({column['note']})" if column.get("note") else ""
+        lines.append(f"  {column['name']:<20} {column['kind']}{empty}{note}")
+    return lines
+
+
 def cmd_datasets(args: argparse.Namespace, client: Client) -> int:
     if args.datasets_command == "upload":
         dataset = client.upload_dataset(
-            args.file, target=args.target, task=args.task, name=args.name
-        )
+            args.file, target=args.target, task=args.task, name=args.name,
+            column_types=dict(args.column or ()),
+        )  # fmt: skip
         if args.json:
             _json(dataset.raw)
         else:
             shape = f"{dataset.n_features} features, splits {dataset.splits}"
             print(f"{dataset.id}  {dataset.task}, {shape}")
+            print("\n".join(_describe_columns(dataset.raw)))
         return PASSED
     found = client.datasets()
     if args.json:

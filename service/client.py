@@ -274,10 +274,15 @@ class Client:
         target: str | None = None,
         task: str | None = None,
         name: str | None = None,
+        column_types: dict[str, str] | None = None,
     ) -> Dataset:
-        """Upload an .npz or .csv (same content: same id, so a retry is harmless)."""
+        """Upload an .npz or .csv (same content: same id, so a retry is harmless);
+        ``column_types`` sets a CSV column's kind (numeric, categorical, boolean, text,
+        ignore) instead of the inferred one."""
         path = Path(path)
         fields = {k: v for k, v in (("target", target), ("task", task), ("name", name)) if v}
+        if column_types:
+            fields["column_types"] = json.dumps(column_types)
         body, content_type = _multipart(fields, "file", path.name, path.read_bytes())
         _, raw, _ = self._call(
             "POST", "/v1/datasets", data=body, headers={"Content-Type": content_type}

@@ -345,3 +345,23 @@ def test_cancel_ships_the_best_and_watch_shows_it(
     assert watched.returncode == 2  # it ended cancelled, not passed
     assert f"Job {job_id} cancelled." in watched.stdout
     assert re.search(r"accuracy\s+\d\.\d{4}\s+\d\.\d{4}", watched.stdout), watched.stdout  # test
+
+
+def test_a_table_uploads_from_the_cli_with_its_columns_shown(live: LiveApi, tmp_path: Path) -> None:
+    from tests.tables import messy_csv
+
+    data = tmp_path / "people.csv"
+    data.write_bytes(messy_csv(rows=80))
+    shown = tuneq(live, "datasets", "upload", str(data), "--target", "grade",
+                  "--column", "note=ignore", "--column", "rooms=numeric")  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert "classes: high, low, mid" in lines
+    assert any(re.fullmatch(r"\s+note\s+ignore \(as declared\)", line) for line in lines), lines
+    assert any(re.fullmatch(r"\s+rooms\s+numeric, \d+ empty", line) for line in lines), lines
+    assert any("row_id" in line and "id-like" in line for line in lines), lines
+    bad = tuneq(live, "datasets", "upload", str(data), "--column", "note")
+    assert bad.returncode == 2 and "NAME=KIND" in bad.stderr
+    wrong = tuneq(live, "datasets", "upload", str(data), "--target", "grade",
+                  "--column", "note=date")  # fmt: skip
+    assert wrong.returncode != 0 and "column_types.note" in wrong.stderr
