@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from service.core.refit_summary import describe_model_io, describe_refit
+from service.core.vocabulary import origin
 
 if TYPE_CHECKING:
     from service.client import Job
@@ -89,8 +90,7 @@ def summary(job: dict[str, Any], gated: Sequence[str] = ()) -> str:
     fixed = set(job.get("spec", {}).get("fixed", {}))
     for name, value in best["configuration"].items():
         shown = f"{value:.6g}" if isinstance(value, float) else str(value)
-        origin = "searched" if name in best["params"] else "fixed" if name in fixed else "default"
-        lines.append(f"  {name:<18} {shown:<14} ({origin})")
+        lines.append(f"  {name:<18} {shown:<14} ({origin(name, best['params'], fixed)})")
     return "\n".join(lines)
 
 

@@ -296,6 +296,22 @@ def active_params(
     return {k: v for k, v in params.items() if is_active(k, merged, family, task, True)}
 
 
+def origin(name: str, params: Mapping[str, Any], fixed: Mapping[str, Any]) -> str:
+    """Where a configuration value came from: ``searched``, ``fixed`` or ``default``; a
+    per-layer width that fell back to a searched or fixed ``units`` (``filters``) says so."""
+    if name in params:
+        return "searched"
+    if name in fixed:
+        return "fixed"
+    hp = HYPERPARAMETERS.get(name)
+    fallback = hp.fallback if hp is not None else None
+    if fallback in params:
+        return f"searched, as {fallback}"
+    if fallback in fixed:
+        return f"fixed, as {fallback}"
+    return "default"
+
+
 def markdown_table() -> str:
     """The README's hyperparameter table (a test keeps the README equal to it)."""
     rows = [

@@ -16,6 +16,7 @@ from typing import Any
 
 from service.core.records import JobRecord, TrialRecord
 from service.core.refit_summary import describe_model_io, describe_refit
+from service.core.vocabulary import origin
 
 MAX_TRIAL_ROWS = 200
 
@@ -59,7 +60,11 @@ def _content(job: JobRecord, best: TrialRecord | None, configuration: dict[str, 
             ("Error", job.error or ""),
         ],
         "configuration": configuration,
-        "searched": set(best.params) if best else set(),
+        "searched": {
+            name
+            for name in configuration
+            if best and origin(name, best.params, job.spec.fixed).startswith("searched")
+        },
         "metrics": {
             k: v
             for k, v in sorted(metrics.items())
