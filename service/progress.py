@@ -88,9 +88,10 @@ def summary(job: dict[str, Any], gated: Sequence[str] = ()) -> str:
         lines += [f"  - {advice}" for advice in diagnosis["advice"]]
     lines.append("Best configuration:")
     fixed = set(job.get("spec", {}).get("fixed", {}))
+    width = max([18, *map(len, best["configuration"])])
     for name, value in best["configuration"].items():
         shown = f"{value:.6g}" if isinstance(value, float) else str(value)
-        lines.append(f"  {name:<18} {shown:<14} ({origin(name, best['params'], fixed)})")
+        lines.append(f"  {name:<{width}} {shown:<14} ({origin(name, best['params'], fixed)})")
     return "\n".join(lines)
 
 
@@ -118,10 +119,11 @@ def _scores(metrics: dict[str, float], gated: Sequence[str]) -> list[str]:
         {k.split("_", 1)[1] for k in metrics if k.startswith(("val_", "test_"))}
         - {k.split("_", 1)[1] for k in metrics if k.endswith("_std")}
     )
-    lines = ["Scores:           validation     test"] if bases else []
-    lines += [
-        f"  {base:<16} {shown('val_' + base):>10} {shown('test_' + base):>8}" for base in bases
-    ]
     others = [g for g in gated if not g.startswith(("val_", "test_"))]
-    lines += [f"  {name:<16} {shown(name):>10}  (gated)" for name in others]
+    width = max([16, *map(len, bases), *map(len, others)])
+    lines = [f"{'Scores:':<{width + 3}}validation     test"] if bases else []
+    lines += [
+        f"  {base:<{width}} {shown('val_' + base):>10} {shown('test_' + base):>8}" for base in bases
+    ]
+    lines += [f"  {name:<{width}} {shown(name):>10}  (gated)" for name in others]
     return lines
