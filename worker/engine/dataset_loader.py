@@ -57,7 +57,6 @@ class Dataset:
     # a table read column by column: each model input column's description; the x arrays are
     # then object matrices, a column per input (floats with NaN for empty cells, or strings)
     columns: tuple[dict[str, Any], ...] | None = None
-    class_names: tuple[str, ...] | None = None
     encoding: EncodingLimits = field(default_factory=EncodingLimits)
 
     @property
@@ -98,12 +97,11 @@ def load_dataset(ref: DatasetRef, fetch: Fetch) -> Dataset:
         raise LookupError(f"dataset {dataset_id} is gone")
     with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
         parts = {name: arrays[name] for name in arrays.files}
-    columns, names, limits = None, ref.info.class_names, EncodingLimits()
+    columns, limits = None, EncodingLimits()
     if "schema" in parts:
         schema = json.loads(str(parts.pop("schema")))
         columns = tuple(c for c in schema["columns"] if c.get("input"))
         limits = EncodingLimits.from_dict(schema.get("limits"))
-        names = tuple(str(c) for c in schema["classes"]) if schema.get("classes") else names
         for part in ("train", "val", "test"):
             if f"x_{part}" in parts:
                 parts[f"x_{part}"] = _table(columns, parts[f"x_{part}"], parts.get(f"s_{part}"))
@@ -120,7 +118,6 @@ def load_dataset(ref: DatasetRef, fetch: Fetch) -> Dataset:
         parts.get("x_val"),
         parts.get("y_val"),
         columns,
-        names,
         limits,
     )
     _UPLOADED[dataset_id] = dataset

@@ -113,7 +113,7 @@ def refit(
     else:
         model, scaler = _fixed_epochs(spec, config, dataset, epochs, seed, method == "averaged")
     shape = signature(scaler, model_input_shape(spec, dataset))
-    names = dataset.class_names or [str(c) for c in range(dataset.n_classes or 0)]
+    names = spec.dataset.info.output_names() or ()
     metadata = {"class_names": list(names), "input": shape, "task": dataset.task}
     served = served_model(model, scaler)
     shipped = model_bytes(served, metadata)  # as built: no optimizer or compile state

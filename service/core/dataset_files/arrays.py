@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from service.core.catalog import CLASSIFICATION, REGRESSION, TEST_FRACTION, TEST_SPLIT_SEED
-from service.core.dataset_files.columns import Column, parse_number
+from service.core.dataset_files.columns import Column
 from service.core.dataset_files.types import ParsedDataset, UploadLimits, fail
 
 # Every class needs this many training samples: the test cut, the validation split and two
@@ -61,10 +61,6 @@ def normalise(
     classes = None
     if task == CLASSIFICATION:
         classes, labels = _class_indices(labels)
-    elif labels["y_train"].dtype.kind == "U":
-        first = next((i for i, v in enumerate(labels["y_train"]) if not _is_number(str(v))), 0)
-        raise fail("y_train", f"Row {first + 2}: {str(labels['y_train'][first])[:40]!r} is not a "
-                   "number; regression needs numeric labels.")  # fmt: skip
     else:
         labels = {n: y.astype(np.float32) for n, y in labels.items()}
     out.update(labels)
@@ -117,10 +113,6 @@ def _labels(name: str, y: np.ndarray, n_samples: int) -> np.ndarray:
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         raise fail(name, "Contains NaN or infinite values.")
     return y
-
-
-def _is_number(text: str) -> bool:
-    return parse_number(text) is not None
 
 
 def _infer_task(y: np.ndarray) -> str:

@@ -65,7 +65,7 @@ def largest_model(
     Widths, filters and kernel sizes only add parameters, so they are taken at their largest;
     depth, pooling and batch norm are tried at every value they can take.
     """
-    largest = {name: _largest(dim) for name, dim in space.items()}
+    largest = {name: largest_value(dim) for name, dim in space.items()}
     options = [_values(name, space) for name in _STRUCTURAL]
     best = 0
     for combo in itertools.product(*options):
@@ -75,7 +75,8 @@ def largest_model(
     return best
 
 
-def _largest(dim: Dimension) -> Any:
+def largest_value(dim: Dimension) -> Any:
+    """The dimension's largest value (numbers only add parameters)."""
     if dim.type == DimensionType.CATEGORICAL:
         choices = dim.choices or ()
         numbers = [c for c in choices if isinstance(c, int | float)]

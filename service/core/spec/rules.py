@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from service.core.catalog import OBJECTIVES, DatasetInfo, monitorable
-from service.core.spec.capacity import largest_model
+from service.core.spec.capacity import largest_model, largest_value
 from service.core.spec.grid import MAX_GRID_POINTS, distinct_grid_size, grid_size
 from service.core.spec.types import (
     SYNTHETIC,
@@ -134,10 +134,11 @@ def _largest_embedded(data: dict[str, Any], info: DatasetInfo) -> int:
     ):
         return 0
     searched = space.get("embedding_dim")
-    if searched is None:
-        dim = int(fixed.get("embedding_dim", defaults()["embedding_dim"]))
-    else:
-        dim = int(max(searched.choices) if searched.choices else searched.high or 0)
+    dim = int(
+        largest_value(searched)
+        if searched is not None
+        else fixed.get("embedding_dim", defaults()["embedding_dim"])
+    )
     body = largest_model(space, fixed, data["model"].family, (dense + columns * dim,),
                          info.task, info.n_classes)  # fmt: skip
     return body + rows * dim
