@@ -160,11 +160,18 @@ def test_a_worker_killed_while_a_cancelled_job_ships_its_best(
 ) -> None:
     """The node dies right after the cancel, whatever it was doing (the trial, or the refit):
     the sweep of a new worker finalizes the stopping job; it does not stay stopping."""
-    settings = dataclasses.replace(fast_settings, max_trial_time_s=6)  # the finalization lease
+    # The finalization lease: short, so the second worker's sweep takes the job over soon, yet
+    # long enough that a trial on a loaded machine is not killed (a job whose trials all failed
+    # has no best, and its cancel ends it at once instead of stopping).
+    settings = dataclasses.replace(fast_settings, max_trial_time_s=15)
     first = workers.start("w1", settings=settings)
     client = api_client(settings)
     job_id = client.post("/v1/jobs", json=mlp_spec(trials=30)).get_json()["id"]
     wait_finished_trials(store, job_id, 2)
+    deadline = time.monotonic() + 90
+    while store.jobs.get(job_id).best_trial is None:
+        assert time.monotonic() < deadline, store.trials.list(job_id)
+        time.sleep(0.05)
     assert client.post(f"/v1/jobs/{job_id}/cancel").get_json()["status"] == "stopping"
     os.kill(first.pid, signal.SIGKILL)
     workers.start("w2", settings=settings)
