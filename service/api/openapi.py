@@ -17,9 +17,9 @@ from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from service.api import schemas
+from service.core import strict_fields as spec_fields
 from service.core.records import JobStatus
 from service.core.spec import SYNTHETIC, dimensions
-from service.core.spec import fields as spec_fields
 from service.core.spec import schema as spec_schema
 from service.core.spec.types import SYNTHETIC_ONLY
 from service.core.wire import PLOTS

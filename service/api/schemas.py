@@ -10,7 +10,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields
 
 from service.core.records import JobStatus, TrialState
-from service.core.spec.fields import StrictBoolean
+from service.core.strict_fields import StrictBoolean
 
 _JOB_STATES = [s.value for s in JobStatus]
 _TRIAL_STATES = [s.value for s in TrialState]

@@ -10,6 +10,7 @@ report values that did not take effect.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ ENCODINGS = ("one_hot", "embedding")
 CLASS_WEIGHTS = ("none", "balanced")
 MAX_LAYERS = 8
 MAX_CONV_BLOCKS = 6
+DECLARED = "declared"  # the family of a model declared as layers (``service.core.architecture``)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class Hyperparameter:
     tasks: tuple[str, ...] | None = None
     fallback: str | None = None
     tables: bool = False  # only for tables read column by column (string, empty cells...)
+    builtin: bool = False  # shapes a built-in family; a declared model has its own slots
 
     def check(self, value: Any) -> str | None:
         """Return why ``value`` is not valid for this hyperparameter, or None when it is."""
@@ -109,6 +112,7 @@ class Hyperparameter:
             (self.families is None or family in self.families)
             and (self.tasks is None or task in self.tasks)
             and (tabular or not self.tables)
+            and not (self.builtin and family == DECLARED)
         )
 
 
@@ -130,6 +134,7 @@ def _per_layer(prefix: str, parent: str, count: int, **kwargs: Any) -> list:
             when=Condition(parent, at_least=i),
             families=kwargs.get("families"),
             fallback=prefix,
+            builtin=kwargs.get("families") is None,  # filters_i are conv-only already
         )
         for i in range(1, count + 1)
     ]
@@ -142,15 +147,15 @@ _SGD = Condition("optimizer", ("sgd",))
 HYPERPARAMETERS: dict[str, Hyperparameter] = dict(
     [
         _hp("n_layers", "int", 2, "Hidden dense layers (the head, in conv families).", _ARCH,
-            low=0, high=MAX_LAYERS),
+            low=0, high=MAX_LAYERS, builtin=True),
         _hp("units", "int", 64, "Units in each hidden dense layer.", _ARCH, low=1, high=2048,
-            when=Condition("n_layers", at_least=1)),
+            when=Condition("n_layers", at_least=1), builtin=True),
         *_per_layer("units", "n_layers", MAX_LAYERS, kind="int", what="Units in dense layer",
                     group=_ARCH, low=1, high=2048),
         _hp("activation", "choice", "relu", "Activation of the hidden layers.", _ARCH,
-            choices=ACTIVATIONS),
+            choices=ACTIVATIONS, builtin=True),
         _hp("kernel_initializer", "choice", "glorot_uniform", "Initializer of hidden kernels.",
-            _ARCH, choices=INITIALIZERS),
+            _ARCH, choices=INITIALIZERS, builtin=True),
         _hp("conv_blocks", "int", 3, "Convolution blocks before the dense head.", _CONV,
             low=1, high=MAX_CONV_BLOCKS, families=CONV_FAMILIES),
         _hp("filters", "int", 32, "Filters in each convolution block.", _CONV, low=1, high=1024,
@@ -166,11 +171,11 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = dict(
             "block, instead of flattening them (`none` flattens).", _CONV,
             choices=GLOBAL_POOLINGS, families=CONV_FAMILIES),
         _hp("dropout", "float", 0.0, "Dropout rate after each hidden layer (and after the "
-            "convolution blocks, in conv families).", _REG, low=0.0, high=0.9),
+            "convolution blocks, in conv families).", _REG, low=0.0, high=0.9, builtin=True),
         _hp("l1", "float", 0.0, "L1 penalty on hidden kernels.", _REG, low=0.0, high=1.0),
         _hp("l2", "float", 0.0, "L2 penalty on hidden kernels.", _REG, low=0.0, high=1.0),
         _hp("batch_norm", "bool", False, "Batch normalization before each hidden activation.",
-            _REG),
+            _REG, builtin=True),
         _hp("optimizer", "choice", "adam", "Optimizer.", _OPT, choices=OPTIMIZERS),
         _hp("learning_rate", "float", 1e-3, "Initial (peak, with warmup) learning rate.", _OPT,
             low=1e-7, high=10.0),
@@ -215,6 +220,10 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = dict(
 )  # fmt: skip
 
 
+Vocabulary = Mapping[str, Hyperparameter]
+"""The names a job may search or fix: ``HYPERPARAMETERS``, or for a declared model the training
+knobs and its own slots (``service.core.architecture.slots``)."""
+
 _DEFAULTS = {name: hp.default for name, hp in HYPERPARAMETERS.items()}
 
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -255,16 +264,24 @@ def defaults(family: str = "mlp") -> dict[str, Any]:
 
 
 def is_active(
-    name: str, config: Mapping[str, Any], family: str, task: str, tabular: bool = False
+    name: str,
+    config: Mapping[str, Any],
+    family: str,
+    task: str,
+    tabular: bool = False,
+    hps: Vocabulary = HYPERPARAMETERS,
 ) -> bool:
-    """Whether ``name`` takes effect in ``config`` (its own conditions and its parent's)."""
-    hp = HYPERPARAMETERS[name]
+    """Whether ``name`` takes effect in ``config`` (its own conditions and its parent's).
+    ``hps``: the job's vocabulary (a declared model's slots are in it)."""
+    hp = hps[name]
     if not hp.applies_to(family, task, tabular):
         return False
     if hp.when is None:
         return True
     parent = hp.when.parent
-    return is_active(parent, config, family, task, tabular) and hp.when.holds(config.get(parent))
+    return is_active(parent, config, family, task, tabular, hps) and hp.when.holds(
+        config.get(parent)
+    )
 
 
 def configuration(
@@ -273,38 +290,51 @@ def configuration(
     family: str = "mlp",
     task: str = "classification",
     tabular: bool = False,
+    hps: Vocabulary = HYPERPARAMETERS,
 ) -> dict[str, Any]:
     """The hyperparameters a trial trains with: defaults, then fixed, then searched, keeping
     only the active ones, with fallbacks (``units_3`` from ``units``) resolved. ``tabular``:
     the dataset is a table read column by column (its encoding knobs apply)."""
     merged = {**defaults(family), **fixed, **params}
     config: dict[str, Any] = {}
-    for name, hp in HYPERPARAMETERS.items():
-        if not is_active(name, merged, family, task, tabular):
+    for name, hp in hps.items():
+        if not is_active(name, merged, family, task, tabular, hps):
             continue
-        value = merged[name]
-        config[name] = merged[hp.fallback] if value is None and hp.fallback else value
+        value = merged.get(name)
+        config[name] = merged.get(hp.fallback) if value is None and hp.fallback else value
     return config
 
 
 def active_params(
-    fixed: Mapping[str, Any], params: Mapping[str, Any], family: str, task: str
+    fixed: Mapping[str, Any],
+    params: Mapping[str, Any],
+    family: str,
+    task: str,
+    hps: Vocabulary = HYPERPARAMETERS,
 ) -> dict[str, Any]:
     """``params`` without the names that are inactive under the rest of the configuration.
     (A table's knobs count as active: a spec may only search them on a table.)"""
     merged = {**defaults(family), **fixed, **params}
-    return {k: v for k, v in params.items() if is_active(k, merged, family, task, True)}
+    return {k: v for k, v in params.items() if is_active(k, merged, family, task, True, hps)}
 
 
-def origin(name: str, params: Mapping[str, Any], fixed: Mapping[str, Any]) -> str:
+def origin(
+    name: str,
+    params: Mapping[str, Any],
+    fixed: Mapping[str, Any],
+    hps: Vocabulary = HYPERPARAMETERS,
+) -> str:
     """Where a configuration value came from: ``searched``, ``fixed`` or ``default``; a
     per-layer width that fell back to a searched or fixed ``units`` (``filters``) says so."""
     if name in params:
         return "searched"
     if name in fixed:
         return "fixed"
-    hp = HYPERPARAMETERS.get(name)
-    fallback = hp.fallback if hp is not None else None
+    hp = hps.get(name)
+    # a name outside ``hps`` (a declared model's ``filters_2``, seen from a client) falls back
+    # to its prefix, as every per-layer or per-repeat name does
+    per_item = re.fullmatch(r"(.+)_\d+", name)
+    fallback = hp.fallback if hp is not None else (per_item.group(1) if per_item else None)
     if fallback in params:
         return f"searched, as {fallback}"
     if fallback in fixed:
@@ -344,6 +374,8 @@ def markdown_table() -> str:
             where.append("/".join(hp.tasks))
         if hp.tables:
             where.append("tables with string or empty cells")
+        if hp.builtin:
+            where.append("built-in families")
         if hp.when is not None and hp.fallback:
             where.append(f"{hp.when.parent} ≥ i")
         elif hp.when is not None and hp.when.at_least is not None:

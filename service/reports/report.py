@@ -47,7 +47,7 @@ def _sorted_trials(job: JobRecord, trials: list[TrialRecord]) -> list[TrialRecor
 def _content(job: JobRecord, best: TrialRecord | None, configuration: dict[str, Any]) -> dict:
     objective = job.spec.training.objective
     metrics = {**(best.metrics if best else {}), **job.test_metrics}
-    info = job.spec.dataset.info
+    info, hps = job.spec.dataset.info, job.spec.hyperparameters
     return {
         "title": f"tuneq job {job.name}",
         "facts": [
@@ -63,7 +63,7 @@ def _content(job: JobRecord, best: TrialRecord | None, configuration: dict[str, 
         "searched": {
             name
             for name in configuration
-            if best and origin(name, best.params, job.spec.fixed).startswith("searched")
+            if best and origin(name, best.params, job.spec.fixed, hps).startswith("searched")
         },
         "metrics": {
             k: v

@@ -13,7 +13,9 @@ from typing import Any
 
 import keras
 
+from service.core.architecture import Architecture
 from service.core.catalog import CLASSIFICATION
+from worker.engine.declared import declared_body
 from worker.engine.schedules import learning_rate
 
 _POOLING = {
@@ -43,6 +45,7 @@ def build_model(
     max_epochs: int = 1,
     rate: Any = None,
     embedded: Sequence[int] = (),
+    architecture: Architecture | None = None,
 ) -> keras.Model:
     """Build and compile the model a trial trains.
 
@@ -50,16 +53,23 @@ def build_model(
     for conv1d, ``(h, w, c)`` for conv2d); ``steps_per_epoch`` and ``max_epochs`` place the
     learning-rate schedule's steps; ``rate`` replaces the configured learning rate (the range
     test's rising schedule). ``embedded``: the vocabulary sizes of a table's embedded columns,
-    whose indices are the input's last columns (``worker.engine.tables``).
+    whose indices are the input's last columns (``worker.engine.tables``). ``architecture``:
+    the layers of a ``declared`` model (``worker.engine.declared``).
     """
-    if family not in ("mlp", *_CONV):
+    if family not in ("mlp", "declared", *_CONV):
         raise ValueError(f"unknown model family {family!r}")
     n_features = 1
     for size in input_shape:
         n_features *= int(size)
     inputs = keras.Input(shape=(n_features,), name="features")
     x = embed(inputs, n_features, embedded, int(config.get("embedding_dim", 8)))
-    if family in _CONV:
+    if family == "declared":
+        if architecture is None:
+            raise ValueError("a declared model needs its layers")
+        if len(input_shape) > 1:
+            x = keras.layers.Reshape(tuple(input_shape), name="to_input_shape")(x)
+        x = declared_body(architecture, config, x)
+    elif family in _CONV:
         x = keras.layers.Reshape(tuple(input_shape), name="to_grid")(x)
         x = conv_blocks(family, config, x)
         if config["global_pooling"] == "none":
@@ -68,8 +78,11 @@ def build_model(
             x = _GLOBAL[(family, config["global_pooling"])](name="global_pool")(x)
         if config["dropout"] > 0:  # as in Keras's MNIST convnet: the features the head reads
             x = keras.layers.Dropout(float(config["dropout"]), name="dropout_conv")(x)
-    x = dense_layers(config, x)
-    model = keras.Model(inputs, output_layer(task, n_classes)(x), name=str(family))
+    if family != "declared":
+        x = dense_layers(config, x)
+    if architecture is None or not architecture.output_layer:
+        x = output_layer(task, n_classes)(x)
+    model = keras.Model(inputs, x, name=str(family))
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch, max_epochs, rate),
         loss=loss_for(task, n_classes, config.get("loss", "mse")),

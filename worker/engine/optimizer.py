@@ -297,8 +297,9 @@ def make_suggester(spec: JobSpec) -> Suggester:
         return RandomSearch(spec.search_space, search.seed)
     if search.strategy == Strategy.GRID:
         distinct = distinct_grid(
-            spec.search_space, search.grid_steps, spec.resolved_fixed, spec.model.family, spec.task
-        )
+            spec.search_space, search.grid_steps, spec.resolved_fixed, spec.model.family,
+            spec.task, spec.model.layers,
+        )  # fmt: skip
         return GridSearch(
             spec.search_space,
             search.grid_steps,

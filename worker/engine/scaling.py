@@ -29,8 +29,10 @@ class FeatureScaler:
 
     @classmethod
     def for_family(cls, family: str, sample_shape: tuple[int, ...]) -> FeatureScaler:
-        """Per channel (the last axis of a sample) for conv families, per column otherwise."""
-        return cls(int(sample_shape[-1]) if family in CONV_FAMILIES else None)
+        """Per channel (the last axis of a sample) for conv families and declared models that
+        take images or sequences, per column otherwise."""
+        grid = family in CONV_FAMILIES or (family == "declared" and len(sample_shape) > 1)
+        return cls(int(sample_shape[-1]) if grid else None)
 
     def fit(self, x: np.ndarray) -> FeatureScaler:
         x = np.asarray(x, dtype=np.float64)

@@ -86,8 +86,8 @@ def plan_advance(
             slots,
             prior=prior,
         )
-        family, task = spec.model.family, spec.task
-        points = tuple(active_params(spec.resolved_fixed, p, family, task) for p in suggested)
+        family, task, hps = spec.model.family, spec.task, spec.hyperparameters
+        points = tuple(active_params(spec.resolved_fixed, p, family, task, hps) for p in suggested)
     if points or unsent:
         return AdvancePlan(new_points=points, resend=unsent)
     if _remaining(job, trials, now, compute_left) > 0 or in_flight:

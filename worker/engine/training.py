@@ -111,6 +111,7 @@ def compiled_model(
         max_epochs=spec.training.max_epochs,
         rate=rate,
         embedded=embedded,
+        architecture=spec.model.layers,
     )
     return model, steps
 

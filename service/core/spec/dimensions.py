@@ -13,7 +13,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from service.core.spec.fields import Scalar, StrictBoolean, StrictInteger, StrictNumber
+from service.core.architecture.slots import training_knobs
 from service.core.spec.suggest import did_you_mean
 from service.core.spec.types import (
     MAX_CHOICES,
@@ -22,7 +22,18 @@ from service.core.spec.types import (
     Dimension,
     DimensionType,
 )
-from service.core.vocabulary import HYPERPARAMETERS
+from service.core.strict_fields import Scalar, StrictBoolean, StrictInteger, StrictNumber
+from service.core.vocabulary import HYPERPARAMETERS, Hyperparameter
+
+
+def _known(data: Any) -> Mapping[str, Hyperparameter] | None:
+    """The names checked here: the vocabulary, or for a declared model (``model.layers`` in the
+    request) only its training knobs; its slots are checked by ``declared_rules``, which has the
+    parsed layers (None: any other name is left to them)."""
+    model = data.get("model") if isinstance(data, dict) else None
+    if isinstance(model, dict) and "layers" in model:
+        return None
+    return HYPERPARAMETERS
 
 
 def unknown_hyperparameter(name: str) -> str:
@@ -94,9 +105,10 @@ class SearchSpaceField(fields.Field):
             raise self.make_error("too_many")
         errors: dict[str, Any] = {}
         dims: dict[str, Dimension] = {}
+        known = _known(data)
         for name, raw in value.items():
-            hp = HYPERPARAMETERS.get(name)
-            if hp is None:
+            hp = (known or training_knobs()).get(name)
+            if hp is None and known is not None:
                 errors[name] = [unknown_hyperparameter(name)]
                 continue
             if not isinstance(raw, dict):
@@ -107,7 +119,7 @@ class SearchSpaceField(fields.Field):
             except ValidationError as exc:
                 errors[name] = exc.messages
                 continue
-            problem = _check_dimension(name, dim)
+            problem = check_dimension(name, dim, hp) if hp is not None else None
             if problem:
                 errors[name] = problem
             else:
@@ -117,9 +129,8 @@ class SearchSpaceField(fields.Field):
         return MappingProxyType(dims)
 
 
-def _check_dimension(name: str, dim: Dimension) -> dict[str, Any] | None:
+def check_dimension(name: str, dim: Dimension, hp: Hyperparameter) -> dict[str, Any] | None:
     """Check a well-formed dimension against what its hyperparameter accepts."""
-    hp = HYPERPARAMETERS[name]
     if dim.type == DimensionType.CATEGORICAL:
         bad = {
             str(i): [f"{choice!r} {reason}."]
@@ -147,17 +158,18 @@ class FixedField(fields.Field):
         if not isinstance(value, dict):
             raise self.make_error("invalid")
         errors: dict[str, list[str]] = {}
+        known = _known(data)
+        fixed: dict[str, Any] = {}
         for name, item in value.items():
-            hp = HYPERPARAMETERS.get(name)
-            if hp is None:
+            hp = (known or training_knobs()).get(name)
+            if hp is None and known is not None:
                 errors[name] = [unknown_hyperparameter(name)]
-            elif reason := hp.check(item):
+            elif hp is None and (isinstance(item, dict | list) or item is None):
+                errors[name] = ["Must be a number, a string or a boolean."]
+            elif hp is not None and (reason := hp.check(item)):
                 errors[name] = [reason[0].upper() + reason[1:] + "."]
+            else:
+                fixed[name] = int(item) if hp is not None and hp.kind == "int" else item
         if errors:
             raise ValidationError(errors)
-        return MappingProxyType(
-            {
-                name: int(item) if HYPERPARAMETERS[name].kind == "int" else item
-                for name, item in value.items()
-            }
-        )
+        return MappingProxyType(fixed)

@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from service.core.architecture import Architecture, vocabulary
 from service.core.spec.types import Dimension, DimensionType
 from service.core.vocabulary import HYPERPARAMETERS, active_params
 
@@ -61,14 +62,16 @@ def distinct_grid(
     fixed: Mapping[str, Any],
     family: str,
     task: str,
+    layers: Architecture | None = None,
 ) -> list[dict[str, Any]] | None:
     """The grid's distinct points with inactive names left out, in ``grid_point`` order; None
     when the space has no conditional names (every point is distinct) or is too large to list.
 
     Listed once per process for a given space (the spec loader and every advance ask again)."""
     points = _distinct(
-        tuple(sorted(space.items())), default_steps, tuple(sorted(fixed.items())), family, task
-    )
+        tuple(sorted(space.items())), default_steps, tuple(sorted(fixed.items())), family, task,
+        layers,
+    )  # fmt: skip
     return None if points is None else [dict(point) for point in points]
 
 
@@ -79,14 +82,16 @@ def _distinct(
     fixed: tuple[tuple[str, Any], ...],
     family: str,
     task: str,
+    layers: Architecture | None,
 ) -> tuple[tuple[tuple[str, Any], ...], ...] | None:
     grid = dict(space)
-    conditional = any(HYPERPARAMETERS[name].when is not None for name in grid)
+    hps = HYPERPARAMETERS if layers is None else vocabulary(layers)[0]
+    conditional = any(hps[name].when is not None for name in grid)
     if not conditional or grid_size(grid, default_steps) > MAX_LISTED_GRID:
         return None
     seen: dict[tuple[tuple[str, Any], ...], None] = {}
     for point in iter_grid(grid, default_steps):
-        seen.setdefault(tuple(active_params(dict(fixed), point, family, task).items()))
+        seen.setdefault(tuple(active_params(dict(fixed), point, family, task, hps).items()))
     return tuple(seen)
 
 
@@ -96,8 +101,9 @@ def distinct_grid_size(
     fixed: Mapping[str, Any],
     family: str,
     task: str,
+    layers: Architecture | None = None,
 ) -> int:
-    points = distinct_grid(space, default_steps, fixed, family, task)
+    points = distinct_grid(space, default_steps, fixed, family, task, layers)
     return len(points) if points is not None else grid_size(space, default_steps)
 
 

@@ -12,8 +12,11 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from service.core.architecture import vocabulary
+from service.core.architecture.slots import GROUP
 from service.core.catalog import OBJECTIVES, DatasetInfo, monitorable
 from service.core.spec.capacity import largest_model, largest_value
+from service.core.spec.declared_rules import check_declared, spec_vocabulary
 from service.core.spec.grid import MAX_GRID_POINTS, distinct_grid_size, grid_size
 from service.core.spec.types import (
     SYNTHETIC,
@@ -46,15 +49,27 @@ def resolved_fixed(data: dict[str, Any]) -> dict[str, Any]:
 def check_spec(data: dict[str, Any], limits: SpecLimits | None, add: Add) -> None:
     """Report every cross-field problem of a loaded spec through ``add(path, message)``."""
     info = data["dataset"].info
-    _check_names(data, info, add)
+    problems: list[str] = []
+
+    def counted(path: str, message: str) -> None:
+        problems.append(path)
+        add(path, message)
+
+    if data["model"].layers is not None:
+        for path, message in vocabulary(data["model"].layers)[1]:
+            counted(f"model.{path}", message)  # a slot no dimension could fill
+    _check_names(data, info, counted)
     _check_training(data, info, add)
     _check_search(data, add)
     shape = input_shape(data["model"].family, data["model"].input_shape, info)
     if isinstance(shape, str):
         add("model.family" if info.tabular else "model.input_shape", shape)
+    elif data["model"].layers is not None and not problems:
+        check_declared(data, shape, resolved_fixed(data), limits, add)
     if limits is not None:
         _check_limits(data, limits, add)
-        if not isinstance(shape, str) and data["model"].family != SYNTHETIC:
+        declared = data["model"].family == ModelFamily.DECLARED
+        if not isinstance(shape, str) and data["model"].family != SYNTHETIC and not declared:
             size = largest_model(
                 data["search_space"],
                 resolved_fixed(data),
@@ -109,6 +124,14 @@ def input_shape(
             f"Dataset '{info.name}' is a table with string, boolean or empty cells; its columns "
             "are not a sequence or an image. Use the mlp family."
         )
+    if family == ModelFamily.DECLARED and given and math.prod(given) != info.n_features:
+        return f"{list(given)} holds {math.prod(given)} values; each sample has {info.n_features}."
+    if family == ModelFamily.DECLARED and not given:
+        # an image dataset's declared model starts from its images, anything else from rows
+        image = None if info.tabular else info.image_shape
+        return (*image, 1) if image and len(image) == 2 else (image or (info.n_features,))
+    if family == ModelFamily.DECLARED and info.tabular:
+        return "A table's encoded columns enter as one row; leave input_shape out."
     if family == ModelFamily.CONV1D:
         return (info.n_features, 1)
     if family != ModelFamily.CONV2D:
@@ -150,10 +173,23 @@ def _check_names(data: dict[str, Any], info: DatasetInfo, add: Add) -> None:
         add(f"fixed.{name}", "Already in search_space: search it or fix it, not both.")
     if family == SYNTHETIC:
         return
+    hps = spec_vocabulary(data)
     for section, names in (("search_space", space), ("fixed", fixed)):
         for name in sorted(names):
-            hp = HYPERPARAMETERS[name]
-            if not hp.applies_to(family, info.task, info.tabular):
+            hp = hps.get(name)
+            if hp is None:  # a declared model's: neither a training knob nor one of its slots
+                slots = sorted(n for n, hp in hps.items() if hp.group == GROUP and not hp.fallback)
+                shaped = name in HYPERPARAMETERS
+                add(
+                    f"{section}.{name}",
+                    (
+                        "Shapes a built-in family's model; a declared model "
+                        if shaped
+                        else "Not a training hyperparameter or a slot of the declared model; it "
+                    )
+                    + f"takes its own slots: {', '.join(slots) or 'none'}.",
+                )
+            elif not hp.applies_to(family, info.task, info.tabular):
                 where = f"the {'/'.join(hp.families)} families" if hp.families else ""
                 where = where or (f"{'/'.join(hp.tasks)} tasks" if hp.tasks else "")
                 where = where or "tables with string, boolean or empty cells"
@@ -164,14 +200,14 @@ def _check_names(data: dict[str, Any], info: DatasetInfo, add: Add) -> None:
 
 def _can_be_active(name: str, data: dict[str, Any]) -> bool:
     """Whether some configuration of the space makes ``name`` active."""
-    hp = HYPERPARAMETERS[name]
+    hp = spec_vocabulary(data)[name]
     if hp.when is None:
         return True
     parent = hp.when.parent
     dim = data["search_space"].get(parent)
     if dim is None:
         values: list[Any] = [
-            resolved_fixed(data).get(parent, defaults(data["model"].family)[parent])
+            resolved_fixed(data).get(parent, defaults(data["model"].family).get(parent))
         ]
     elif dim.type == DimensionType.CATEGORICAL:
         values = list(dim.choices or ())
@@ -238,8 +274,9 @@ def _check_search(data: dict[str, Any], add: Add) -> None:
         if size <= MAX_GRID_POINTS:
             task = data["dataset"].info.task
             size = distinct_grid_size(
-                space, search.grid_steps, resolved_fixed(data), data["model"].family, task
-            )
+                space, search.grid_steps, resolved_fixed(data), data["model"].family, task,
+                data["model"].layers,
+            )  # fmt: skip
         if size > MAX_GRID_POINTS:
             add("search_space", f"The grid has {size:,} points; at most {MAX_GRID_POINTS:,}.")
         elif size > search.max_trials and not search.grid_sample:

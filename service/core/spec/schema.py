@@ -17,9 +17,9 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from service.core.architecture import Architecture, parse_layers
 from service.core.catalog import BUILTIN_DATASETS, OBJECTIVES, DatasetInfo
 from service.core.spec.dimensions import FixedField, SearchSpaceField
-from service.core.spec.fields import StrictBoolean, StrictInteger, StrictNumber
 from service.core.spec.grid import distinct_grid_size
 from service.core.spec.rules import check_spec, resolved_fixed
 from service.core.spec.suggest import name_unknown_fields
@@ -48,6 +48,7 @@ from service.core.spec.types import (
     ValidationMethod,
     ValidationSpec,
 )
+from service.core.strict_fields import StrictBoolean, StrictInteger, StrictNumber
 from service.core.vocabulary import DEFAULTS_VERSION
 
 DatasetLookup = Callable[[str], DatasetInfo | None]
@@ -75,8 +76,23 @@ class DatasetRefSchema(Schema):
         return DatasetRef(id=data["id"])  # resolved by JobSpecSchema, which has the lookup
 
 
+class LayersField(fields.Field):
+    """A declared model (``service.core.architecture``); errors keyed ``[3].type`` so they read
+    ``model.layers[3].type``."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Architecture:
+        try:
+            return parse_layers(value)
+        except ValidationError as exc:
+            messages = exc.messages if isinstance(exc.messages, dict) else {}
+            raise ValidationError(
+                {(key[len("layers") :] or "_schema"): m for key, m in messages.items()}
+            ) from None
+
+
 class ModelSchema(Schema):
-    family = fields.String(load_default=ModelFamily.MLP.value, validate=_one_of(ModelFamily))
+    family = fields.String(validate=_one_of(ModelFamily))
+    layers = LayersField()
     input_shape = fields.List(
         StrictInteger(validate=validate.Range(min=1, max=4096)),
         validate=validate.Length(min=2, max=3),
@@ -91,21 +107,28 @@ class ModelSchema(Schema):
 
     @validates_schema
     def _synthetic_only(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if data["family"] != SYNTHETIC:
+        if data.get("family") != SYNTHETIC:
             extra = set(SYNTHETIC_ONLY) & set(data)
             if extra:
                 raise ValidationError(
                     {name: ["Only for the synthetic family."] for name in sorted(extra)}
                 )
-        if "input_shape" in data and data["family"] != ModelFamily.CONV2D:
-            raise ValidationError({"input_shape": ["Only for the conv2d family."]})
+        declared = "layers" in data
+        family = data.get("family", ModelFamily.DECLARED if declared else ModelFamily.MLP)
+        if declared and family != ModelFamily.DECLARED:
+            raise ValidationError({"family": ["Give a family or declare layers, not both."]})
+        if family == ModelFamily.DECLARED and not declared:
+            raise ValidationError({"layers": ["A declared model needs its layers."]})
+        if "input_shape" in data and family not in (ModelFamily.CONV2D, ModelFamily.DECLARED):
+            raise ValidationError({"input_shape": ["Only for conv2d and declared models."]})
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> ModelSpec:
         for name in ("crash_trials", "hang_trials", "input_shape"):
             if name in data:
                 data[name] = tuple(data[name])
-        data["family"] = ModelFamily(data["family"])
+        default = ModelFamily.DECLARED if "layers" in data else ModelFamily.MLP
+        data["family"] = ModelFamily(data.get("family", default))
         return ModelSpec(**data)
 
 
@@ -281,7 +304,7 @@ class JobSpecSchema(Schema):
         elif search.strategy == Strategy.GRID:
             size = distinct_grid_size(
                 data["search_space"], search.grid_steps, resolved_fixed(data), data["model"].family,
-                task,
+                task, data["model"].layers,
             )  # fmt: skip
             search = dataclasses.replace(search, max_trials=min(search.max_trials, size))
         return JobSpec(
@@ -318,6 +341,8 @@ def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
         flat: dict[str, list[str]] = {}
         for key, value in messages.items():
             part = prefix if key == "_schema" else (f"{prefix}.{key}" if prefix else str(key))
+            if str(key).startswith("["):  # a list's item path: model.layers[3].type
+                part = f"{prefix}{key}"
             for path, items in flatten_errors(value, part).items():
                 flat.setdefault(path, []).extend(items)
         return flat

@@ -14,8 +14,15 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from service.core.architecture import Architecture, vocabulary
 from service.core.catalog import BUILTIN_DATASETS, DatasetInfo
-from service.core.vocabulary import DEFAULTS_VERSION, configuration, earlier_defaults
+from service.core.vocabulary import (
+    DEFAULTS_VERSION,
+    HYPERPARAMETERS,
+    Vocabulary,
+    configuration,
+    earlier_defaults,
+)
 
 
 class Strategy(StrEnum):
@@ -31,11 +38,13 @@ class Direction(StrEnum):
 
 
 class ModelFamily(StrEnum):
-    """The built-in model families. ``synthetic`` trains nothing (see ``ModelSpec``)."""
+    """The built-in model families, and ``declared`` for a model a job declares as layers.
+    ``synthetic`` trains nothing (see ``ModelSpec``)."""
 
     MLP = "mlp"
     CONV1D = "conv1d"
     CONV2D = "conv2d"
+    DECLARED = "declared"
     SYNTHETIC = "synthetic"
 
 
@@ -127,6 +136,7 @@ class ModelSpec:
 
     family: ModelFamily = ModelFamily.MLP
     input_shape: tuple[int, ...] | None = None
+    layers: Architecture | None = None  # the declared model (family ``declared``)
     sleep_s: float = 0.0
     crash_trials: tuple[int, ...] = ()
     hang_trials: tuple[int, ...] = ()
@@ -244,8 +254,17 @@ class JobSpec:
         """What a trial with ``params`` trains with (``vocabulary.configuration`` for this job:
         its family, task, dataset and defaults version)."""
         return configuration(
-            self.resolved_fixed, params, self.model.family, self.task, self.tabular
-        )
+            self.resolved_fixed, params, self.model.family, self.task, self.tabular,
+            self.hyperparameters,
+        )  # fmt: skip
+
+    @property
+    def hyperparameters(self) -> Vocabulary:
+        """The names this job may search or fix: the vocabulary, or for a declared model its
+        training knobs and slots (cached per architecture)."""
+        if self.model.layers is None:
+            return HYPERPARAMETERS
+        return vocabulary(self.model.layers)[0]
 
     @property
     def tabular(self) -> bool:

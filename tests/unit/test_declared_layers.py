@@ -1,0 +1,124 @@
+"""The API's plain-Python shapes and parameter counts of every allowed layer type agree with
+Keras building the same layer; shapes the API refuses are ones Keras refuses too; and building a
+declared model never goes near a Keras deserializer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+
+from service.core.architecture.allowlist import LAYER_TYPES
+from service.core.architecture.shapes import ShapeError, output
+from service.core.spec import load_spec
+from tests.declared import convnet_spec
+from worker.engine.declared import CONSTRUCTORS, make_layer
+from worker.engine.models import build_model
+
+CASES: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
+    ("Dense", {"units": 7}, (5,)),
+    ("Dense", {"units": 3, "use_bias": False}, (4, 6)),
+    ("Conv1D", {"filters": 4, "kernel_size": 3}, (10, 2)),
+    ("Conv1D", {"filters": 4, "kernel_size": 3, "padding": "causal", "dilation_rate": 2}, (9, 2)),
+    ("Conv1D", {"filters": 2, "kernel_size": 4, "strides": 3, "padding": "same"}, (11, 3)),
+    ("Conv2D", {"filters": 5, "kernel_size": [3, 2], "strides": 2}, (9, 8, 3)),
+    ("Conv2D", {"filters": 5, "kernel_size": 3, "padding": "same", "use_bias": False}, (7, 7, 1)),
+    ("SeparableConv1D", {"filters": 6, "kernel_size": 3, "depth_multiplier": 2}, (12, 3)),
+    ("SeparableConv2D", {"filters": 4, "kernel_size": 3, "padding": "same"}, (6, 6, 2)),
+    ("DepthwiseConv2D", {"kernel_size": 3, "depth_multiplier": 3}, (8, 8, 2)),
+    ("DepthwiseConv2D", {"kernel_size": 2, "strides": 2, "use_bias": False}, (7, 5, 4)),
+    ("MaxPooling1D", {}, (9, 3)),
+    ("MaxPooling1D", {"pool_size": 3, "strides": 1, "padding": "same"}, (9, 3)),
+    ("MaxPooling2D", {"pool_size": [2, 3]}, (7, 9, 2)),
+    ("AveragePooling1D", {"pool_size": 4, "strides": 2}, (11, 2)),
+    ("AveragePooling2D", {"padding": "same"}, (5, 5, 3)),
+    ("GlobalAveragePooling1D", {}, (6, 4)),
+    ("GlobalAveragePooling2D", {}, (5, 5, 3)),
+    ("GlobalMaxPooling1D", {}, (6, 4)),
+    ("GlobalMaxPooling2D", {}, (5, 5, 3)),
+    ("Flatten", {}, (4, 3, 2)),
+    ("Reshape", {"target_shape": [-1, 4]}, (8, 2)),
+    ("Reshape", {"target_shape": [4, 4, 1]}, (16,)),
+    ("Dropout", {"rate": 0.3}, (5,)),
+    ("SpatialDropout1D", {"rate": 0.2}, (6, 3)),
+    ("SpatialDropout2D", {"rate": 0.2}, (4, 4, 3)),
+    ("GaussianNoise", {"stddev": 0.1}, (5,)),
+    ("BatchNormalization", {}, (4, 4, 3)),
+    ("BatchNormalization", {"momentum": 0.9, "epsilon": 0.01}, (7,)),
+    ("LayerNormalization", {}, (6, 5)),
+    ("Activation", {"activation": "softmax"}, (5,)),
+    ("Rescaling", {"scale": 0.5, "offset": 1.0}, (3, 3, 1)),
+    ("SimpleRNN", {"units": 5}, (7, 3)),
+    ("LSTM", {"units": 4, "return_sequences": True}, (6, 2)),
+    ("GRU", {"units": 3, "dropout": 0.1}, (5, 4)),
+]
+
+
+def test_every_allowed_type_is_covered_and_built_from_our_table() -> None:
+    assert {case[0] for case in CASES} == set(LAYER_TYPES)
+    assert set(CONSTRUCTORS) == set(LAYER_TYPES)
+    assert all(CONSTRUCTORS[name].__name__ == name for name in LAYER_TYPES)
+
+
+@pytest.mark.parametrize(("kind", "args", "shape"), CASES)
+def test_shapes_and_parameters_match_keras(
+    kind: str, args: dict[str, Any], shape: tuple[int, ...]
+) -> None:
+    inputs = keras.Input(shape=shape)
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
+    model = keras.Model(inputs, make_layer(kind, kwargs)(inputs))
+    expected_shape, expected_params = output(kind, kwargs, shape)
+    assert tuple(model.output.shape[1:]) == expected_shape
+    assert model.count_params() == expected_params
+
+
+REFUSED: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
+    ("Conv2D", {"filters": 2, "kernel_size": 3}, (16,)),
+    ("Conv2D", {"filters": 2, "kernel_size": 5}, (4, 4, 1)),
+    ("Conv1D", {"filters": 2, "kernel_size": 3, "strides": 2, "dilation_rate": 2}, (12, 1)),
+    ("MaxPooling2D", {"pool_size": 3}, (2, 2, 1)),
+    ("Reshape", {"target_shape": [3, 3]}, (8,)),
+    ("LSTM", {"units": 2}, (5,)),
+    ("GlobalAveragePooling2D", {}, (5, 3)),
+]
+
+
+@pytest.mark.parametrize(("kind", "args", "shape"), REFUSED)
+def test_what_the_api_refuses_keras_cannot_build(
+    kind: str, args: dict[str, Any], shape: tuple[int, ...]
+) -> None:
+    with pytest.raises(ShapeError):
+        output(kind, args, shape)
+    with pytest.raises((ValueError, TypeError)):
+        inputs = keras.Input(shape=shape)
+        model = keras.Model(inputs, make_layer(kind, args)(inputs))
+        assert min(model.output.shape[1:]) > 0  # (a pool leaving nothing is refused here)
+
+
+def test_building_and_training_never_deserializes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No path from a client's declaration reaches a Keras deserializer."""
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a Keras deserializer was called")
+
+    for owner, name in [
+        (keras.saving, "deserialize_keras_object"),
+        (keras.saving, "load_model"),
+        (keras.layers, "deserialize"),
+        (keras.models, "model_from_json"),
+        (keras.models, "clone_model"),
+    ]:
+        monkeypatch.setattr(owner, name, refuse)
+    spec = load_spec(convnet_spec())
+    config = spec.configuration(
+        {"filters": 8, "blocks": 2, "filters_2": 12, "activation": "relu", "dropout": 0.1,
+         "units": 16, "learning_rate": 0.01, "l2": 1e-4}
+    )  # fmt: skip
+    model = build_model("declared", config, (8, 8, 1), "classification", 10,
+                        architecture=spec.model.layers)  # fmt: skip
+    x = np.random.default_rng(0).normal(size=(32, 64)).astype("float32")
+    model.fit(x, np.arange(32) % 10, epochs=1, verbose=0)
+    penalized = [layer for layer in model.layers if getattr(layer, "kernel_regularizer", None)]
+    assert len(penalized) == 4  # three convolutions and the dense layer; not the head

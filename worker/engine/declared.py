@@ -1,0 +1,74 @@
+"""Building a declared model (``model.layers``) from a trial's configuration.
+
+The declaration was checked by the API (``service.core.architecture``); here its layers, with
+their slots filled and repeats unrolled (``sizing.expand``), are built by looking each type up in
+this module's own constructor table and calling it with the checked arguments. Nothing reads a
+Keras config or deserializes anything, so a declaration can only ever produce these layers.
+L1/L2 (when configured) go on every kernel, as they do in the built-in families.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+
+from service.core.architecture import Architecture
+from service.core.architecture.allowlist import LAYER_TYPES
+from service.core.architecture.sizing import expand
+
+CONSTRUCTORS: dict[str, type[keras.layers.Layer]] = {
+    "Dense": keras.layers.Dense,
+    "Conv1D": keras.layers.Conv1D,
+    "Conv2D": keras.layers.Conv2D,
+    "SeparableConv1D": keras.layers.SeparableConv1D,
+    "SeparableConv2D": keras.layers.SeparableConv2D,
+    "DepthwiseConv2D": keras.layers.DepthwiseConv2D,
+    "MaxPooling1D": keras.layers.MaxPooling1D,
+    "MaxPooling2D": keras.layers.MaxPooling2D,
+    "AveragePooling1D": keras.layers.AveragePooling1D,
+    "AveragePooling2D": keras.layers.AveragePooling2D,
+    "GlobalAveragePooling1D": keras.layers.GlobalAveragePooling1D,
+    "GlobalAveragePooling2D": keras.layers.GlobalAveragePooling2D,
+    "GlobalMaxPooling1D": keras.layers.GlobalMaxPooling1D,
+    "GlobalMaxPooling2D": keras.layers.GlobalMaxPooling2D,
+    "Flatten": keras.layers.Flatten,
+    "Reshape": keras.layers.Reshape,
+    "Dropout": keras.layers.Dropout,
+    "SpatialDropout1D": keras.layers.SpatialDropout1D,
+    "SpatialDropout2D": keras.layers.SpatialDropout2D,
+    "GaussianNoise": keras.layers.GaussianNoise,
+    "BatchNormalization": keras.layers.BatchNormalization,
+    "LayerNormalization": keras.layers.LayerNormalization,
+    "Activation": keras.layers.Activation,
+    "Rescaling": keras.layers.Rescaling,
+    "SimpleRNN": keras.layers.SimpleRNN,
+    "LSTM": keras.layers.LSTM,
+    "GRU": keras.layers.GRU,
+}
+"""One constructor per allowlisted type (a test keeps this table equal to the allowlist)."""
+
+
+def declared_body(architecture: Architecture, config: Mapping[str, Any], x: Any) -> Any:
+    """The declared layers for ``config`` applied to ``x``."""
+    penalty = _regularizer(config)
+    for i, layer in enumerate(expand(architecture, config), start=1):
+        kwargs: dict[str, Any] = dict(layer.kwargs)
+        if penalty is not None:
+            for key in LAYER_TYPES[layer.type].kernels:
+                kwargs[key] = penalty
+        x = make_layer(layer.type, kwargs, name=f"{layer.type.lower()}_{i}")(x)
+    return x
+
+
+def make_layer(kind: str, kwargs: Mapping[str, Any], name: str | None = None) -> Any:
+    """An allowlisted layer with the allowlist's defaults for what ``kwargs`` leaves out (the
+    ones the API's shapes assumed: ``AveragePooling2D`` has no default pool size in Keras)."""
+    defaults = {n: a.default for n, a in LAYER_TYPES[kind].args.items() if a.default is not None}
+    return CONSTRUCTORS[kind](**{**defaults, **kwargs}, name=name)
+
+
+def _regularizer(config: Mapping[str, Any]) -> keras.regularizers.Regularizer | None:
+    l1, l2 = float(config.get("l1", 0.0)), float(config.get("l2", 0.0))
+    return keras.regularizers.L1L2(l1=l1, l2=l2) if (l1 or l2) else None
