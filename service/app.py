@@ -11,7 +11,7 @@ from flask.json.provider import DefaultJSONProvider
 from flask.typing import ResponseReturnValue
 
 from service import metrics
-from service.api import auth, datasets, docs, events, jobs, openapi, reports
+from service.api import auth, datasets, docs, events, jobs, models, openapi, reports
 from service.api.errors import ApiError, register_error_handlers
 from service.core.logs import log_context
 from service.core.settings import Settings
@@ -63,6 +63,7 @@ def create_app(
     events.install(app, settings)
     app.register_blueprint(reports.blueprint)
     datasets.install(app, settings)
+    app.register_blueprint(models.blueprint)
     app.register_blueprint(openapi.blueprint)
     app.register_blueprint(docs.blueprint)
 

@@ -139,8 +139,15 @@ def add_commands(sub: Any) -> None:
         help="stop at once: no refit of the best trial, no model",
     )
 
-    model = _parser(sub, "model", "download a job's model (.keras)", cli_show.cmd_model, common)
-    model.add_argument("id")
+    model = _parser(
+        sub,
+        "model",
+        "download a job's model (.keras), or import a Keras model's architecture",
+        cli_show.cmd_model,
+        common,
+    )
+    model.add_argument("id", help="a job id, or 'import' followed by a file")
+    model.add_argument("file", nargs="?", help="import: a .keras file or a to_json() .json file")
     model.add_argument("-o", "--output", help="where to save it (default: <name>-<id>.keras)")
 
     report = _parser(sub, "report", "a job's report and plots", cli_show.cmd_report, common)

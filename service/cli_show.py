@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,15 @@ def cmd_delete(args: argparse.Namespace, client: Client) -> int:
 
 
 def cmd_model(args: argparse.Namespace, client: Client) -> int:
+    if args.id == "import":  # tuneq model import FILE > model.json
+        if not args.file:
+            print("tuneq model import needs a .keras or .json file.", file=sys.stderr)
+            return JOB_FAILED  # an invalid flag (exit 2)
+        imported = client.import_model(args.file)
+        for note in imported["notes"]:
+            print(f"note: {note}", file=sys.stderr)
+        print(json.dumps(imported["model"], indent=2))
+        return PASSED
     job = client.get(args.id)
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", job.name)[:100] or "model"
     path = client.download_model(job.id, args.output or f"{safe}-{job.id[:8]}.keras")

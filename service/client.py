@@ -265,6 +265,16 @@ class Client:
         """A PNG plot of the job (convergence, learning_curves, objective, ...)."""
         return self._call("GET", f"/v1/jobs/{job_id}/plots/{name}")[1]
 
+    def import_model(self, path: str | Path) -> dict[str, Any]:
+        """A Keras model's architecture (a ``.keras`` file, or ``model.to_json()`` saved as
+        .json) as a declared model: ``{"model": {...}, "notes": [...]}``."""
+        path = Path(path)
+        body, content_type = _multipart({}, "file", path.name, path.read_bytes())
+        _, raw, _ = self._call(
+            "POST", "/v1/models/import", data=body, headers={"Content-Type": content_type}
+        )
+        return dict(json.loads(raw))
+
     # ---- datasets
 
     def upload_dataset(

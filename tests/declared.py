@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 CONVNET_LAYERS: list[dict[str, Any]] = [
@@ -37,3 +39,12 @@ def convnet_spec(trials: int = 3, epochs: int = 3) -> dict[str, Any]:
         "training": {"max_epochs": epochs},
         "search": {"strategy": "random", "max_trials": trials, "seed": 0},
     }
+
+
+def residual_spec(trials: int = 2, epochs: int = 3) -> dict[str, Any]:
+    """The shipped residual example, smaller: a skip over two convolutions (``Add``)."""
+    spec = json.loads(Path("service/specs/digits-residual.json").read_text())
+    spec["training"]["max_epochs"] = epochs
+    spec["search"] = {"strategy": "random", "max_trials": trials, "seed": 1}
+    spec["search_space"]["filters"] = {"type": "int", "low": 8, "high": 16}
+    return spec

@@ -40,12 +40,12 @@ def _dispatcher() -> Dispatcher:
     return current_app.extensions["tuneq.dispatcher"]
 
 
-def _json_body() -> Any:
+def json_body(what: str = "the job") -> Any:
     """The request's JSON body: 415 unless it says ``application/json``, 413 over the limit
     (a chunked body too: the server's stream stops at the limit without saying so)."""
     if not request.is_json:
         raise ApiError(
-            415, "unsupported_media_type", "Send the job as JSON (Content-Type: application/json)."
+            415, "unsupported_media_type", f"Send {what} as JSON (Content-Type: application/json)."
         )
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     raw = request.get_data(cache=False)
@@ -81,7 +81,7 @@ def job_for_caller(job_id: str) -> JobRecord:
 @blueprint.post("")
 def submit_job() -> ResponseReturnValue:
     """Validate and enqueue a job. With ``Idempotency-Key``, a retry returns the same job."""
-    payload = _json_body()
+    payload = json_body()
     key = request.headers.get("Idempotency-Key")
     if key is not None and not _IDEMPOTENCY_KEY.match(key):
         raise ApiError(
@@ -276,7 +276,7 @@ def cancel_job(job_id: str) -> ResponseReturnValue:
     """
     job = job_for_caller(job_id)
     sent = request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "")
-    refit = CancelRequestSchema().load(_json_body() if sent else {})["refit"]
+    refit = CancelRequestSchema().load(json_body() if sent else {})["refit"]
     status = _store().jobs.cancel(job.id, refit=refit)
     if status == JobStatus.STOPPING:
         with contextlib.suppress(QueueUnavailable):  # the sweep finalizes it anyway

@@ -225,6 +225,17 @@ class HealthSchema(Schema):
     workers = fields.Integer(metadata={"description": "Workers with a recent heartbeat"})
 
 
+class ModelImportSchema(Schema):
+    model = fields.Dict(
+        required=True,
+        metadata={"description": "The declared model (layers or graph, and input_shape): "
+                  "paste it as a job's model and put slots in."},
+    )  # fmt: skip
+    notes = fields.List(
+        fields.String(), required=True, metadata={"description": "What was dropped, and why"}
+    )
+
+
 class CancelRequestSchema(Schema):
     """``POST /v1/jobs/{id}/cancel``'s optional body (the one request schema here: it is small
     and only the API reads it); anything else is a 422."""

@@ -5,6 +5,7 @@ accuracy the service reported."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -13,8 +14,9 @@ import numpy as np
 import pytest
 
 from service.core.settings import Settings
-from tests.declared import convnet_spec
-from tests.helpers import api_client
+from tests.declared import convnet_spec, residual_spec
+from tests.helpers import LiveApi, api_client
+from tests.integration.test_cli_gate import live, tuneq  # noqa: F401
 from tests.integration.test_end_to_end import in_space, wait_for
 from worker.engine.dataset_loader import load_builtin
 
@@ -57,6 +59,62 @@ def test_a_declared_convnet_tunes_and_exports(
     predicted = np.asarray(model.predict(data.x_test, verbose=0)).argmax(axis=1)
     accuracy = float(np.mean(predicted == data.y_test))
     assert accuracy == pytest.approx(job["best"]["metrics"]["test_accuracy"])
+
+
+def test_a_declared_graph_with_a_skip_tunes_and_exports(
+    settings: Settings, worker: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    client = api_client(settings)
+    spec = residual_spec(trials=2, epochs=3)
+    response = client.post("/v1/jobs", json=spec)
+    assert response.status_code == 202, response.get_json()
+    job, _ = wait_for(client, response.get_json()["id"])
+    assert job["status"] == "succeeded", job["error"]
+    assert job["spec"]["model"]["graph"] == spec["model"]["graph"]
+    path = tmp_path / "residual.keras"
+    path.write_bytes(client.get(job["links"]["model"]).data)
+    model = keras.saving.load_model(path)
+    assert [layer.name for layer in _layers(model) if isinstance(layer, keras.layers.Add)] == [
+        "skip"
+    ]
+    data = load_builtin("digits")
+    predicted = np.asarray(model.predict(data.x_test, verbose=0)).argmax(axis=1)
+    assert float(np.mean(predicted == data.y_test)) == pytest.approx(
+        job["best"]["metrics"]["test_accuracy"]
+    )
+
+
+def test_import_add_a_slot_and_tune(
+    live: LiveApi,  # noqa: F811
+    worker: subprocess.Popen[bytes],
+    tmp_path: Path,
+) -> None:
+    """The round trip a user makes: save a Keras model, ``tuneq model import`` it, put a slot
+    in, and tune it."""
+    original = keras.Sequential([
+        keras.Input((64,)),
+        keras.layers.Dense(24, activation="relu", kernel_regularizer="l2"),
+        keras.layers.Dropout(0.1),
+        keras.layers.Dense(10, activation="softmax"),
+    ])  # fmt: skip
+    original.save(tmp_path / "mine.keras")
+    done = tuneq(live, "model", "import", str(tmp_path / "mine.keras"))
+    assert done.returncode == 0, done.stderr
+    assert "kernel_regularizer dropped" in done.stderr
+    model = json.loads(done.stdout)
+    assert model["input_shape"] == [64] and model["layers"][-1]["output"] is True
+    model["layers"][0]["units"] = {"hp": "units"}
+    spec = {
+        "dataset": {"builtin": "digits"},
+        "model": model,
+        "search_space": {"units": {"type": "int", "low": 8, "high": 32}},
+        "training": {"max_epochs": 3},
+        "search": {"strategy": "random", "max_trials": 2},
+    }
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    done = tuneq(live, "submit", str(tmp_path / "spec.json"), "--wait", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["status"] == "succeeded"
 
 
 def _layers(model: keras.Model) -> list[keras.layers.Layer]:

@@ -18,7 +18,7 @@ from marshmallow import ValidationError
 from service.core.architecture.allowlist import LAYER_TYPES
 from service.core.architecture.sizing import expand, measure
 from service.core.spec import SpecLimits, load_spec, spec_from_dict, spec_to_dict
-from tests.declared import convnet_spec
+from tests.declared import convnet_spec, residual_spec
 from tests.unit.test_spec_validation import assert_field_error, client  # noqa: F401
 
 
@@ -51,6 +51,22 @@ def test_the_stored_form_decodes_to_the_same_spec() -> None:
     assert stored["model"]["layers"][1]["repeat"] == {"hp": "blocks"}
     assert spec_from_dict(stored) == loaded
     assert load_spec(stored) == loaded  # a client can resubmit what it reads back
+
+
+def test_a_graph_round_trips_and_counts_its_skip() -> None:
+    loaded = load_spec(residual_spec(), SpecLimits())
+    architecture = loaded.model.layers
+    assert architecture.graph and architecture.outputs == ("dropout",)
+    stored = json.loads(json.dumps(spec_to_dict(loaded)))
+    assert stored["model"]["graph"] == residual_spec()["model"]["graph"]
+    assert spec_from_dict(stored) == loaded and load_spec(stored) == loaded
+    config = loaded.configuration({"filters": 8, "dropout": 0.1, "learning_rate": 0.01,
+                                   "batch_size": 32})  # fmt: skip
+    built = expand(architecture, config)
+    assert [b.name for b in built if b.type == "Add"] == ["skip"]
+    # three 3x3 convolutions of 8 filters (the first on 1 channel), batch norm, the head
+    expected = (9 * 1 * 8 + 8) + 2 * (9 * 8 * 8 + 8) + 4 * 8 + (8 + 1) * 10
+    assert measure(built, (8, 8, 1), 10, False, "dropout") == expected
 
 
 def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
@@ -145,8 +161,67 @@ BAD = {
         ),
         "search_space",
     ),
+    # found by a review: each was a 500 or a spec whose trials would fail in Keras
+    "a stride slot that reaches 0": (
+        lambda spec: (spec["model"]["layers"][0].update(strides={"hp": "stride"}),
+                      spec["search_space"].update(stride={"type": "int", "low": 0, "high": 2})),
+        "search_space.stride.low",
+    ),
+    "a shape as a slot": (_set(f"{_LAYERS}/0", {"type": "Reshape",
+                                                "target_shape": {"hp": "shape"}}),
+                          "model.layers[0].target_shape"),
+    "a repeat count that is not a number": (
+        lambda spec: (spec["search_space"].pop("blocks"), spec["search_space"].pop("filters_2"),
+                      spec["fixed"].update(blocks="abc")),
+        "fixed.blocks",
+    ),
+    "a grid over a name that is no slot": (
+        lambda spec: (spec.update(search={"strategy": "grid", "max_trials": 100}),
+                      spec["search_space"].update(warp={"type": "int", "low": 1, "high": 2})),
+        "search_space.warp",
+    ),
+    "noise Keras refuses": (_set(f"{_LAYERS}/3", {"type": "GaussianNoise", "stddev": 5.0}),
+                            "model.layers[3].stddev"),
+    "causal separable convolution": (
+        _set(f"{_LAYERS}/0", {"type": "SeparableConv1D", "filters": 2, "kernel_size": 3,
+                              "padding": "causal"}),
+        "model.layers[0].padding",
+    ),
+    "repeats that unroll past the limit": (
+        _set(f"{_LAYERS}/2", {"repeat": 16, "layers": [
+            {"repeat": 16, "layers": [{"type": "Dropout", "rate": 0.1}] * 3}]}),
+        "model.layers",
+    ),
 }
 # fmt: on
+
+
+def test_the_cap_holds_where_the_largest_model_is_no_corner() -> None:
+    """Eleven slots are too many to measure every combination; a larger "valid" kernel
+    shrinks what Flatten passes on, so neither corner is the largest model: the search for it
+    climbs from the corners (a review's case, 50.2 M parameters, accepted before)."""
+    layers: list[dict[str, Any]] = [{"type": "Reshape", "target_shape": [64, 1]}]
+    layers += [{"type": "Conv1D", "filters": 64, "kernel_size": {"hp": f"k{c}"}}
+               for c in "abcdefghij"]  # fmt: skip
+    layers += [{"type": "Flatten"}, {"type": "Dense", "units": {"hp": "u"}}]
+    space = {f"k{c}": {"type": "int", "low": 1, "high": 2} for c in "abcdefghij"}
+    space["u"] = {"type": "int", "low": 1, "high": 12207}
+    spec = {"dataset": {"builtin": "digits"}, "model": {"layers": layers}, "search_space": space}
+    with pytest.raises(ValidationError, match="50,1"):
+        load_spec(spec, SpecLimits())
+
+
+def test_a_shared_slot_inside_a_repeat_is_inactive_without_it() -> None:
+    spec = convnet_spec()
+    spec["model"]["layers"][1]["layers"].append(
+        {"type": "Dropout", "rate": {"hp": "inner", "per_repeat": False}}
+    )
+    spec["search_space"]["inner"] = {"type": "float", "low": 0.0, "high": 0.5}
+    loaded = load_spec(spec, SpecLimits())
+    params = {"filters": 8, "blocks": 0, "activation": "relu", "dropout": 0.1, "units": 16,
+              "learning_rate": 0.01, "inner": 0.2}  # fmt: skip
+    assert "inner" not in loaded.configuration(params)
+    assert loaded.configuration({**params, "blocks": 1})["inner"] == 0.2
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
@@ -154,6 +229,49 @@ def test_bad_declared_models_are_422s_naming_the_field(client: FlaskClient, case
     change, path = BAD[case]
     spec = convnet_spec()
     change(spec)
+    assert_field_error(client, spec, path)
+
+
+_NODES = "model/graph/nodes"
+# fmt: off
+BAD_GRAPHS = {
+    "unknown input": (_set(f"{_NODES}/skip/inputs", ["stem", "later"]),
+                      "model.graph.nodes.skip.inputs"),
+    "a node read before it is declared": (_set(f"{_NODES}/conv_a/inputs", ["norm"]),
+                                          "model.graph.nodes.conv_a.inputs"),
+    "a merge of one input": (_set(f"{_NODES}/skip/inputs", ["stem"]),
+                             "model.graph.nodes.skip.inputs"),
+    "a merge of mismatched shapes": (_set(f"{_NODES}/conv_b/filters", 7),
+                                     "model.graph.nodes.skip"),
+    "inputs not a list": (_set(f"{_NODES}/conv_a/inputs", "stem"),
+                          "model.graph.nodes.conv_a.inputs"),
+    "two outputs": (_set("model/graph/outputs", ["pool", "dropout"]), "model.graph.outputs"),
+    "an unknown output": (_set("model/graph/outputs", ["nope"]), "model.graph.outputs"),
+    "a node that leads nowhere": (_set(f"{_NODES}/spare", {"type": "Flatten",
+                                  "inputs": ["stem"]}), "model.graph.nodes.spare"),
+    "a node named input": (_set(f"{_NODES}/input", {"type": "Flatten", "inputs": ["stem"]}),
+                           "model.graph.nodes.input"),
+    "an unknown node type": (_set(f"{_NODES}/relu/type", "Lambda"),
+                             "model.graph.nodes.relu.type"),
+    "a merge in a layer list": (_set("model", {"layers": [{"type": "Add"}]}),
+                                "model.layers[0].type"),
+    "layers and a graph": (_set("model/layers", [{"type": "Flatten"}]), "model.graph"),
+    "attention on single vectors": (
+        _set(f"{_NODES}/att", {"type": "MultiHeadAttention", "inputs": ["dropout", "dropout"],
+                               "num_heads": 2, "key_dim": 4}),
+        "model.graph.nodes.att",
+    ),
+}
+# fmt: on
+
+
+@pytest.mark.parametrize("case", sorted(BAD_GRAPHS))
+def test_bad_graphs_are_422s_naming_the_node(client: FlaskClient, case: str) -> None:  # noqa: F811
+    change, path = BAD_GRAPHS[case]
+    spec = residual_spec()
+    change(spec)
+    if case == "attention on single vectors":
+        spec["model"]["graph"]["outputs"] = ["att"]
     assert_field_error(client, spec, path)
 
 

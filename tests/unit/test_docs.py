@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.core.vocabulary import markdown_table
+from service.core.vocabulary_table import markdown_table
 
 README = (Path(__file__).parents[2] / "README.md").read_text()
 
 
 def test_readme_hyperparameter_table_is_the_vocabulary() -> None:
     assert markdown_table() in README, (
-        "regenerate the table: service.core.vocabulary.markdown_table()"
+        "regenerate the table: service.core.vocabulary_table.markdown_table()"
     )

@@ -16,7 +16,8 @@ import keras
 
 from service.core.architecture import Architecture
 from service.core.architecture.allowlist import LAYER_TYPES
-from service.core.architecture.sizing import expand
+from service.core.architecture.shapes import ShapeError
+from service.core.architecture.sizing import expand, measure
 
 CONSTRUCTORS: dict[str, type[keras.layers.Layer]] = {
     "Dense": keras.layers.Dense,
@@ -46,27 +47,87 @@ CONSTRUCTORS: dict[str, type[keras.layers.Layer]] = {
     "SimpleRNN": keras.layers.SimpleRNN,
     "LSTM": keras.layers.LSTM,
     "GRU": keras.layers.GRU,
+    "RandomFlip": keras.layers.RandomFlip,
+    "RandomRotation": keras.layers.RandomRotation,
+    "RandomZoom": keras.layers.RandomZoom,
+    "RandomTranslation": keras.layers.RandomTranslation,
+    "RandomContrast": keras.layers.RandomContrast,
+    "Add": keras.layers.Add,
+    "Subtract": keras.layers.Subtract,
+    "Multiply": keras.layers.Multiply,
+    "Average": keras.layers.Average,
+    "Maximum": keras.layers.Maximum,
+    "Minimum": keras.layers.Minimum,
+    "Concatenate": keras.layers.Concatenate,
+    "MultiHeadAttention": keras.layers.MultiHeadAttention,
 }
 """One constructor per allowlisted type (a test keeps this table equal to the allowlist)."""
 
 
-def declared_body(architecture: Architecture, config: Mapping[str, Any], x: Any) -> Any:
-    """The declared layers for ``config`` applied to ``x``."""
+INITIALIZERS: dict[str, type[keras.initializers.Initializer]] = {
+    "glorot_uniform": keras.initializers.GlorotUniform,
+    "glorot_normal": keras.initializers.GlorotNormal,
+    "he_uniform": keras.initializers.HeUniform,
+    "he_normal": keras.initializers.HeNormal,
+    "lecun_uniform": keras.initializers.LecunUniform,
+    "lecun_normal": keras.initializers.LecunNormal,
+    "orthogonal": keras.initializers.Orthogonal,
+}
+"""Initializers by the vocabulary's names, built here: Keras resolves a name through its
+deserializer, which no client's choice is handed to."""
+
+
+def initializer(name: str) -> keras.initializers.Initializer:
+    return INITIALIZERS[name]()
+
+
+def declared_body(
+    architecture: Architecture, config: Mapping[str, Any], x: Any, outputs: int
+) -> Any:
+    """The declared layers for ``config`` applied to ``x``; ``outputs``: the width of the
+    task's output.
+
+    Raises:
+        ValueError: naming the layer, when this configuration's shapes do not fit (the API
+            checked the space's corners; one in between may still not, and fails its trial).
+    """
+    layers = expand(architecture, config)
+    last = architecture.outputs[0] if architecture.graph else None
+    try:
+        measure(layers, tuple(x.shape[1:]), outputs, architecture.output_layer, last)
+    except ShapeError as exc:
+        raise ValueError(f"model.{exc.path}: {exc}") from None
     penalty = _regularizer(config)
-    for i, layer in enumerate(expand(architecture, config), start=1):
+    tensors = {"input": x}
+    for i, layer in enumerate(layers, start=1):
         kwargs: dict[str, Any] = dict(layer.kwargs)
         if penalty is not None:
             for key in LAYER_TYPES[layer.type].kernels:
                 kwargs[key] = penalty
-        x = make_layer(layer.type, kwargs, name=f"{layer.type.lower()}_{i}")(x)
-    return x
+        name = layer.name or f"{layer.type.lower()}_{i}"
+        built = make_layer(layer.type, kwargs, name=name)
+        if not architecture.graph:
+            x = built(x)
+            continue
+        given = [tensors[n] for n in layer.inputs]
+        if layer.type == "MultiHeadAttention":  # (query, value, key)
+            x = built(given[0], given[1], key=given[2] if len(given) > 2 else None)
+        elif LAYER_TYPES[layer.type].inputs != (1, 1):
+            x = built(given)
+        else:
+            x = built(given[0])
+        tensors[layer.name] = x
+    return tensors[architecture.outputs[0]] if architecture.graph else x
 
 
 def make_layer(kind: str, kwargs: Mapping[str, Any], name: str | None = None) -> Any:
     """An allowlisted layer with the allowlist's defaults for what ``kwargs`` leaves out (the
     ones the API's shapes assumed: ``AveragePooling2D`` has no default pool size in Keras)."""
     defaults = {n: a.default for n, a in LAYER_TYPES[kind].args.items() if a.default is not None}
-    return CONSTRUCTORS[kind](**{**defaults, **kwargs}, name=name)
+    merged = {**defaults, **kwargs}
+    if isinstance(merged.get("kernel_initializer"), str):
+        merged["kernel_initializer"] = initializer(merged["kernel_initializer"])
+    return CONSTRUCTORS[kind](**merged, name=name)
 
 
 def _regularizer(config: Mapping[str, Any]) -> keras.regularizers.Regularizer | None:

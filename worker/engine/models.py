@@ -14,8 +14,9 @@ from typing import Any
 import keras
 
 from service.core.architecture import Architecture
+from service.core.architecture.sizing import outputs_for
 from service.core.catalog import CLASSIFICATION
-from worker.engine.declared import declared_body
+from worker.engine.declared import declared_body, initializer
 from worker.engine.schedules import learning_rate
 
 _POOLING = {
@@ -68,7 +69,7 @@ def build_model(
             raise ValueError("a declared model needs its layers")
         if len(input_shape) > 1:
             x = keras.layers.Reshape(tuple(input_shape), name="to_input_shape")(x)
-        x = declared_body(architecture, config, x)
+        x = declared_body(architecture, config, x, outputs_for(task, n_classes))
     elif family in _CONV:
         x = keras.layers.Reshape(tuple(input_shape), name="to_grid")(x)
         x = conv_blocks(family, config, x)
@@ -120,7 +121,7 @@ def dense_layers(config: Mapping[str, Any], x: Any) -> Any:
     for i in range(1, int(config["n_layers"]) + 1):
         x = keras.layers.Dense(
             int(config[f"units_{i}"]),
-            kernel_initializer=config["kernel_initializer"],
+            kernel_initializer=initializer(config["kernel_initializer"]),
             kernel_regularizer=_regularizer(config),
             name=f"dense_{i}",
         )(x)
@@ -137,7 +138,7 @@ def conv_blocks(family: str, config: Mapping[str, Any], x: Any) -> Any:
             int(config[f"filters_{i}"]),
             int(config["kernel_size"]),
             padding="same",
-            kernel_initializer=config["kernel_initializer"],
+            kernel_initializer=initializer(config["kernel_initializer"]),
             kernel_regularizer=_regularizer(config),
             name=f"conv_{i}",
         )(x)

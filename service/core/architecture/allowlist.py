@@ -87,6 +87,7 @@ class LayerType:
     args: dict[str, Arg] = field(default_factory=dict)
     rank: int = 0
     kernels: tuple[str, ...] = ()  # the weights L1/L2 penalize, as Keras names the argument
+    inputs: tuple[int, int] = (1, 1)  # how many tensors it takes (more: only in a graph)
 
     def schema(self) -> Schema:
         """A marshmallow schema of this type's literal arguments (unknown ones refused)."""
@@ -100,17 +101,20 @@ def _activation(default: str = "linear", required: bool = False) -> Arg:
 _BIAS = Arg("bool", default=True)
 _INIT = Arg("choice", choices=INITIALIZERS, default="glorot_uniform")
 _RATE = Arg("float", low=0.0, high=0.99, required=True)
+_FACTOR = Arg("float", low=0.0, high=1.0, required=True)
+_FILL = Arg("choice", choices=("reflect", "wrap", "constant", "nearest"), default="reflect")
+_MERGES = ("Add", "Multiply", "Average", "Maximum", "Minimum")
 
 
 def _conv(
     rank: int, *, filters: bool = True, causal: bool = False, depth: bool = False
 ) -> LayerType:
     args = {
-        "kernel_size": Arg("window", required=True),
-        "strides": Arg("window", default=1),
+        "kernel_size": Arg("window", low=1, high=MAX_WINDOW, required=True),
+        "strides": Arg("window", low=1, high=MAX_WINDOW, default=1),
         "padding": Arg("choice", choices=("valid", "same", *(("causal",) if causal else ())),
                        default="valid"),
-        "dilation_rate": Arg("window", default=1),
+        "dilation_rate": Arg("window", low=1, high=MAX_WINDOW, default=1),
         "activation": _activation(),
         "use_bias": _BIAS,
     }  # fmt: skip
@@ -129,8 +133,8 @@ def _conv(
 def _pool(rank: int) -> LayerType:
     return LayerType(
         {
-            "pool_size": Arg("window", default=2),
-            "strides": Arg("window"),  # None: the pool size
+            "pool_size": Arg("window", low=1, high=MAX_WINDOW, default=2),
+            "strides": Arg("window", low=1, high=MAX_WINDOW),  # None: the pool size
             "padding": Arg("choice", choices=("valid", "same"), default="valid"),
         },
         rank,
@@ -159,7 +163,7 @@ LAYER_TYPES: dict[str, LayerType] = {
     ),
     "Conv1D": _conv(1, causal=True),
     "Conv2D": _conv(2),
-    "SeparableConv1D": _conv(1, causal=True, depth=True),
+    "SeparableConv1D": _conv(1, depth=True),  # (Keras refuses causal padding here)
     "SeparableConv2D": _conv(2, depth=True),
     "DepthwiseConv2D": _conv(2, filters=False, depth=True),
     "MaxPooling1D": _pool(1),
@@ -175,7 +179,7 @@ LAYER_TYPES: dict[str, LayerType] = {
     "Dropout": LayerType({"rate": _RATE}),
     "SpatialDropout1D": LayerType({"rate": _RATE}, 1),
     "SpatialDropout2D": LayerType({"rate": _RATE}, 2),
-    "GaussianNoise": LayerType({"stddev": Arg("float", low=0.0, high=100.0, required=True)}),
+    "GaussianNoise": LayerType({"stddev": Arg("float", low=0.0, high=1.0, required=True)}),
     "BatchNormalization": LayerType(
         {"momentum": Arg("float", low=0.0, high=0.9999, default=0.99),
          "epsilon": Arg("float", low=1e-12, high=1.0, default=1e-3)},
@@ -189,5 +193,26 @@ LAYER_TYPES: dict[str, LayerType] = {
     "SimpleRNN": _recurrent(),
     "LSTM": _recurrent(),
     "GRU": _recurrent(),
+    "RandomFlip": LayerType(
+        {"mode": Arg("choice", choices=("horizontal", "vertical", "horizontal_and_vertical"),
+                     default="horizontal_and_vertical")}, 2,
+    ),
+    "RandomRotation": LayerType({"factor": _FACTOR, "fill_mode": _FILL}, 2),
+    "RandomZoom": LayerType({"height_factor": _FACTOR, "fill_mode": _FILL}, 2),
+    "RandomTranslation": LayerType(
+        {"height_factor": _FACTOR, "width_factor": _FACTOR, "fill_mode": _FILL}, 2
+    ),
+    "RandomContrast": LayerType({"factor": _FACTOR}, 2),
+    **{name: LayerType(inputs=(2, 8)) for name in _MERGES},
+    "Subtract": LayerType(inputs=(2, 2)),
+    "Concatenate": LayerType({"axis": Arg("int", low=-4, high=4, default=-1)}, inputs=(2, 8)),
+    "MultiHeadAttention": LayerType(
+        {"num_heads": Arg("int", low=1, high=64, required=True),
+         "key_dim": Arg("int", low=1, high=1024, required=True),
+         "value_dim": Arg("int", low=1, high=1024),
+         "dropout": Arg("float", low=0.0, high=0.99, default=0.0),
+         "use_bias": _BIAS},
+        0, ("kernel_regularizer",), inputs=(2, 3),
+    ),
 }  # fmt: skip
 """Every layer type a declared architecture may use, by its Keras class name."""

@@ -43,6 +43,8 @@ class Layer:
     args: tuple[tuple[str, Any], ...]
     path: str
     output: bool = False
+    name: str = ""  # a graph node's name (``model.graph``)
+    inputs: tuple[str, ...] = ()  # a graph node's inputs: earlier nodes, or "input"
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,16 @@ class Repeat:
 
 @dataclass(frozen=True)
 class Architecture:
-    """A declared model: hashable, so derived vocabularies and checks can be cached by it."""
+    """A declared model: hashable, so derived vocabularies and checks can be cached by it.
+    A sequence of layers and repeats, or a graph: nodes in order, each naming its inputs, and
+    the node that is the model's output (``outputs``, one name)."""
 
     layers: tuple[Layer | Repeat, ...]
+    outputs: tuple[str, ...] = ()
+
+    @property
+    def graph(self) -> bool:
+        return bool(self.outputs)
 
     def walk(self) -> Iterator[tuple[Layer | Repeat, tuple[Repeat, ...]]]:
         """Every entry with the repeats it sits in (outermost first)."""
@@ -66,13 +75,30 @@ class Architecture:
 
     @property
     def output_layer(self) -> bool:
-        """The last layer is the model's output (``"output": true``): no head is added."""
-        last = self.layers[-1]
+        """The last layer (a graph's output node) is the model's output (``"output": true``):
+        no head is added."""
+        last = self.last
         return isinstance(last, Layer) and last.output
 
-    def to_json(self) -> list[dict[str, Any]]:
-        """The declaration as a client wrote it (the stored form)."""
-        return [_entry_json(entry) for entry in self.layers]
+    @property
+    def last(self) -> Layer | Repeat:
+        """The layer whose output the head (or the loss) reads."""
+        if self.graph:
+            named = {n.name: n for n in self.layers if isinstance(n, Layer)}
+            return named[self.outputs[0]]
+        return self.layers[-1]
+
+    def to_json(self) -> dict[str, Any]:
+        """The declaration as a client wrote it (the stored form): ``{"layers": [...]}`` or
+        ``{"graph": {...}}``."""
+        if not self.graph:
+            return {"layers": [_entry_json(entry) for entry in self.layers]}
+        nodes = {}
+        for node in self.layers:
+            assert isinstance(node, Layer)
+            data = _entry_json(node)
+            nodes[node.name] = {"type": data.pop("type"), "inputs": list(node.inputs), **data}
+        return {"graph": {"nodes": nodes, "outputs": list(self.outputs)}}
 
 
 def _walk(
@@ -107,7 +133,7 @@ def parse_layers(raw: Any) -> Architecture:
     errors: dict[str, Any] = {}
     if not isinstance(raw, list) or not raw:
         raise ValidationError({"layers": ["Must be a non-empty list of layers."]})
-    parser = _Parser(errors)
+    parser = Parser(errors)
     layers = parser.entries(raw, "layers", 0)
     if parser.count > MAX_DECLARED_LAYERS:
         errors.setdefault("layers", []).append(
@@ -123,7 +149,9 @@ def parse_layers(raw: Any) -> Architecture:
     return Architecture(layers)
 
 
-class _Parser:
+class Parser:
+    """Reads layers and repeats, collecting each problem at its path (``errors``)."""
+
     def __init__(self, errors: dict[str, Any]) -> None:
         self.errors, self.count = errors, 0
 
@@ -139,11 +167,13 @@ class _Parser:
                 parsed.append(entry)
         return tuple(parsed)
 
-    def entry(self, item: Any, path: str, depth: int) -> Layer | Repeat | None:
+    def entry(self, item: Any, path: str, depth: int, graph: bool = False) -> Layer | Repeat | None:
+        """A layer (a graph's node, with ``graph``: ``graph`` reads its ``inputs``) or a
+        repeat."""
         if not isinstance(item, dict):
             self.add(path, 'Must be an object: a layer ({"type": ...}) or a repeat.')
             return None
-        if "repeat" in item:
+        if "repeat" in item and not graph:
             return self.repeat(item, path, depth)
         kind = item.get("type")
         if not isinstance(kind, str) or kind not in LAYER_TYPES:
@@ -159,24 +189,32 @@ class _Parser:
         if not isinstance(output, bool):
             self.add(f"{path}.output", "Not a valid boolean.")
         args, literals = {}, {}
+        slotted: set[str] = set()  # every argument given as a slot, well formed or not
         for name, value in item.items():
-            if name in ("type", "output"):
+            if name in ("type", "output") or (graph and name == "inputs"):
                 continue
             if isinstance(value, dict):
                 slot = self.slot(value, f"{path}.{name}")
-                if slot is not None:
+                arg = LAYER_TYPES[kind].args.get(name)
+                if slot is not None and arg is not None and arg.kind == "shape":
+                    self.add(f"{path}.{name}", "A shape cannot be a slot; give it as a list.")
+                elif slot is not None:
                     args[name] = slot
+                slotted.add(name)
             else:
                 literals[name] = value
         layer_type = LAYER_TYPES[kind]
-        unknown = sorted(set(args) - set(layer_type.args))
+        if layer_type.inputs != (1, 1) and not graph:
+            self.add(f"{path}.type", f"{kind} takes several inputs: use it in a model.graph.")
+            return None
+        unknown = sorted(slotted - set(layer_type.args))
         for name in unknown:
             self.add(f"{path}.{name}", f"Unknown field. {kind} takes: "
                      f"{', '.join(layer_type.args) or 'no arguments'}.")  # fmt: skip
         if unknown:
             return None
         try:
-            loaded = layer_type.schema().load(literals, partial=tuple(args))
+            loaded = layer_type.schema().load(literals, partial=tuple(slotted))
         except ValidationError as exc:
             for name, messages in _messages(exc.messages).items():
                 self.add(f"{path}.{name}", " ".join(messages))

@@ -41,6 +41,57 @@ def output(type_name: str, args: Mapping[str, Any], shape: Shape) -> tuple[Shape
     return _RULES.get(type_name, _same)(type_name, resolved, shape)
 
 
+def merged(type_name: str, args: Mapping[str, Any], shapes: list[Shape]) -> tuple[Shape, int]:
+    """The output shape and parameter count of a layer that takes several tensors (a graph's
+    ``Add``, ``Concatenate``, ``MultiHeadAttention``...)."""
+    resolved = {n: args.get(n, a.default) for n, a in LAYER_TYPES[type_name].args.items()}
+    shown = ", ".join(str(list(shape)) for shape in shapes)
+    if type_name == "MultiHeadAttention":
+        return _attention(resolved, shapes, shown)
+    if type_name == "Concatenate":
+        rank = len(shapes[0])
+        axis = int(resolved["axis"])
+        index = rank + axis if axis < 0 else axis - 1
+        if any(len(s) != rank for s in shapes) or not 0 <= index < rank:
+            raise ShapeError(f"Concatenate: axis {axis} does not fit inputs {shown}.")
+        rest = {s[:index] + s[index + 1 :] for s in shapes}
+        if len(rest) != 1:
+            raise ShapeError(
+                f"Concatenate: inputs {shown} differ beyond axis {axis}; only that axis may."
+            )
+        joined = sum(s[index] for s in shapes)
+        return (*shapes[0][:index], joined, *shapes[0][index + 1 :]), 0
+    if len(set(shapes)) != 1:
+        raise ShapeError(f"{type_name} needs inputs of one shape; it gets {shown}.")
+    return shapes[0], 0
+
+
+def _attention(args: Mapping[str, Any], shapes: list[Shape], shown: str) -> tuple[Shape, int]:
+    """Keras's ``MultiHeadAttention(query, value, key=value)``: projections of each input to
+    ``num_heads`` heads, and one back to the query's width."""
+    query, value = shapes[0], shapes[1]
+    key = shapes[2] if len(shapes) > 2 else value
+    if min(len(query), len(value), len(key)) < 2 or value[:-1] != key[:-1]:
+        raise ShapeError(
+            "MultiHeadAttention takes [steps, features] inputs (query, value and optionally "
+            f"key, with value and key of the same steps); it gets {shown}."
+        )
+    if len(query) != len(value):
+        raise ShapeError(f"MultiHeadAttention: query and value differ in rank: {shown}.")
+    heads, key_dim = int(args["num_heads"]), int(args["key_dim"])
+    value_dim = int(args["value_dim"] or key_dim)
+    bias = 1 if args["use_bias"] else 0
+    width = query[-1]
+    params = (
+        (query[-1] + bias) * heads * key_dim
+        + (key[-1] + bias) * heads * key_dim
+        + (value[-1] + bias) * heads * value_dim
+        + heads * value_dim * width
+        + bias * width
+    )
+    return query, params
+
+
 def _window(value: Any, rank: int) -> tuple[int, ...]:
     return tuple(value) if isinstance(value, tuple | list) else (int(value),) * rank
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from service.core.architecture.allowlist import LAYER_TYPES
 from service.core.architecture.declared import Architecture, Layer, Repeat, Slot
-from service.core.architecture.shapes import Shape, ShapeError, output
+from service.core.architecture.shapes import Shape, ShapeError, merged, output
 
 MAX_CHECKED = 256  # configurations measured per space; beyond, a seeded sample and the corners
+MAX_UNROLLED = 512  # layers a configuration may unroll to
 
 
 @dataclass(frozen=True)
@@ -29,30 +30,41 @@ class Built:
     type: str
     kwargs: Mapping[str, Any]
     path: str
+    name: str = ""  # a graph node's name and inputs
+    inputs: tuple[str, ...] = ()
 
 
 def expand(architecture: Architecture, config: Mapping[str, Any]) -> list[Built]:
-    """The layers ``config`` builds, in order (a repeat's ``NAME_i`` fills its i-th copy)."""
-    return _expand(architecture.layers, config, None)
+    """The layers ``config`` builds, in order (a repeat's ``NAME_i`` fills its i-th copy).
+
+    Raises:
+        ShapeError: when the repeats unroll to more than ``MAX_UNROLLED`` layers.
+    """
+    built: list[Built] = []
+    _expand(architecture.layers, config, None, built)
+    return built
 
 
 def _expand(
-    entries: Sequence[Layer | Repeat], config: Mapping[str, Any], index: int | None
-) -> list[Built]:
-    built: list[Built] = []
+    entries: Sequence[Layer | Repeat],
+    config: Mapping[str, Any],
+    index: int | None,
+    built: list[Built],
+) -> None:
     for entry in entries:
+        if len(built) > MAX_UNROLLED:
+            raise ShapeError(f"The repeats unroll to more than {MAX_UNROLLED} layers.", "layers")
         if isinstance(entry, Repeat):
             count = _value(entry.count, config, None)
             for i in range(1, int(count) + 1):
-                built.extend(_expand(entry.layers, config, i))
+                _expand(entry.layers, config, i, built)
             continue
         args = LAYER_TYPES[entry.type].args
         kwargs = {
             name: _typed(_value(value, config, index), args[name].kind)
             for name, value in entry.args
         }
-        built.append(Built(entry.type, kwargs, entry.path))
-    return built
+        built.append(Built(entry.type, kwargs, entry.path, entry.name, entry.inputs))
 
 
 def _value(value: Any, config: Mapping[str, Any], index: int | None) -> Any:
@@ -77,22 +89,40 @@ def outputs_for(task: str, n_classes: int | None) -> int:
     return int(n_classes or 0) if task == "classification" and (n_classes or 0) > 2 else 1
 
 
-def measure(layers: Sequence[Built], input_shape: Shape, outputs: int, output_layer: bool) -> int:
-    """The model's parameter count, head included.
+def measure(
+    layers: Sequence[Built],
+    input_shape: Shape,
+    outputs: int,
+    output_layer: bool,
+    graph_output: str | None = None,
+) -> int:
+    """The model's parameter count, head included; ``graph_output``: the output node of a
+    graph (whose nodes name their inputs).
 
     Raises:
         ShapeError: naming the layer's path, when a layer cannot take its input or the last
             one does not end where the head (or the task's output) needs.
     """
     shape, total = tuple(input_shape), 0
+    shapes = {"input": shape}
     for layer in layers:
         try:
-            shape, params = output(layer.type, layer.kwargs, shape)
+            if graph_output is None:
+                shape, params = output(layer.type, layer.kwargs, shape)
+            elif LAYER_TYPES[layer.type].inputs != (1, 1):
+                given = [shapes[name] for name in layer.inputs]
+                shape, params = merged(layer.type, layer.kwargs, given)
+            else:
+                shape, params = output(layer.type, layer.kwargs, shapes[layer.inputs[0]])
         except ShapeError as exc:
             raise ShapeError(str(exc), layer.path) from None
         if min(shape, default=1) < 1:
             raise ShapeError(f"{layer.type} leaves nothing ({list(shape)}).", layer.path)
+        shapes[layer.name] = shape
         total += params
+    if graph_output is not None:
+        shape = shapes[graph_output]
+        layers = [next(layer for layer in layers if layer.name == graph_output)]
     if output_layer:
         if shape != (outputs,):
             raise ShapeError(
@@ -131,13 +161,58 @@ def survey(
     for config, shape in itertools.product(configs, input_shapes):
         try:
             layers = expand(architecture, config)
-            size = measure(layers, shape, outputs, architecture.output_layer)
+            last = architecture.outputs[0] if architecture.graph else None
+            size = measure(layers, shape, outputs, architecture.output_layer, last)
         except ShapeError as exc:
             shown = {k: v for k, v in sorted(config.items()) if _is_slot(k, architecture)}
             where = f" (with {shown})" if shown else ""
             return Survey(largest, f"{exc}{where}", exc.path)
         largest = max(largest, size)
     return Survey(largest)
+
+
+def largest_size(
+    architecture: Architecture,
+    config: Mapping[str, Any],
+    *,
+    shapes: Sequence[Shape],
+    outputs: int,
+) -> int:
+    """The configuration's largest parameter count over the input shapes (-1 if it does not
+    build)."""
+    last = architecture.outputs[0] if architecture.graph else None
+    try:
+        layers = expand(architecture, config)
+        return max(
+            measure(layers, shape, outputs, architecture.output_layer, last) for shape in shapes
+        )
+    except ShapeError:
+        return -1
+
+
+def ascend(
+    start: Mapping[str, Any],
+    candidates: Mapping[str, Sequence[Any]],
+    size: Callable[[Mapping[str, Any]], int],
+    rounds: int = 8,
+) -> int:
+    """The largest ``size`` found by moving one name at a time to whichever of its candidate
+    values makes the model larger, from ``start``, until no move does. A model's size is not
+    monotone in every slot (a larger "valid" kernel shrinks what a Flatten passes on), so a
+    sample of a large space alone can miss its largest model."""
+    point, best = dict(start), size(start)
+    for _ in range(rounds):
+        moved = False
+        for name, values in candidates.items():
+            for value in values:
+                if value == point[name]:
+                    continue
+                trial = {**point, name: value}
+                if (found := size(trial)) > best:
+                    point, best, moved = trial, found, True
+        if not moved:
+            break
+    return best
 
 
 def _is_slot(name: str, architecture: Architecture) -> bool:

@@ -31,6 +31,7 @@ class Use:
     path: str
     arg: Arg
     repeat: Repeat | None
+    within: Repeat | None = None  # the innermost repeat it sits in, per repeat or not
 
 
 def uses(architecture: Architecture) -> dict[str, list[Use]]:
@@ -40,14 +41,15 @@ def uses(architecture: Architecture) -> dict[str, list[Use]]:
         if isinstance(entry, Repeat):
             if isinstance(entry.count, Slot):
                 found.setdefault(entry.count.name, []).append(
-                    Use(f"{entry.path}.repeat", _COUNT, None)
+                    Use(f"{entry.path}.repeat", _COUNT, None, within[-1] if within else None)
                 )
             continue
         for name, value in entry.args:
             if isinstance(value, Slot):
                 repeat = within[-1] if value.per_repeat and within else None
                 arg = LAYER_TYPES[entry.type].args[name]
-                found.setdefault(value.name, []).append(Use(f"{entry.path}.{name}", arg, repeat))
+                use = Use(f"{entry.path}.{name}", arg, repeat, within[-1] if within else None)
+                found.setdefault(value.name, []).append(use)
     return found
 
 
@@ -119,8 +121,9 @@ def _bound(pick: Any, a: float | None, b: float | None) -> float | None:
 
 
 def _count_condition(found: list[Use]) -> Condition | None:
-    """A slot used only inside one repeat with a searched count is active while it is >= 1."""
-    repeats = {id(u.repeat): u.repeat for u in found}
+    """A slot used only inside one repeat with a searched count is active while it is >= 1
+    (shared between the repeats or not)."""
+    repeats = {id(u.within): u.within for u in found}
     repeat = next(iter(repeats.values())) if len(repeats) == 1 else None
     if repeat is not None and isinstance(repeat.count, Slot):
         return Condition(repeat.count.name, at_least=1)

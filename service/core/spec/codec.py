@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from service.core.architecture import parse_layers
+from service.core.architecture import parse_graph, parse_layers
 from service.core.catalog import BUILTIN_DATASETS, DatasetInfo
 from service.core.jsonable import plain
 from service.core.spec.types import (
@@ -50,7 +50,7 @@ def spec_to_dict(spec: JobSpec) -> dict[str, Any]:
             k: data["model"][k] for k in ("family", "input_shape") if k in data["model"]
         }
     if spec.model.layers is not None:
-        data["model"]["layers"] = spec.model.layers.to_json()
+        data["model"].update(spec.model.layers.to_json())
     return data
 
 
@@ -109,7 +109,11 @@ def _model(data: Mapping[str, Any]) -> ModelSpec:
         crash_trials=tuple(data.get("crash_trials", ())),
         hang_trials=tuple(data.get("hang_trials", ())),
         # the API checked it at submission; parsing again only rebuilds the typed form
-        layers=parse_layers(data["layers"]) if "layers" in data else None,
+        layers=parse_layers(data["layers"])
+        if "layers" in data
+        else parse_graph(data["graph"])
+        if "graph" in data
+        else None,
     )
 
 

@@ -10,12 +10,20 @@ repeat count or a categorical slot (``sizing.candidate_points``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from service.core.architecture import Architecture, Layer, vocabulary
 from service.core.architecture.shapes import Shape
-from service.core.architecture.sizing import candidate_points, outputs_for, survey
+from service.core.architecture.sizing import (
+    MAX_CHECKED,
+    ascend,
+    candidate_points,
+    largest_size,
+    outputs_for,
+    survey,
+)
 from service.core.architecture.slots import GROUP, unfilled, uses
 from service.core.spec.dimensions import check_dimension
 from service.core.spec.types import Dimension, DimensionType, SpecLimits
@@ -58,7 +66,9 @@ def check_declared(
         if hp is not None and hp.group == GROUP and (reason := hp.check(value)):
             add(f"fixed.{name}", reason[0].upper() + reason[1:] + ".")
             found += 1
-    counts = _largest_counts(architecture, space, fixed)
+    if found:
+        return
+    counts = _largest_counts(architecture, space, fixed)  # (the values are valid by now)
     for path, message in unfilled(architecture, {*space, *fixed}, counts):
         add(f"model.{path}", message)
         found += 1
@@ -68,20 +78,27 @@ def check_declared(
     if architecture.output_layer and (problem := _output_problem(architecture, info)):
         add(*problem)
         return
-    points = candidate_points(
-        {n: _candidates(d, n in counts) for n, d in space.items() if hps[n].group == GROUP}
-    )
-    configs = [
-        configuration(fixed, point, DECLARED, info.task, info.tabular, hps) for point in points
-    ]
+    candidates = {n: _candidates(d, n in counts) for n, d in space.items() if hps[n].group == GROUP}
+    points = candidate_points(candidates)
     shapes, embedded = _input_shapes(data, shape)
-    result = survey(architecture, configs, shapes, outputs_for(info.task, info.n_classes))
+    outputs = outputs_for(info.task, info.n_classes)
+
+    def configured(point: Mapping[str, Any]) -> dict[str, Any]:
+        return configuration(fixed, point, DECLARED, info.task, info.tabular, hps)
+
+    result = survey(architecture, [configured(p) for p in points], shapes, outputs)
     if result.problem:
         add(f"model.{result.path}", result.problem)
-    elif limits is not None and result.largest + embedded > limits.max_model_params:
+        return
+    largest = result.largest
+    if len(points) > MAX_CHECKED:  # sampled: climb from the corners to the largest model
+        size = functools.partial(largest_size, architecture, shapes=shapes, outputs=outputs)
+        for start in points[:2]:
+            largest = max(largest, ascend(start, candidates, lambda p: size(configured(p))))
+    if limits is not None and largest + embedded > limits.max_model_params:
         add(
             "search_space" if space else "model.layers",
-            f"The largest model in this space has {result.largest + embedded:,} parameters; "
+            f"The largest model in this space has {largest + embedded:,} parameters; "
             f"the limit is {limits.max_model_params:,}. Narrow the slots that widen it.",
         )
 
@@ -148,7 +165,7 @@ def _input_shapes(data: Mapping[str, Any], shape: Shape) -> tuple[list[Shape], i
 def _output_problem(architecture: Architecture, info: Any) -> tuple[str, str] | None:
     """An ``"output": true`` layer must be the task's output: a Dense layer whose activation
     the loss expects (softmax over several classes, sigmoid for two, linear for regression)."""
-    last = architecture.layers[-1]
+    last = architecture.last
     assert isinstance(last, Layer)
     if last.type != "Dense":
         return f"model.{last.path}.type", "The output layer must be a Dense layer."

@@ -31,7 +31,7 @@ def _known(data: Any) -> Mapping[str, Hyperparameter] | None:
     request) only its training knobs; its slots are checked by ``declared_rules``, which has the
     parsed layers (None: any other name is left to them)."""
     model = data.get("model") if isinstance(data, dict) else None
-    if isinstance(model, dict) and "layers" in model:
+    if isinstance(model, dict) and ("layers" in model or "graph" in model):
         return None
     return HYPERPARAMETERS
 

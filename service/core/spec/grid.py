@@ -86,7 +86,8 @@ def _distinct(
 ) -> tuple[tuple[tuple[str, Any], ...], ...] | None:
     grid = dict(space)
     hps = HYPERPARAMETERS if layers is None else vocabulary(layers)[0]
-    conditional = any(hps[name].when is not None for name in grid)
+    # (a name outside the vocabulary is reported by the rules; it conditions nothing here)
+    conditional = any(getattr(hps.get(name), "when", None) is not None for name in grid)
     if not conditional or grid_size(grid, default_steps) > MAX_LISTED_GRID:
         return None
     seen: dict[tuple[tuple[str, Any], ...], None] = {}

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from service.core.architecture import vocabulary
-from service.core.architecture.slots import GROUP
+from service.core.architecture.slots import GROUP, uses
 from service.core.catalog import OBJECTIVES, DatasetInfo, monitorable
 from service.core.spec.capacity import largest_model, largest_value
 from service.core.spec.declared_rules import check_declared, spec_vocabulary
@@ -132,6 +132,8 @@ def input_shape(
         return (*image, 1) if image and len(image) == 2 else (image or (info.n_features,))
     if family == ModelFamily.DECLARED and info.tabular:
         return "A table's encoded columns enter as one row; leave input_shape out."
+    if family == ModelFamily.DECLARED:
+        return tuple(given)  # type: ignore[arg-type]
     if family == ModelFamily.CONV1D:
         return (info.n_features, 1)
     if family != ModelFamily.CONV2D:
@@ -177,6 +179,9 @@ def _check_names(data: dict[str, Any], info: DatasetInfo, add: Add) -> None:
     for section, names in (("search_space", space), ("fixed", fixed)):
         for name in sorted(names):
             hp = hps.get(name)
+            layers = data["model"].layers
+            if hp is None and layers is not None and name in uses(layers):
+                continue  # a slot with a problem of its own, reported at its layer
             if hp is None:  # a declared model's: neither a training knob nor one of its slots
                 slots = sorted(n for n, hp in hps.items() if hp.group == GROUP and not hp.fallback)
                 shaped = name in HYPERPARAMETERS

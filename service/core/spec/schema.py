@@ -17,7 +17,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from service.core.architecture import Architecture, parse_layers
+from service.core.architecture import Architecture, parse_graph, parse_layers
 from service.core.catalog import BUILTIN_DATASETS, OBJECTIVES, DatasetInfo
 from service.core.spec.dimensions import FixedField, SearchSpaceField
 from service.core.spec.grid import distinct_grid_size
@@ -77,25 +77,33 @@ class DatasetRefSchema(Schema):
 
 
 class LayersField(fields.Field):
-    """A declared model (``service.core.architecture``); errors keyed ``[3].type`` so they read
-    ``model.layers[3].type``."""
+    """A declared model (``service.core.architecture``): its layers, or with ``graph`` its
+    graph. Errors are keyed ``[3].type`` (``nodes.skip.type``) so that they read
+    ``model.layers[3].type`` (``model.graph.nodes.skip.type``)."""
+
+    def __init__(self, graph: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.graph = graph
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Architecture:
         try:
-            return parse_layers(value)
+            return parse_graph(value) if self.graph else parse_layers(value)
         except ValidationError as exc:
-            messages = exc.messages if isinstance(exc.messages, dict) else {}
+            if not isinstance(exc.messages, dict):
+                raise
+            prefix = "graph." if self.graph else "layers"
             raise ValidationError(
-                {(key[len("layers") :] or "_schema"): m for key, m in messages.items()}
+                {(key[len(prefix) :] or "_schema"): m for key, m in exc.messages.items()}
             ) from None
 
 
 class ModelSchema(Schema):
     family = fields.String(validate=_one_of(ModelFamily))
     layers = LayersField()
+    graph = LayersField(graph=True)
     input_shape = fields.List(
         StrictInteger(validate=validate.Range(min=1, max=4096)),
-        validate=validate.Length(min=2, max=3),
+        validate=validate.Length(min=1, max=4),
     )
     sleep_s = StrictNumber(validate=validate.Range(min=0, max=600))
     crash_trials = fields.List(
@@ -113,20 +121,27 @@ class ModelSchema(Schema):
                 raise ValidationError(
                     {name: ["Only for the synthetic family."] for name in sorted(extra)}
                 )
-        declared = "layers" in data
+        if "layers" in data and "graph" in data:
+            raise ValidationError({"graph": ["Declare layers or a graph, not both."]})
+        declared = "layers" in data or "graph" in data
         family = data.get("family", ModelFamily.DECLARED if declared else ModelFamily.MLP)
         if declared and family != ModelFamily.DECLARED:
-            raise ValidationError({"family": ["Give a family or declare layers, not both."]})
+            raise ValidationError({"family": ["Give a family or declare a model, not both."]})
         if family == ModelFamily.DECLARED and not declared:
-            raise ValidationError({"layers": ["A declared model needs its layers."]})
+            raise ValidationError({"layers": ["A declared model needs its layers (or a graph)."]})
         if "input_shape" in data and family not in (ModelFamily.CONV2D, ModelFamily.DECLARED):
             raise ValidationError({"input_shape": ["Only for conv2d and declared models."]})
+        if family == ModelFamily.CONV2D and len(data.get("input_shape", (1, 1))) not in (2, 3):
+            raise ValidationError({"input_shape": ["Give [height, width] or [height, width, "
+                                                   "channels]."]})  # fmt: skip
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> ModelSpec:
         for name in ("crash_trials", "hang_trials", "input_shape"):
             if name in data:
                 data[name] = tuple(data[name])
+        if "graph" in data:
+            data["layers"] = data.pop("graph")  # one typed form for both
         default = ModelFamily.DECLARED if "layers" in data else ModelFamily.MLP
         data["family"] = ModelFamily(data.get("family", default))
         return ModelSpec(**data)
