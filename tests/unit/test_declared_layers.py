@@ -13,6 +13,7 @@ from keras.src.saving import serialization_lib
 
 from service.core.architecture.allowlist import LAYER_TYPES
 from service.core.architecture.shapes import ShapeError, merged, output
+from service.core.architecture.sizing import Built
 from service.core.spec import load_spec
 from tests.declared import convnet_spec
 from worker.engine.declared import CONSTRUCTORS, make_layer
@@ -51,7 +52,14 @@ CASES: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
     ("LayerNormalization", {}, (6, 5)),
     ("Activation", {"activation": "softmax"}, (5,)),
     ("Rescaling", {"scale": 0.5, "offset": 1.0}, (3, 3, 1)),
+    ("Embedding", {"input_dim": 12, "output_dim": 3}, (7,)),
     ("SimpleRNN", {"units": 5}, (7, 3)),
+    (
+        "Bidirectional",
+        {"layer": Built("LSTM", {"units": 3, "return_sequences": True}, "l")},
+        (6, 2),
+    ),
+    ("Bidirectional", {"layer": Built("GRU", {"units": 4}, "l"), "merge_mode": "sum"}, (5, 3)),
     ("LSTM", {"units": 4, "return_sequences": True}, (6, 2)),
     ("GRU", {"units": 3, "dropout": 0.1}, (5, 4)),
     ("RandomFlip", {"mode": "horizontal"}, (6, 6, 1)),

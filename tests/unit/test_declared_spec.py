@@ -256,6 +256,11 @@ BAD_GRAPHS = {
     "a merge in a layer list": (_set("model", {"layers": [{"type": "Add"}]}),
                                 "model.layers[0].type"),
     "layers and a graph": (_set("model/layers", [{"type": "Flatten"}]), "model.graph"),
+    "an embedding beside another reader of the input": (
+        lambda spec: spec["model"]["graph"]["nodes"].update(
+            emb={"type": "Embedding", "inputs": ["input"], "input_dim": 17, "output_dim": 2}),
+        "model.graph.nodes.stem",
+    ),
     "attention on single vectors": (
         _set(f"{_NODES}/att", {"type": "MultiHeadAttention", "inputs": ["dropout", "dropout"],
                                "num_heads": 2, "key_dim": 4}),
@@ -272,6 +277,12 @@ def test_bad_graphs_are_422s_naming_the_node(client: FlaskClient, case: str) -> 
     change(spec)
     if case == "attention on single vectors":
         spec["model"]["graph"]["outputs"] = ["att"]
+    if case.startswith("an embedding"):  # the embedding joins the skip, so it leads somewhere
+        spec["model"]["graph"]["nodes"]["skip"]["inputs"] = ["stem", "norm"]
+        nodes = spec["model"]["graph"]["nodes"]
+        nodes["flat"] = {"type": "Flatten", "inputs": ["emb"]}
+        nodes["both"] = {"type": "Concatenate", "inputs": ["dropout", "flat"]}
+        spec["model"]["graph"]["outputs"] = ["both"]
     assert_field_error(client, spec, path)
 
 

@@ -29,7 +29,7 @@ def _residual() -> keras.Model:
 def _attention() -> keras.Model:
     inputs = keras.Input((64,))
     steps = keras.layers.Reshape((16, 4))(inputs)
-    seq = keras.layers.LSTM(8, return_sequences=True)(steps)
+    seq = keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True))(steps)
     attended = keras.layers.MultiHeadAttention(2, 4)(seq, seq)
     last = keras.layers.GRU(6)(keras.layers.LayerNormalization()(attended))
     return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(last))

@@ -44,6 +44,8 @@ CONSTRUCTORS: dict[str, type[keras.layers.Layer]] = {
     "LayerNormalization": keras.layers.LayerNormalization,
     "Activation": keras.layers.Activation,
     "Rescaling": keras.layers.Rescaling,
+    "Embedding": keras.layers.Embedding,
+    "Bidirectional": keras.layers.Bidirectional,
     "SimpleRNN": keras.layers.SimpleRNN,
     "LSTM": keras.layers.LSTM,
     "GRU": keras.layers.GRU,
@@ -100,12 +102,8 @@ def declared_body(
     penalty = _regularizer(config)
     tensors = {"input": x}
     for i, layer in enumerate(layers, start=1):
-        kwargs: dict[str, Any] = dict(layer.kwargs)
-        if penalty is not None:
-            for key in LAYER_TYPES[layer.type].kernels:
-                kwargs[key] = penalty
         name = layer.name or f"{layer.type.lower()}_{i}"
-        built = make_layer(layer.type, kwargs, name=name)
+        built = make_layer(layer.type, layer.kwargs, name=name, penalty=penalty)
         if not architecture.graph:
             x = built(x)
             continue
@@ -120,11 +118,22 @@ def declared_body(
     return tensors[architecture.outputs[0]] if architecture.graph else x
 
 
-def make_layer(kind: str, kwargs: Mapping[str, Any], name: str | None = None) -> Any:
+def make_layer(
+    kind: str,
+    kwargs: Mapping[str, Any],
+    name: str | None = None,
+    penalty: keras.regularizers.Regularizer | None = None,
+) -> Any:
     """An allowlisted layer with the allowlist's defaults for what ``kwargs`` leaves out (the
-    ones the API's shapes assumed: ``AveragePooling2D`` has no default pool size in Keras)."""
+    ones the API's shapes assumed: ``AveragePooling2D`` has no default pool size in Keras),
+    ``penalty`` on each of its kernels (a ``Bidirectional``'s: on the layer it wraps)."""
     defaults = {n: a.default for n, a in LAYER_TYPES[kind].args.items() if a.default is not None}
     merged = {**defaults, **kwargs}
+    if penalty is not None:
+        merged.update({key: penalty for key in LAYER_TYPES[kind].kernels})
+    if kind == "Bidirectional":
+        inner = merged["layer"]
+        merged["layer"] = make_layer(inner.type, inner.kwargs, penalty=penalty)
     if isinstance(merged.get("kernel_initializer"), str):
         merged["kernel_initializer"] = initializer(merged["kernel_initializer"])
     return CONSTRUCTORS[kind](**merged, name=name)

@@ -22,20 +22,26 @@ CONV_FAMILIES = ("conv1d", "conv2d")
 class FeatureScaler:
     """``(x - mean_) / scale_`` with statistics per column, or per channel (``channels``)."""
 
-    def __init__(self, channels: int | None = None) -> None:
-        self.channels = channels
+    def __init__(self, channels: int | None = None, tokens: bool = False) -> None:
+        self.channels, self.tokens = channels, tokens
         self.mean_: np.ndarray = np.zeros(0)
         self.scale_: np.ndarray = np.ones(0)
 
     @classmethod
-    def for_family(cls, family: str, sample_shape: tuple[int, ...]) -> FeatureScaler:
+    def for_family(
+        cls, family: str, sample_shape: tuple[int, ...], tokens: bool = False
+    ) -> FeatureScaler:
         """Per channel (the last axis of a sample) for conv families and declared models that
-        take images or sequences, per column otherwise."""
+        take images or sequences, per column otherwise; none at all for ``tokens`` (a declared
+        model whose ``Embedding`` reads the input: scaling would change which token it is)."""
         grid = family in CONV_FAMILIES or (family == "declared" and len(sample_shape) > 1)
-        return cls(int(sample_shape[-1]) if grid else None)
+        return cls(int(sample_shape[-1]) if grid else None, tokens)
 
     def fit(self, x: np.ndarray) -> FeatureScaler:
         x = np.asarray(x, dtype=np.float64)
+        if self.tokens:
+            self.mean_, self.scale_ = np.zeros(x.shape[1]), np.ones(x.shape[1])
+            return self
         if self.channels is None:
             mean, std = x.mean(axis=0), x.std(axis=0)
         else:

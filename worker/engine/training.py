@@ -70,7 +70,8 @@ def preprocessor_for(spec: JobSpec, dataset: Dataset, config: Mapping[str, Any])
     if dataset.columns is not None:
         encoding = str(config.get("categorical_encoding", "one_hot"))
         return TableEncoder(dataset.columns, encoding, dataset.encoding)
-    return FeatureScaler.for_family(spec.model.family, model_input_shape(spec, dataset))
+    tokens = spec.model.layers is not None and spec.model.layers.reads_tokens
+    return FeatureScaler.for_family(spec.model.family, model_input_shape(spec, dataset), tokens)
 
 
 def class_weights(config: Mapping[str, Any], y: np.ndarray, task: str) -> dict[int, float] | None:

@@ -49,6 +49,8 @@ class Arg:
             return StrictBoolean(required=required)
         if self.kind == "window":
             return Window(rank, self.low or 1, self.high or MAX_WINDOW, required=required)
+        if self.kind == "layer":  # a wrapped layer, parsed as a layer of its own
+            return fields.Raw(required=required)
         return fields.List(
             StrictInteger(validate=validate.Range(min=-1, max=MAX_WIDTH)),
             validate=validate.Length(min=1, max=4),
@@ -190,6 +192,16 @@ LAYER_TYPES: dict[str, LayerType] = {
         {"scale": Arg("float", low=-1e6, high=1e6, required=True),
          "offset": Arg("float", low=-1e6, high=1e6, default=0.0)},
     ),
+    "Embedding": LayerType(
+        {"input_dim": Arg("int", low=1, high=1_000_000, required=True),
+         "output_dim": Arg("int", low=1, high=4096, required=True)},
+        0, ("embeddings_regularizer",),
+    ),
+    "Bidirectional": LayerType(
+        {"layer": Arg("layer", required=True),
+         "merge_mode": Arg("choice", choices=("concat", "sum", "mul", "ave"), default="concat")},
+        1,
+    ),
     "SimpleRNN": _recurrent(),
     "LSTM": _recurrent(),
     "GRU": _recurrent(),
@@ -216,3 +228,4 @@ LAYER_TYPES: dict[str, LayerType] = {
     ),
 }  # fmt: skip
 """Every layer type a declared architecture may use, by its Keras class name."""
+RECURRENT = ("SimpleRNN", "LSTM", "GRU")  # what a Bidirectional wraps

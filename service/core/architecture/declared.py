@@ -18,7 +18,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
-from service.core.architecture.allowlist import LAYER_TYPES
+from service.core.architecture.allowlist import LAYER_TYPES, RECURRENT
 from service.core.names import closest
 
 MAX_DECLARED_LAYERS = 64  # entries in a declaration, repeats and their layers counted
@@ -74,6 +74,18 @@ class Architecture:
         yield from _walk(self.layers, ())
 
     @property
+    def reads_tokens(self) -> bool:
+        """An ``Embedding`` reads the model's input: its features are token ids, not scaled."""
+        return any(isinstance(e, Layer) and e.type == "Embedding" for e in self.input_readers)
+
+    @property
+    def input_readers(self) -> list[Layer | Repeat]:
+        """The layers that read the model's input (the first one, or a graph's readers)."""
+        if not self.graph:
+            return list(self.layers[:1])
+        return [e for e in self.layers if isinstance(e, Layer) and "input" in e.inputs]
+
+    @property
     def output_layer(self) -> bool:
         """The last layer (a graph's output node) is the model's output (``"output": true``):
         no head is added."""
@@ -108,11 +120,15 @@ def _walk(
         yield entry, within
         if isinstance(entry, Repeat):
             yield from _walk(entry.layers, (*within, entry))
+        else:  # a Bidirectional's wrapped layer, with its own slots
+            yield from ((v, within) for _, v in entry.args if isinstance(v, Layer))
 
 
 def _value_json(value: Any) -> Any:
     if isinstance(value, Slot):
         return {"hp": value.name} if value.per_repeat else {"hp": value.name, "per_repeat": False}
+    if isinstance(value, Layer):
+        return _entry_json(value)
     return list(value) if isinstance(value, tuple) else value
 
 
@@ -193,7 +209,14 @@ class Parser:
         for name, value in item.items():
             if name in ("type", "output") or (graph and name == "inputs"):
                 continue
-            if isinstance(value, dict):
+            if name == "layer" and kind == "Bidirectional":
+                wrapped = self.entry(value, f"{path}.layer", depth)
+                if isinstance(wrapped, Layer) and wrapped.type in RECURRENT and not wrapped.output:
+                    args[name] = wrapped
+                elif wrapped is not None:
+                    self.add(f"{path}.layer.type", f"Bidirectional wraps {', '.join(RECURRENT)}.")
+                slotted.add(name)
+            elif isinstance(value, dict):
                 slot = self.slot(value, f"{path}.{name}")
                 arg = LAYER_TYPES[kind].args.get(name)
                 if slot is not None and arg is not None and arg.kind == "shape":

@@ -212,7 +212,18 @@ def _layer(entry: Any, path: str, notes: list[str]) -> dict[str, Any]:
     allowed = LAYER_TYPES[kind].args
     declared: dict[str, Any] = {"type": kind}
     for key, value in config.items():
-        if key in allowed:
+        if key == "layer" and kind == "Bidirectional":
+            declared[key] = _layer(value, f"{path}.config.layer", notes)
+        elif key == "backward_layer" and not _mirrors(value, config.get("layer")):
+            raise ValidationError(
+                {
+                    f"{path}.config.backward_layer": [
+                        f"Layer {name!r}: a "
+                        "backward layer unlike the forward one cannot be declared."
+                    ]
+                }
+            )
+        elif key in allowed:
             value = _value(kind, key, value, path, name, notes)
             if value is not None and _differs(value, allowed[key].default):
                 declared[key] = value
@@ -244,6 +255,21 @@ def _value(kind: str, key: str, value: Any, path: str, name: Any, notes: list[st
     if isinstance(value, list) and len(set(map(repr, value))) == 1 and key != "target_shape":
         return value[0]  # [3, 3] reads as 3
     return value
+
+
+def _mirrors(backward: Any, forward: Any) -> bool:
+    """A Bidirectional's backward layer is its forward layer reading backwards."""
+    if backward is None:
+        return True
+    if not isinstance(backward, dict) or not isinstance(forward, dict):
+        return False
+    ignored = ("name", "go_backwards", "seed")
+
+    def plain(entry: dict[str, Any]) -> tuple[Any, Any]:
+        config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
+        return entry.get("class_name"), {k: v for k, v in config.items() if k not in ignored}
+
+    return plain(backward) == plain(forward)
 
 
 def _class_name(value: Any) -> Any:

@@ -182,6 +182,19 @@ def _recurrent(name: str, args: Mapping[str, Any], shape: Shape) -> tuple[Shape,
     return ((shape[0], units) if args["return_sequences"] else (units,)), params
 
 
+def _bidirectional(name: str, args: Mapping[str, Any], shape: Shape) -> tuple[Shape, int]:
+    """Two copies of the wrapped layer, one reading backwards; ``concat`` joins their outputs."""
+    inner = args["layer"]
+    out, params = output(inner.type, inner.kwargs, shape)
+    if args["merge_mode"] == "concat":
+        out = (*out[:-1], 2 * out[-1])
+    return out, 2 * params
+
+
+def _embedding(name: str, args: Mapping[str, Any], shape: Shape) -> tuple[Shape, int]:
+    return (*shape, int(args["output_dim"])), int(args["input_dim"]) * int(args["output_dim"])
+
+
 def _same(name: str, args: Mapping[str, Any], shape: Shape) -> tuple[Shape, int]:
     return shape, 0
 
@@ -190,6 +203,8 @@ _Rule = Callable[[str, Mapping[str, Any], Shape], tuple[Shape, int]]
 _RULES: dict[str, _Rule] = {
     "Dense": _dense,
     "Flatten": _flatten,
+    "Embedding": _embedding,
+    "Bidirectional": _bidirectional,
     "Reshape": _reshape,
     "BatchNormalization": _normalization,
     "LayerNormalization": _normalization,

@@ -68,6 +68,10 @@ def _expand(
 
 
 def _value(value: Any, config: Mapping[str, Any], index: int | None) -> Any:
+    if isinstance(value, Layer):  # a Bidirectional's wrapped layer, its slots filled
+        args = LAYER_TYPES[value.type].args
+        kwargs = {n: _typed(_value(v, config, index), args[n].kind) for n, v in value.args}
+        return Built(value.type, kwargs, value.path)
     if not isinstance(value, Slot):
         return value
     name = f"{value.name}_{index}" if value.per_repeat and index is not None else value.name

@@ -78,6 +78,9 @@ def check_declared(
     if architecture.output_layer and (problem := _output_problem(architecture, info)):
         add(*problem)
         return
+    if architecture.reads_tokens and (problem := _tokens_problem(architecture, info)):
+        add(*problem)
+        return
     candidates = {n: _candidates(d, n in counts) for n, d in space.items() if hps[n].group == GROUP}
     points = candidate_points(candidates)
     shapes, embedded = _input_shapes(data, shape)
@@ -178,5 +181,25 @@ def _output_problem(architecture: Architecture, info: Any) -> tuple[str, str] | 
         return (
             f"model.{last.path}.activation",
             f"This dataset's task needs activation '{wanted}' on the output layer.",
+        )
+    return None
+
+
+def _tokens_problem(architecture: Architecture, info: Any) -> tuple[str, str] | None:
+    """An ``Embedding`` reading the input takes its features as token ids, unscaled: every
+    other reader would see them unscaled too, and a table's encoded columns are no tokens."""
+    readers = architecture.input_readers
+    other = next((e for e in readers if not (isinstance(e, Layer) and e.type == "Embedding")), None)
+    if other is not None:
+        return (
+            f"model.{other.path}",
+            "When an Embedding reads the input, every layer that "
+            "reads it must be one (the features are token ids, not scaled).",
+        )
+    if info.tabular:
+        return (
+            f"model.{readers[0].path}",
+            "A table's encoded columns are not token ids; "
+            "categorical_encoding: embedding embeds its categories.",
         )
     return None
