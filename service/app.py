@@ -64,6 +64,7 @@ def create_app(
     app.register_blueprint(reports.blueprint)
     datasets.install(app, settings)
     app.register_blueprint(models.blueprint)
+    app.register_blueprint(models.families_blueprint)
     app.register_blueprint(openapi.blueprint)
     app.register_blueprint(docs.blueprint)
 

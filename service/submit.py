@@ -19,6 +19,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from service.core.catalog import DatasetInfo
+from service.core.families import FamilyDefinition, FamilyLookup, definition_from
 from service.core.settings import Settings
 from service.core.spec import DatasetLookup, JobSpec, load_spec
 from service.core.store import (
@@ -114,7 +115,12 @@ def submit_job(
 def _submit(
     store: JobStore, dispatcher: Dispatcher, settings: Settings, tenant: str, payload: Any
 ) -> Submitted:
-    spec = load_spec(payload, settings.spec_limits(), datasets=tenant_datasets(store, tenant))
+    spec = load_spec(
+        payload,
+        settings.spec_limits(),
+        datasets=tenant_datasets(store, tenant),
+        families=live_families(store),
+    )
     check_warm_start(store.jobs, tenant, spec)
     budget = settings.tenant_trial_epochs_per_day
     if budget and (used := store.usage.today(tenant)) >= budget:
@@ -134,6 +140,20 @@ def _submit(
             store.jobs.delete(job_id)
         raise
     return Submitted(job_id, "queued")
+
+
+def live_families(store: JobStore) -> FamilyLookup:
+    """Resolve an operator's family by name from what live workers offer (read once, when a
+    spec names one)."""
+
+    def resolve(name: str) -> FamilyDefinition | None:
+        found = store.fleet.live_families().get(name)
+        try:
+            return definition_from(found) if found else None
+        except ValueError:  # a worker published something unusable: not offered
+            return None
+
+    return resolve
 
 
 def tenant_datasets(store: JobStore, tenant: str) -> DatasetLookup:

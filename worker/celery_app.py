@@ -41,6 +41,7 @@ from service.core.contract import (
 from service.core.logs import log_context, style
 from service.core.settings import Settings
 from service.core.store import HEARTBEAT_S, JobStore
+from worker import plugins
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 log = logging.getLogger(__name__)
@@ -104,11 +105,13 @@ def _start_heartbeat(sender: Any = None, **_: Any) -> None:
     """Tell the API this worker is alive (``/readyz``): a heartbeat every few seconds."""
     hostname = getattr(sender, "hostname", None) or f"worker-{os.getpid()}"
     fleet = JobStore.from_url(settings.redis_url).fleet
+    families = plugins.offers()  # the operators' families this worker serves, published too
 
     def beat() -> None:
         while True:
             with contextlib.suppress(Exception):  # Redis away: the next beat tries again
                 fleet.heartbeat(hostname)
+                fleet.offer_families(hostname, families)
             time.sleep(HEARTBEAT_S)
 
     threading.Thread(target=beat, name="tuneq-heartbeat", daemon=True).start()

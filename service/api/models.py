@@ -1,4 +1,5 @@
-"""Importing an existing Keras model's architecture as a declared model, ready for slots.
+"""Models: the families a job may name (``GET /v1/families``), and importing an existing Keras
+model's architecture as a declared model, ready for slots.
 
 ``POST /v1/models/import`` takes ``model.to_json()`` as the JSON body (the document, or the
 string ``to_json()`` returns), or a multipart ``file``: a ``.keras`` archive (only its
@@ -19,8 +20,22 @@ from service.api.errors import ApiError
 from service.api.jobs import json_body
 from service.core.architecture.importer import import_keras
 from service.core.architecture.keras_archive import read_config
+from service.core.spec import ModelFamily
+from service.core.store import JobStore
 
 blueprint = Blueprint("models", __name__, url_prefix="/v1/models")
+families_blueprint = Blueprint("families", __name__, url_prefix="/v1/families")
+BUILTIN_FAMILIES = (ModelFamily.MLP, ModelFamily.CONV1D, ModelFamily.CONV2D, ModelFamily.DECLARED)
+
+
+@families_blueprint.get("")
+def list_families() -> ResponseReturnValue:
+    """The model families a job may name: the built-in ones, and the operators' families that
+    live workers offer (with their hyperparameters and how many workers serve each)."""
+    store: JobStore = current_app.extensions["tuneq.store"]
+    builtin = [{"name": f.value, "builtin": True} for f in BUILTIN_FAMILIES]
+    offered = [{**d, "builtin": False} for d in store.fleet.live_families().values()]
+    return jsonify({"families": builtin + offered})
 
 
 @blueprint.post("/import")

@@ -41,6 +41,7 @@ _COMPONENTS = {
     "Scaling": schemas.ScalingSchema,
     "Cancel": schemas.CancelRequestSchema,
     "ModelImport": schemas.ModelImportSchema,
+    "FamilyList": schemas.FamilyListSchema,
 }
 
 

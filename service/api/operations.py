@@ -273,6 +273,10 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         },
     ),
     ("/v1/datasets", "get"): _op("The tenant's datasets", _ok("Datasets", "DatasetList")),
+    ("/v1/families", "get"): _op(
+        "The model families a job may name: built-in, and those live workers offer",
+        _ok("Families", "FamilyList"),
+    ),
     ("/v1/models/import", "post"): _op(
         "A Keras model's architecture as a declared model (read as JSON; nothing runs)",
         _ok("The declaration", "ModelImport"),

@@ -225,6 +225,21 @@ class HealthSchema(Schema):
     workers = fields.Integer(metadata={"description": "Workers with a recent heartbeat"})
 
 
+class FamilySchema(Schema):
+    name = fields.String(required=True)
+    builtin = fields.Boolean(required=True)
+    doc = fields.String()
+    tasks = fields.List(fields.String())
+    hyperparameters = fields.List(
+        fields.Dict(), metadata={"description": "name, kind, default, doc, low/high or choices"}
+    )
+    workers = fields.Integer(metadata={"description": "Live workers that offer it"})
+
+
+class FamilyListSchema(Schema):
+    families = fields.List(fields.Nested(FamilySchema), required=True)
+
+
 class ModelImportSchema(Schema):
     model = fields.Dict(
         required=True,

@@ -138,6 +138,16 @@ def workers() -> str:
     return f"{PREFIX}:workers"
 
 
+def family_definitions() -> str:
+    """Plugin family name -> the definition its workers published (JSON)."""
+    return f"{PREFIX}:families"
+
+
+def family_workers(name: str) -> str:
+    """The workers that offer a plugin family, by when they last said so."""
+    return f"{PREFIX}:family_workers:{name}"
+
+
 def stats_jobs_finished() -> str:
     return f"{PREFIX}:stats:jobs_finished"
 

@@ -36,6 +36,7 @@ CLASS_WEIGHTS = ("none", "balanced")
 MAX_LAYERS = 8
 MAX_CONV_BLOCKS = 6
 DECLARED = "declared"  # the family of a model declared as layers (``service.core.architecture``)
+PLUGIN = "plugin"  # a family from the operator (``service.core.families``)
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ class Hyperparameter:
             (self.families is None or family in self.families)
             and (self.tasks is None or task in self.tasks)
             and (tabular or not self.tables)
-            and not (self.builtin and family == DECLARED)
+            and not (self.builtin and family in (DECLARED, PLUGIN))
         )
 
 

@@ -16,6 +16,7 @@ import keras
 from service.core.architecture import Architecture
 from service.core.architecture.sizing import outputs_for
 from service.core.catalog import CLASSIFICATION
+from worker import plugins
 from worker.engine.declared import declared_body, initializer
 from worker.engine.schedules import learning_rate
 
@@ -47,6 +48,7 @@ def build_model(
     rate: Any = None,
     embedded: Sequence[int] = (),
     architecture: Architecture | None = None,
+    plugin: str | None = None,
 ) -> keras.Model:
     """Build and compile the model a trial trains.
 
@@ -55,20 +57,23 @@ def build_model(
     learning-rate schedule's steps; ``rate`` replaces the configured learning rate (the range
     test's rising schedule). ``embedded``: the vocabulary sizes of a table's embedded columns,
     whose indices are the input's last columns (``worker.engine.tables``). ``architecture``:
-    the layers of a ``declared`` model (``worker.engine.declared``).
+    the layers of a ``declared`` model (``worker.engine.declared``); ``plugin``: the name of
+    an operator's family (``worker.plugins``), whose ``build`` makes the body.
     """
-    if family not in ("mlp", "declared", *_CONV):
+    if family not in ("mlp", "declared", "plugin", *_CONV):
         raise ValueError(f"unknown model family {family!r}")
     n_features = 1
     for size in input_shape:
         n_features *= int(size)
     inputs = keras.Input(shape=(n_features,), name="features")
     x = embed(inputs, n_features, embedded, int(config.get("embedding_dim", 8)))
-    if family == "declared":
+    if family in ("declared", "plugin") and len(input_shape) > 1:
+        x = keras.layers.Reshape(tuple(input_shape), name="to_input_shape")(x)
+    if family == "plugin":
+        x = plugins.family(str(plugin)).build(config, x)
+    elif family == "declared":
         if architecture is None:
             raise ValueError("a declared model needs its layers")
-        if len(input_shape) > 1:
-            x = keras.layers.Reshape(tuple(input_shape), name="to_input_shape")(x)
         x = declared_body(architecture, config, x, outputs_for(task, n_classes))
     elif family in _CONV:
         x = keras.layers.Reshape(tuple(input_shape), name="to_grid")(x)
@@ -79,7 +84,7 @@ def build_model(
             x = _GLOBAL[(family, config["global_pooling"])](name="global_pool")(x)
         if config["dropout"] > 0:  # as in Keras's MNIST convnet: the features the head reads
             x = keras.layers.Dropout(float(config["dropout"]), name="dropout_conv")(x)
-    if family != "declared":
+    if family not in ("declared", "plugin"):
         x = dense_layers(config, x)
     if architecture is None or not architecture.output_layer:
         x = output_layer(task, n_classes)(x)

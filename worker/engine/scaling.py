@@ -34,7 +34,8 @@ class FeatureScaler:
         """Per channel (the last axis of a sample) for conv families and declared models that
         take images or sequences, per column otherwise; none at all for ``tokens`` (a declared
         model whose ``Embedding`` reads the input: scaling would change which token it is)."""
-        grid = family in CONV_FAMILIES or (family == "declared" and len(sample_shape) > 1)
+        shaped = family in ("declared", "plugin") and len(sample_shape) > 1
+        grid = family in CONV_FAMILIES or shaped
         return cls(int(sample_shape[-1]) if grid else None, tokens)
 
     def fit(self, x: np.ndarray) -> FeatureScaler:

@@ -113,6 +113,7 @@ def compiled_model(
         rate=rate,
         embedded=embedded,
         architecture=spec.model.layers,
+        plugin=spec.model.plugin.name if spec.model.plugin is not None else None,
     )
     return model, steps
 

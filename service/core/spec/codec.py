@@ -14,6 +14,7 @@ from typing import Any
 
 from service.core.architecture import parse_graph, parse_layers
 from service.core.catalog import BUILTIN_DATASETS, DatasetInfo
+from service.core.families import FamilyDefinition
 from service.core.jsonable import plain
 from service.core.spec.types import (
     SYNTHETIC,
@@ -51,6 +52,8 @@ def spec_to_dict(spec: JobSpec) -> dict[str, Any]:
         }
     if spec.model.layers is not None:
         data["model"].update(spec.model.layers.to_json())
+    if spec.model.plugin is not None:  # by name, as a client names it
+        data["model"] = {"family": spec.model.plugin.name}
     return data
 
 
@@ -71,9 +74,13 @@ def info_from_dict(data: Mapping[str, Any]) -> DatasetInfo:
     )
 
 
-def spec_from_dict(data: Mapping[str, Any], info: DatasetInfo | None = None) -> JobSpec:
+def spec_from_dict(
+    data: Mapping[str, Any],
+    info: DatasetInfo | None = None,
+    family: FamilyDefinition | None = None,
+) -> JobSpec:
     """Rebuild a spec that ``spec_to_dict`` wrote; ``info`` describes an uploaded dataset
-    (a built-in one is known by name)."""
+    (a built-in one is known by name), ``family`` an operator's family (stored beside it)."""
     dataset = data["dataset"]
     if "builtin" in dataset:
         ref = DatasetRef(builtin=dataset["builtin"], info=BUILTIN_DATASETS[dataset["builtin"]])
@@ -84,7 +91,7 @@ def spec_from_dict(data: Mapping[str, Any], info: DatasetInfo | None = None) -> 
     return JobSpec(
         name=data["name"],
         dataset=ref,
-        model=_model(data["model"]),
+        model=_model(data["model"], family),
         search_space=MappingProxyType(
             {name: _dimension(dim) for name, dim in data["search_space"].items()}
         ),
@@ -101,7 +108,9 @@ def _tuple(value: Any) -> tuple[Any, ...] | None:
     return None if value is None else tuple(value)
 
 
-def _model(data: Mapping[str, Any]) -> ModelSpec:
+def _model(data: Mapping[str, Any], family: FamilyDefinition | None) -> ModelSpec:
+    if family is not None:
+        return ModelSpec(family=ModelFamily.PLUGIN, plugin=family)
     return ModelSpec(
         family=ModelFamily(data["family"]),
         input_shape=_tuple(data.get("input_shape")),

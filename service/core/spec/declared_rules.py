@@ -25,6 +25,7 @@ from service.core.architecture.sizing import (
     survey,
 )
 from service.core.architecture.slots import GROUP, unfilled, uses
+from service.core.families import GROUP as FAMILY_GROUP
 from service.core.spec.dimensions import check_dimension
 from service.core.spec.types import Dimension, DimensionType, SpecLimits
 from service.core.vocabulary import (
@@ -36,12 +37,33 @@ from service.core.vocabulary import (
 )
 
 Add = Callable[[str, str], None]
+OWN = (GROUP, FAMILY_GROUP)  # the groups of names a model defines itself
 
 
 def spec_vocabulary(data: Mapping[str, Any]) -> Vocabulary:
-    """The loaded spec's vocabulary: the built-in one, or its declared model's."""
-    layers = data["model"].layers
-    return HYPERPARAMETERS if layers is None else vocabulary(layers)[0]
+    """The loaded spec's vocabulary: the built-in one, its declared model's, or its operator
+    family's."""
+    model = data["model"]
+    if model.plugin is not None:
+        return model.plugin.vocabulary
+    return HYPERPARAMETERS if model.layers is None else vocabulary(model.layers)[0]
+
+
+def check_own_names(data: Mapping[str, Any], add: Add) -> int:
+    """Each dimension and fixed value of a name the model itself defines (a declared model's
+    slot, an operator family's hyperparameter) against what that name accepts; returns how
+    many problems were found."""
+    hps, found = spec_vocabulary(data), 0
+    for name, dim in data["search_space"].items():
+        hp = hps.get(name)
+        if hp is not None and hp.group in OWN and (problem := check_dimension(name, dim, hp)):
+            found += _add_nested(f"search_space.{name}", problem, add)
+    for name, value in data["fixed"].items():
+        hp = hps.get(name)
+        if hp is not None and hp.group in OWN and (reason := hp.check(value)):
+            add(f"fixed.{name}", reason[0].upper() + reason[1:] + ".")
+            found += 1
+    return found
 
 
 def check_declared(
@@ -56,18 +78,9 @@ def check_declared(
     architecture: Architecture = data["model"].layers
     hps = vocabulary(architecture)[0]  # (its slot problems are reported with the names)
     space: Mapping[str, Dimension] = data["search_space"]
-    found = 0
-    for name, dim in space.items():
-        hp = hps.get(name)
-        if hp is not None and hp.group == GROUP and (problem := check_dimension(name, dim, hp)):
-            found += _add_nested(f"search_space.{name}", problem, add)
-    for name, value in data["fixed"].items():
-        hp = hps.get(name)
-        if hp is not None and hp.group == GROUP and (reason := hp.check(value)):
-            add(f"fixed.{name}", reason[0].upper() + reason[1:] + ".")
-            found += 1
-    if found:
+    if check_own_names(data, add):
         return
+    found = 0
     counts = _largest_counts(architecture, space, fixed)  # (the values are valid by now)
     for path, message in unfilled(architecture, {*space, *fixed}, counts):
         add(f"model.{path}", message)

@@ -14,6 +14,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from service.core.architecture.slots import training_knobs
+from service.core.families import BUILTIN_NAMES
 from service.core.spec.suggest import did_you_mean
 from service.core.spec.types import (
     MAX_CHOICES,
@@ -33,6 +34,8 @@ def _known(data: Any) -> Mapping[str, Hyperparameter] | None:
     model = data.get("model") if isinstance(data, dict) else None
     if isinstance(model, dict) and ("layers" in model or "graph" in model):
         return None
+    if isinstance(model, dict) and model.get("family", "mlp") not in BUILTIN_NAMES:
+        return None  # an operator's family: its own names are checked against its definition
     return HYPERPARAMETERS
 
 

@@ -13,10 +13,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from service.core.architecture import vocabulary
-from service.core.architecture.slots import GROUP, uses
+from service.core.architecture.slots import uses
 from service.core.catalog import OBJECTIVES, DatasetInfo, monitorable
 from service.core.spec.capacity import largest_model, largest_value
-from service.core.spec.declared_rules import check_declared, spec_vocabulary
+from service.core.spec.declared_rules import (
+    OWN,
+    check_declared,
+    check_own_names,
+    spec_vocabulary,
+)
 from service.core.spec.grid import MAX_GRID_POINTS, distinct_grid_size, grid_size
 from service.core.spec.types import (
     SYNTHETIC,
@@ -66,9 +71,17 @@ def check_spec(data: dict[str, Any], limits: SpecLimits | None, add: Add) -> Non
         add("model.family" if info.tabular else "model.input_shape", shape)
     elif data["model"].layers is not None and not problems:
         check_declared(data, shape, resolved_fixed(data), limits, add)
+    elif data["model"].plugin is not None and not problems:
+        if info.task not in data["model"].plugin.tasks:
+            add(
+                "model.family",
+                f"Family {data['model'].plugin.name!r} is for "
+                f"{' and '.join(data['model'].plugin.tasks)}; this dataset is {info.task}.",
+            )
+        check_own_names(data, add)
     if limits is not None:
         _check_limits(data, limits, add)
-        declared = data["model"].family == ModelFamily.DECLARED
+        declared = data["model"].family in (ModelFamily.DECLARED, ModelFamily.PLUGIN)
         if not isinstance(shape, str) and data["model"].family != SYNTHETIC and not declared:
             size = largest_model(
                 data["search_space"],
@@ -124,6 +137,9 @@ def input_shape(
             f"Dataset '{info.name}' is a table with string, boolean or empty cells; its columns "
             "are not a sequence or an image. Use the mlp family."
         )
+    if family == ModelFamily.PLUGIN:  # like a declared model's, without input_shape
+        image = None if info.tabular else info.image_shape
+        return (*image, 1) if image and len(image) == 2 else (image or (info.n_features,))
     if family == ModelFamily.DECLARED and given and math.prod(given) != info.n_features:
         return f"{list(given)} holds {math.prod(given)} values; each sample has {info.n_features}."
     if family == ModelFamily.DECLARED and not given:
@@ -183,17 +199,14 @@ def _check_names(data: dict[str, Any], info: DatasetInfo, add: Add) -> None:
             if hp is None and layers is not None and name in uses(layers):
                 continue  # a slot with a problem of its own, reported at its layer
             if hp is None:  # a declared model's: neither a training knob nor one of its slots
-                slots = sorted(n for n, hp in hps.items() if hp.group == GROUP and not hp.fallback)
-                shaped = name in HYPERPARAMETERS
-                add(
-                    f"{section}.{name}",
-                    (
-                        "Shapes a built-in family's model; a declared model "
-                        if shaped
-                        else "Not a training hyperparameter or a slot of the declared model; it "
-                    )
-                    + f"takes its own slots: {', '.join(slots) or 'none'}.",
+                own = sorted(n for n, hp in hps.items() if hp.group in OWN and not hp.fallback)
+                what = "a declared model" if layers is not None else "this family"
+                lead = (
+                    f"Shapes a built-in family's model; {what} takes its own: "
+                    if name in HYPERPARAMETERS
+                    else f"Not a training hyperparameter or one of {what}'s, which are: "
                 )
+                add(f"{section}.{name}", f"{lead}{', '.join(own) or 'none'}.")
             elif not hp.applies_to(family, info.task, info.tabular):
                 where = f"the {'/'.join(hp.families)} families" if hp.families else ""
                 where = where or (f"{'/'.join(hp.tasks)} tasks" if hp.tasks else "")

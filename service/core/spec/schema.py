@@ -19,6 +19,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 
 from service.core.architecture import Architecture, parse_graph, parse_layers
 from service.core.catalog import BUILTIN_DATASETS, OBJECTIVES, DatasetInfo
+from service.core.families import FAMILY_NAME, FamilyDefinition, FamilyLookup
 from service.core.spec.dimensions import FixedField, SearchSpaceField
 from service.core.spec.grid import distinct_grid_size
 from service.core.spec.rules import check_spec, resolved_fixed
@@ -97,8 +98,16 @@ class LayersField(fields.Field):
             ) from None
 
 
+def _family_name(value: str) -> None:
+    if value not in {f.value for f in ModelFamily} and not FAMILY_NAME.match(value):
+        raise ValidationError(
+            f"Must be one of: {', '.join(f.value for f in ModelFamily if f != ModelFamily.PLUGIN)}"
+            ", or a family a live worker offers (GET /v1/families)."
+        )
+
+
 class ModelSchema(Schema):
-    family = fields.String(validate=_one_of(ModelFamily))
+    family = fields.String(validate=_family_name)
     layers = LayersField()
     graph = LayersField(graph=True)
     input_shape = fields.List(
@@ -143,7 +152,12 @@ class ModelSchema(Schema):
         if "graph" in data:
             data["layers"] = data.pop("graph")  # one typed form for both
         default = ModelFamily.DECLARED if "layers" in data else ModelFamily.MLP
-        data["family"] = ModelFamily(data.get("family", default))
+        family = data.get("family", default)
+        if family not in {f.value for f in ModelFamily} or family == ModelFamily.PLUGIN:
+            # an operator's family, by name: JobSpecSchema resolves it from the live workers
+            data["plugin"] = FamilyDefinition(family, ())
+            family = ModelFamily.PLUGIN
+        data["family"] = ModelFamily(family)
         return ModelSpec(**data)
 
 
@@ -278,11 +292,13 @@ class JobSpecSchema(Schema):
         *,
         limits: SpecLimits | None = None,
         datasets: DatasetLookup | None = None,
+        families: FamilyLookup | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.limits = limits
         self.datasets = datasets
+        self.families = families
 
     @validates_schema
     def _check_whole(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -293,6 +309,14 @@ class JobSpecSchema(Schema):
                 raise ValidationError({"dataset": {"id": ["No such dataset."]}})
             # The loaded data is this schema's own result: complete the reference in place.
             data["dataset"] = dataclasses.replace(ref, info=info)
+        model: ModelSpec = data["model"]
+        if model.plugin is not None:
+            found = self.families(model.plugin.name) if self.families is not None else None
+            if found is None:
+                raise ValidationError({"model": {"family": [
+                    f"No live worker offers the family {model.plugin.name!r}; GET /v1/families "
+                    "lists those that do."]}})  # fmt: skip
+            data["model"] = dataclasses.replace(model, plugin=found)
         errors: dict[str, Any] = {}
 
         def add(path: str, message: str) -> None:
@@ -323,7 +347,7 @@ class JobSpecSchema(Schema):
             )  # fmt: skip
             search = dataclasses.replace(search, max_trials=min(search.max_trials, size))
         return JobSpec(
-            name=data.get("name") or f"{data['dataset'].info.name[:12]}-{data['model'].family}",
+            name=data.get("name") or f"{data['dataset'].info.name[:12]}-{_family_label(data)}",
             dataset=data["dataset"],
             model=data["model"],
             search_space=data["search_space"],
@@ -335,15 +359,24 @@ class JobSpecSchema(Schema):
         )
 
 
+def _family_label(data: dict[str, Any]) -> str:
+    model: ModelSpec = data["model"]
+    return model.plugin.name if model.plugin is not None else str(model.family)
+
+
 def load_spec(
-    payload: Any, limits: SpecLimits | None = None, datasets: DatasetLookup | None = None
+    payload: Any,
+    limits: SpecLimits | None = None,
+    datasets: DatasetLookup | None = None,
+    families: FamilyLookup | None = None,
 ) -> JobSpec:
-    """Load and validate a job spec; ``datasets`` resolves uploaded dataset ids.
+    """Load and validate a job spec; ``datasets`` resolves uploaded dataset ids, ``families``
+    the operators' families by name (``service.core.families``).
 
     Raises:
         marshmallow.ValidationError: with the messages keyed by field path.
     """
-    schema = JobSpecSchema(limits=limits, datasets=datasets)
+    schema = JobSpecSchema(limits=limits, datasets=datasets, families=families)
     try:
         return schema.load(payload)
     except ValidationError as exc:

@@ -16,6 +16,7 @@ from typing import Any
 
 from service.core.architecture import Architecture, vocabulary
 from service.core.catalog import BUILTIN_DATASETS, DatasetInfo
+from service.core.families import FamilyDefinition
 from service.core.vocabulary import (
     DEFAULTS_VERSION,
     HYPERPARAMETERS,
@@ -45,6 +46,7 @@ class ModelFamily(StrEnum):
     CONV1D = "conv1d"
     CONV2D = "conv2d"
     DECLARED = "declared"
+    PLUGIN = "plugin"
     SYNTHETIC = "synthetic"
 
 
@@ -137,6 +139,7 @@ class ModelSpec:
     family: ModelFamily = ModelFamily.MLP
     input_shape: tuple[int, ...] | None = None
     layers: Architecture | None = None  # the declared model (family ``declared``)
+    plugin: FamilyDefinition | None = None  # the operator's family (family ``plugin``)
     sleep_s: float = 0.0
     crash_trials: tuple[int, ...] = ()
     hang_trials: tuple[int, ...] = ()
@@ -262,6 +265,8 @@ class JobSpec:
     def hyperparameters(self) -> Vocabulary:
         """The names this job may search or fix: the vocabulary, or for a declared model its
         training knobs and slots (cached per architecture)."""
+        if self.model.plugin is not None:
+            return self.model.plugin.vocabulary
         if self.model.layers is None:
             return HYPERPARAMETERS
         return vocabulary(self.model.layers)[0]

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from service.core.catalog import DatasetInfo
+from service.core.families import definition_from
 from service.core.records import (
     DatasetMeta,
     JobRecord,
@@ -37,15 +38,22 @@ def dumps(value: Any) -> str:
 
 def encode_spec(spec: JobSpec) -> dict[str, str]:
     """The job hash fields that hold the spec."""
-    return {
+    fields = {
         "spec": dumps(spec_to_dict(spec)),
         "dataset_info": dumps(info_to_dict(spec.dataset.info)),
     }
+    if spec.model.plugin is not None:  # the definition it was validated against, kept
+        fields["family_info"] = dumps(spec.model.plugin.to_json())
+    return fields
 
 
 @functools.lru_cache(maxsize=2048)
-def _decode_spec(spec: str, info: str | None) -> JobSpec:
-    return spec_from_dict(json.loads(spec), info_from_dict(json.loads(info)) if info else None)
+def _decode_spec(spec: str, info: str | None, family: str | None = None) -> JobSpec:
+    return spec_from_dict(
+        json.loads(spec),
+        info_from_dict(json.loads(info)) if info else None,
+        definition_from(json.loads(family)) if family else None,
+    )
 
 
 def decode_job(
@@ -63,7 +71,7 @@ def decode_job(
         tenant=raw["tenant"],
         name=raw["name"],
         status=JobStatus(raw["status"]),
-        spec=_decode_spec(raw["spec"], info),
+        spec=_decode_spec(raw["spec"], info, raw.get("family_info")),
         max_trials=int(raw["max_trials"]),
         trials_created=int(raw.get("trials_created", 0)),
         trials_finished=int(raw.get("trials_finished", 0)),
