@@ -19,7 +19,7 @@ from flask.typing import ResponseReturnValue
 from service.api import schemas
 from service.api.operations import ERRORS, OPERATIONS
 from service.core import strict_fields as spec_fields
-from service.core.spec import SYNTHETIC, dimensions
+from service.core.spec import SYNTHETIC, dimensions, model_schema
 from service.core.spec import schema as spec_schema
 from service.core.spec.types import SYNTHETIC_ONLY
 
@@ -60,7 +60,7 @@ def _custom_fields(plugin: MarshmallowPlugin) -> None:
             }
         if isinstance(field, dimensions.FixedField):
             return {"type": "object", "description": "Hyperparameter name -> a fixed value."}
-        if isinstance(field, spec_schema.LayersField):
+        if isinstance(field, model_schema.LayersField):
             what = "nodes and outputs" if field.graph else "a list of layers and repeats"
             kind = "object" if field.graph else "array"
             return {"type": kind, "description": f"A declared model: {what} (README)."}
