@@ -92,7 +92,12 @@ def run_trial(self: Task, job_id: str, number: int) -> None:
     """
     from worker.engine.runner import Execution, TrialPolicy, execute_trial
 
-    policy = TrialPolicy(settings.trial_lease_s, settings.max_attempts, settings.max_trial_time_s)
+    policy = TrialPolicy(
+        settings.trial_lease_s,
+        settings.max_attempts,
+        settings.max_trial_time_s,
+        settings.max_model_params,
+    )
     try:
         execution = execute_trial(job_store(), job_id, number, worker_name(), policy)
     except JobNotFound:

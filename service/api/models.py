@@ -19,7 +19,7 @@ from marshmallow import ValidationError
 from service.api.errors import ApiError
 from service.api.jobs import json_body
 from service.core.architecture.importer import import_keras
-from service.core.architecture.keras_archive import read_config
+from service.core.architecture.keras_archive import MAX_CONFIG_BYTES, read_config
 from service.core.spec import ModelFamily
 from service.core.store import JobStore
 
@@ -58,8 +58,12 @@ def _from_file() -> Any:
     if unknown or upload is None:
         fields = {n: ["Unknown field."] for n in unknown[:20]} or {"file": ["Required."]}
         raise ApiError(422, "validation_error", "The request is invalid.", fields)
-    data = upload.read()
-    return read_config(data) if data[:2] == b"PK" else _parse(data, "file")
+    data = upload.read()  # (at most the request's limit: the dataset upload size)
+    if data[:2] == b"PK":
+        return read_config(data)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ValidationError({"file": [f"A model's JSON is at most {MAX_CONFIG_BYTES:,} bytes."]})
+    return _parse(data, "file")
 
 
 def _parse(data: bytes, field: str) -> Any:

@@ -84,25 +84,35 @@ def initializer(name: str) -> keras.initializers.Initializer:
 
 
 def declared_body(
-    architecture: Architecture, config: Mapping[str, Any], x: Any, outputs: int
+    architecture: Architecture,
+    config: Mapping[str, Any],
+    x: Any,
+    outputs: int,
+    max_params: int | None = None,
 ) -> Any:
     """The declared layers for ``config`` applied to ``x``; ``outputs``: the width of the
     task's output.
 
     Raises:
-        ValueError: naming the layer, when this configuration's shapes do not fit (the API
-            checked the space's corners; one in between may still not, and fails its trial).
+        ValueError: naming the layer, when this configuration's shapes do not fit, or over
+            ``max_params`` (the API checked the space's corners and searched for its largest
+            model; a configuration in between may still miss, and fails its own trial).
     """
     layers = expand(architecture, config)
     last = architecture.outputs[0] if architecture.graph else None
     try:
-        measure(layers, tuple(x.shape[1:]), outputs, architecture.output_layer, last)
+        size = measure(layers, tuple(x.shape[1:]), outputs, architecture.output_layer, last)
     except ShapeError as exc:
         raise ValueError(f"model.{exc.path}: {exc}") from None
+    if max_params is not None and size > max_params:
+        raise ValueError(
+            f"model.layers: this configuration has {size:,} parameters; the limit is {max_params:,}"
+        )
     penalty = _regularizer(config)
     tensors = {"input": x}
     for i, layer in enumerate(layers, start=1):
-        name = layer.name or f"{layer.type.lower()}_{i}"
+        # (prefixed: a node may not take the name of a layer tuneq adds, such as "output")
+        name = f"node_{layer.name}" if layer.name else f"layer_{i}_{layer.type.lower()}"
         built = make_layer(layer.type, layer.kwargs, name=name, penalty=penalty)
         if not architecture.graph:
             x = built(x)
@@ -131,6 +141,8 @@ def make_layer(
     merged = {**defaults, **kwargs}
     if penalty is not None:
         merged.update({key: penalty for key in LAYER_TYPES[kind].kernels})
+    if kind == "RandomContrast":  # Keras clips to (0, 255); these inputs are standardized
+        merged["value_range"] = (-1e9, 1e9)
     if kind == "Bidirectional":
         inner = merged["layer"]
         merged["layer"] = make_layer(inner.type, inner.kwargs, penalty=penalty)

@@ -40,7 +40,8 @@ def served_model(model: keras.Model, features: FeatureScaler | TableEncoder) -> 
             inputs, encoded = features.front(named=False)
             with warnings.catch_warnings():  # the dict's keys are the columns: what is matched
                 warnings.simplefilter("ignore", UserWarning)
-                return keras.Model(inputs, model(encoded), name=f"tuneq_{model.name}")
+                served = model(encoded, training=False)
+                return keras.Model(inputs, served, name=f"tuneq_{model.name}")
     raw = keras.Input(shape=model.input_shape[1:], name="raw_features")
     scale = np.where(features.scale_ == 0, 1.0, features.scale_)
     normalize = keras.layers.Normalization(
@@ -48,7 +49,8 @@ def served_model(model: keras.Model, features: FeatureScaler | TableEncoder) -> 
         variance=(scale**2).astype(np.float32),
         name="standardize",
     )
-    return keras.Model(raw, model(normalize(raw)), name=f"tuneq_{model.name}")
+    served = model(normalize(raw), training=False)  # augmentation only ever while training
+    return keras.Model(raw, served, name=f"tuneq_{model.name}")
 
 
 def served_input(features: FeatureScaler | TableEncoder, x: np.ndarray) -> Any:

@@ -49,6 +49,7 @@ def build_model(
     embedded: Sequence[int] = (),
     architecture: Architecture | None = None,
     plugin: str | None = None,
+    max_params: int | None = None,
 ) -> keras.Model:
     """Build and compile the model a trial trains.
 
@@ -58,7 +59,8 @@ def build_model(
     test's rising schedule). ``embedded``: the vocabulary sizes of a table's embedded columns,
     whose indices are the input's last columns (``worker.engine.tables``). ``architecture``:
     the layers of a ``declared`` model (``worker.engine.declared``); ``plugin``: the name of
-    an operator's family (``worker.plugins``), whose ``build`` makes the body.
+    an operator's family (``worker.plugins``), whose ``build`` makes the body; ``max_params``:
+    the server's cap, which a declared model's configuration is checked against first.
     """
     if family not in ("mlp", "declared", "plugin", *_CONV):
         raise ValueError(f"unknown model family {family!r}")
@@ -74,7 +76,7 @@ def build_model(
     elif family == "declared":
         if architecture is None:
             raise ValueError("a declared model needs its layers")
-        x = declared_body(architecture, config, x, outputs_for(task, n_classes))
+        x = declared_body(architecture, config, x, outputs_for(task, n_classes), max_params)
     elif family in _CONV:
         x = keras.layers.Reshape(tuple(input_shape), name="to_grid")(x)
         x = conv_blocks(family, config, x)

@@ -50,6 +50,7 @@ class TrialPolicy:
     lease_s: float = 60.0
     max_attempts: int = 3
     max_trial_time_s: float = 3 * 3600
+    max_model_params: int = 50_000_000  # a declared model's configuration over it fails
 
 
 class Execution(StrEnum):
@@ -84,6 +85,7 @@ class TrialMonitor:
     ) -> None:
         self.store, self.job_id, self.number, self.token = store, job_id, number, token
         self.spec, self.lease_s = spec, policy.lease_s
+        self.max_model_params = policy.max_model_params
         hard = spec.training.hard_time_limit_s or policy.max_trial_time_s
         soft = spec.training.time_limit_s or hard
         start = time.monotonic()
@@ -278,7 +280,13 @@ def _fit(
 
         return range_test(spec, config, dataset, seed=seed, stop_check=monitor.should_stop)
     return fit_trial(
-        spec, config, dataset, seed=seed, on_epoch=monitor.on_epoch, stop_check=monitor.should_stop
+        spec,
+        config,
+        dataset,
+        seed=seed,
+        on_epoch=monitor.on_epoch,
+        stop_check=monitor.should_stop,
+        max_params=monitor.max_model_params,
     )
 
 

@@ -41,6 +41,11 @@ class FeatureScaler:
     def fit(self, x: np.ndarray) -> FeatureScaler:
         x = np.asarray(x, dtype=np.float64)
         if self.tokens:
+            if not np.all((x >= 0) & (x == np.floor(x))):
+                raise ValueError(
+                    "an Embedding reads the input: its features must be token ids (whole "
+                    "numbers from 0)"
+                )
             self.mean_, self.scale_ = np.zeros(x.shape[1]), np.ones(x.shape[1])
             return self
         if self.channels is None:

@@ -92,6 +92,7 @@ def compiled_model(
     seed: int,
     rate: Any = None,
     features: Preprocessor | None = None,
+    max_params: int | None = None,
 ) -> tuple[keras.Model, int]:
     """A fresh, seeded, compiled model for ``config`` in a cleared Keras session, and the
     optimizer steps one epoch over ``rows`` samples takes (the schedule is placed by them).
@@ -114,6 +115,7 @@ def compiled_model(
         embedded=embedded,
         architecture=spec.model.layers,
         plugin=spec.model.plugin.name if spec.model.plugin is not None else None,
+        max_params=max_params,
     )
     return model, steps
 
@@ -144,6 +146,7 @@ def fit_trial(
     seed: int,
     on_epoch: EpochHook | None = None,
     stop_check: StopCheck | None = None,
+    max_params: int | None = None,
 ) -> FitResult:
     """Train ``config`` on each validation fold and measure it on both parts of each.
 
@@ -156,7 +159,9 @@ def fit_trial(
     results: list[FitResult] = []
     offset = 0
     for fold in folds:
-        result = fit_fold(spec, config, dataset, fold, seed, on_epoch, stop_check, offset).result
+        result = fit_fold(
+            spec, config, dataset, fold, seed, on_epoch, stop_check, offset, max_params
+        ).result
         results.append(result)
         offset += result.epochs
         if result.diverged or result.details.get("stopped"):
@@ -184,13 +189,16 @@ def fit_fold(
     on_epoch: EpochHook | None = None,
     stop_check: StopCheck | None = None,
     offset: int = 0,
+    max_params: int | None = None,
 ) -> Trained:
     """Train on the fold's fit part with early stopping on its validation part, as a trial does
     (the refit uses it too, with an inner validation part of the training data)."""
     x_fit, y_fit, x_val, y_val = fold
     scaler = preprocessor_for(spec, dataset, config).fit(x_fit)
     x_fit, x_val = scaler.transform(x_fit), scaler.transform(x_val)
-    model, steps = compiled_model(spec, config, dataset, len(x_fit), seed=seed, features=scaler)
+    model, steps = compiled_model(
+        spec, config, dataset, len(x_fit), seed=seed, features=scaler, max_params=max_params
+    )
     reporter = _EpochReporter(on_epoch, stop_check, offset)
     stopping = spec.training.early_stopping
     callbacks = [

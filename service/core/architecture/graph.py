@@ -56,7 +56,8 @@ def parse_graph(raw: Any) -> Architecture:
                 takes = str(low) if low == high else f"{low} to {high}"
                 parser.add(f"{path}.inputs", f"{layer.type} takes {takes} inputs.")
             parsed[name] = dataclasses.replace(layer, name=name, inputs=tuple(inputs))
-    if not isinstance(outputs, list) or len(outputs) != 1 or outputs[0] not in nodes:
+    one = outputs[0] if isinstance(outputs, list) and len(outputs) == 1 else None
+    if not isinstance(one, str) or one not in nodes:
         parser.add("graph.outputs", "Give one node's name: the model's output.")
     elif outputs[0] in parsed and not errors:
         _check_reach(parser, parsed, outputs[0])

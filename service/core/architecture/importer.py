@@ -9,20 +9,22 @@ deserializer, so a hostile document can only be refused. Weights are never read.
 What the declared form cannot say is refused rather than silently changed, naming the layer:
 a setting that changes what the layer computes or how many weights it has (``data_format``,
 ``groups``, ``use_bias`` where the allowlist has no such argument, ``return_state``...).
-What tuneq sets itself is dropped with a note: regularizers and constraints (L1/L2 are the
-``l1``/``l2`` hyperparameters), initializers other than the kernel's, seeds, names, dtypes.
+What tuneq sets itself is dropped: regularizers and constraints with a note (L1/L2 are the
+``l1``/``l2`` hyperparameters), and silently initializers other than the kernel's, seeds, names
+and dtypes.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from marshmallow import ValidationError
 
 from service.core.architecture.allowlist import LAYER_TYPES
-from service.core.architecture.declared import Parser
-from service.core.architecture.graph import INPUT
+from service.core.architecture.declared import Parser, parse_layers
+from service.core.architecture.graph import INPUT, parse_graph
 from service.core.vocabulary import INITIALIZERS
 
 _MODELS = ("Sequential", "Functional", "Model")
@@ -34,8 +36,12 @@ _MUST_BE: dict[str, Any] = {
     "noise_shape": None, "output_shape": None, "attention_axes": None, "center": True,
     "scale": True, "recurrent_activation": "sigmoid", "reset_after": True,
     "unit_forget_bias": True, "width_factor": None, "activity_regularizer": None,
-    "rms_scaling": False, "synchronized": False, "renorm": False,
+    "rms_scaling": False, "synchronized": False, "renorm": False, "mask_zero": False,
+    "interpolation": "bilinear", "fill_value": 0.0, "value_range": [0, 255],
+    "use_causal_mask": False,
 }  # fmt: skip
+_WINDOWS = ("kernel_size", "strides", "pool_size", "dilation_rate")
+_FACTORS = ("factor", "height_factor", "width_factor")
 # what Keras writes for a default once the layer is built ([steps, features]: axis 1)
 _SAME = (("attention_axes", [1]), ("attention_axes", (1,)))
 _NOTED = ("kernel_regularizer", "bias_regularizer", "recurrent_regularizer",
@@ -46,12 +52,27 @@ _NOTED = ("kernel_regularizer", "bias_regularizer", "recurrent_regularizer",
 
 def import_keras(document: Any) -> dict[str, Any]:
     """``{"model": {"layers": [...] or "graph": {...}, "input_shape": [...]}, "notes": [...]}``
-    for a Keras model's JSON document: ``model`` is a job's model, ready for slots.
+    for a Keras model's JSON document: ``model`` is a job's model, ready for slots, and checked
+    as one.
 
     Raises:
-        ValidationError: keyed by the path of what cannot be imported (``layers[3]`` names the
-            document's fourth layer, with its Keras name in the message).
+        ValidationError: keyed by the path of what cannot be imported (``config.layers[3]``
+            names the document's fourth layer, with its Keras name in the message).
     """
+    try:
+        imported = _import(document)
+    except (TypeError, AttributeError, KeyError, IndexError) as exc:  # a value of a wrong type
+        raise ValidationError({"body": [f"Not a Keras model document: {exc}"[:300]]}) from None
+    model = imported["model"]
+    try:  # what a job would be refused for, refused here (too many nodes, a merge of 200...)
+        parse_graph(model["graph"]) if "graph" in model else parse_layers(model["layers"])
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        raise ValidationError({f"model.{k}": v for k, v in messages.items()}) from None
+    return imported
+
+
+def _import(document: Any) -> dict[str, Any]:
     if not isinstance(document, dict) or document.get("class_name") not in _MODELS:
         raise ValidationError(
             {
@@ -142,6 +163,7 @@ def _inbound(entry: dict[str, Any], path: str) -> list[str]:
         raise ValidationError({path: ["A layer called more than once (shared weights) cannot "
                                       "be declared."]})  # fmt: skip
     found: list[str] = []
+    tensor = "__keras_tensor__"
 
     def walk(value: Any, depth: int = 0) -> None:
         if depth > 8:
@@ -156,9 +178,18 @@ def _inbound(entry: dict[str, Any], path: str) -> list[str]:
                 walk(item, depth + 1)
 
     for call in calls:
-        if isinstance(call, dict):
-            walk(call.get("args"))
-            walk(call.get("kwargs"))
+        if not isinstance(call, dict):
+            continue
+        walk(call.get("args"))
+        kwargs = call.get("kwargs") if isinstance(call.get("kwargs"), dict) else {}
+        for name in ("query", "value", "key"):  # attention's inputs, in the order it takes them
+            walk(kwargs.get(name))
+        for name, value in kwargs.items():
+            if name in ("query", "value", "key", "training") or value in (None, False):
+                continue
+            if tensor in json.dumps(value) or value is True or name.endswith("mask"):
+                raise ValidationError({path: [f"A call with {name}={value!r} cannot be "
+                                              "declared."]})  # fmt: skip
     return found
 
 
@@ -252,9 +283,23 @@ def _value(kind: str, key: str, value: Any, path: str, name: Any, notes: list[st
         return None
     if key == "activation" and isinstance(value, dict):
         return _class_name(value)
-    if isinstance(value, list) and len(set(map(repr, value))) == 1 and key != "target_shape":
+    if key in _WINDOWS and isinstance(value, list) and len(set(map(repr, value))) == 1:
         return value[0]  # [3, 3] reads as 3
+    if key in _FACTORS and isinstance(value, list):
+        return _factor(kind, key, value, path, name)
     return value
+
+
+def _factor(kind: str, key: str, value: list[Any], path: str, name: Any) -> Any:
+    """An augmentation factor as Keras writes it, back to the one number tuneq takes: a
+    rotation's ``[-f, f]``, a contrast's ``[0, f]``; anything else is a range tuneq cannot
+    say."""
+    if len(value) == 2 and all(isinstance(v, int | float) for v in value):
+        low, high = value
+        if low == -high or (kind == "RandomContrast" and low == 0):
+            return high
+    raise ValidationError({f"{path}.config.{key}": [f"Layer {name!r}: {key}={value!r} cannot "
+                           "be declared: give one number (a range from -f to f)."]})  # fmt: skip
 
 
 def _mirrors(backward: Any, forward: Any) -> bool:

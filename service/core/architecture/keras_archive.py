@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+import zlib
 from typing import Any
 
 from marshmallow import ValidationError
@@ -19,7 +20,10 @@ from marshmallow import ValidationError
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 MAX_RATIO = 200.0
 _METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
-_UNREADABLE = (ValueError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError)
+_UNREADABLE = (
+    ValueError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError,
+    zlib.error,
+)  # fmt: skip
 
 
 def read_config(data: bytes, max_bytes: int = MAX_CONFIG_BYTES) -> Any:

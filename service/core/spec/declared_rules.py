@@ -91,7 +91,9 @@ def check_declared(
     if architecture.output_layer and (problem := _output_problem(architecture, info)):
         add(*problem)
         return
-    if architecture.reads_tokens and (problem := _tokens_problem(architecture, info)):
+    if (problem := _embedding_problem(architecture)) or (
+        architecture.reads_tokens and (problem := _tokens_problem(architecture, info))
+    ):
         add(*problem)
         return
     candidates = {n: _candidates(d, n in counts) for n, d in space.items() if hps[n].group == GROUP}
@@ -195,6 +197,19 @@ def _output_problem(architecture: Architecture, info: Any) -> tuple[str, str] | 
             f"model.{last.path}.activation",
             f"This dataset's task needs activation '{wanted}' on the output layer.",
         )
+    return None
+
+
+def _embedding_problem(architecture: Architecture) -> tuple[str, str] | None:
+    """An ``Embedding`` reads token ids: only the model's input holds them (the first layer,
+    outside any repeat, or a graph node reading ``input``)."""
+    readers = architecture.input_readers
+    for entry, _ in architecture.walk():
+        if isinstance(entry, Layer) and entry.type == "Embedding" and entry not in readers:
+            return f"model.{entry.path}.type", (
+                "An Embedding reads token ids, which only the model's input holds: make it "
+                "the first layer (in a graph, a node reading 'input')."
+            )
     return None
 
 

@@ -31,8 +31,13 @@ class LayersField(fields.Field):
                 raise
             prefix = "graph." if self.graph else "layers"
             raise ValidationError(
-                {(key[len(prefix) :] or "_schema"): m for key, m in exc.messages.items()}
+                {_below(str(key), prefix): m for key, m in exc.messages.items()}
             ) from None
+
+
+def _below(key: str, prefix: str) -> str:
+    """A parser's error key below the field (``layers[3].type`` -> ``[3].type``)."""
+    return (key[len(prefix) :] if key.startswith(prefix) else key) or "_schema"
 
 
 def _family_name(value: str) -> None:

@@ -236,8 +236,14 @@ class JobSpecSchema(Schema):
             node = errors
             *parents, leaf = path.split(".")
             for part in parents:
-                node = node.setdefault(part, {})
-            node.setdefault(leaf, []).append(message)
+                child = node.setdefault(part, {})
+                if isinstance(child, list):  # a field with messages of its own and below it
+                    child = node[part] = {"_schema": child}
+                node = child
+            found = node.setdefault(leaf, [])
+            if isinstance(found, dict):
+                found = found.setdefault("_schema", [])
+            found.append(message)
 
         check_spec(data, self.limits, add)
         if errors:
