@@ -16,8 +16,6 @@ import threading
 import time
 import traceback
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +28,7 @@ from worker.engine.heap import freeze_startup_heap
 from worker.engine.lineage import warm_start_summary
 from worker.engine.pruning import Pruner
 from worker.engine.results import FitResult
+from worker.engine.trial_terms import Execution, StopReason, TrialPolicy
 
 if TYPE_CHECKING:  # the loader brings scikit-learn; pool children import it on first use
     from worker.engine.dataset_loader import Fetch
@@ -41,34 +40,6 @@ PREEMPT = threading.Event()
 stops at its next batch and goes back to the queue."""
 
 _PEERS_REFRESH_S = 2.0
-
-
-@dataclass(frozen=True)
-class TrialPolicy:
-    """The deployment's rules for running trials (from the settings)."""
-
-    lease_s: float = 60.0
-    max_attempts: int = 3
-    max_trial_time_s: float = 3 * 3600
-    max_model_params: int = 50_000_000  # a declared model's configuration over it fails
-
-
-class Execution(StrEnum):
-    """What one delivery of a trial did."""
-
-    RAN = "ran"  # claimed, trained and recorded
-    BUSY = "busy"  # another delivery holds a live lease on it: come back after the lease
-    LOST = "lost"  # its lease was taken over while it ran: the result was discarded
-    PREEMPTED = "preempted"  # this worker is shutting down: handed back, to be sent again
-    SKIPPED = "skipped"  # nothing to run: finished, out of attempts, out of time, or gone
-
-
-class StopReason(StrEnum):
-    LOST = "lost"  # another worker owns the trial now: write nothing
-    CANCELLED = "cancelled"
-    TIMED_OUT = "timed_out"
-    PREEMPTED = "preempted"
-    PRUNED = "pruned"
 
 
 class TrialMonitor:
