@@ -83,16 +83,14 @@ def test_odd_documents_are_refused_not_crashed_on(document: dict[str, Any]) -> N
 
 
 def test_attention_called_by_keyword_imports_in_its_own_order() -> None:
-    query, value = keras.Input((5, 6)), keras.Input((7, 3))
     inputs = keras.Input((35,))
-    a = keras.layers.Reshape((5, 7))(inputs)
-    b = keras.layers.Reshape((7, 5))(inputs)
-    out = keras.layers.MultiHeadAttention(2, 4)(value=b, query=a)
+    a = keras.layers.Reshape((5, 7), name="as_query")(inputs)
+    b = keras.layers.Reshape((7, 5), name="as_value")(inputs)
+    out = keras.layers.MultiHeadAttention(2, 4, name="attend")(value=b, query=a)
     model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(out)))
     imported = import_keras(json.loads(model.to_json()))
-    node = imported["model"]["graph"]["nodes"]["multi_head_attention"]
-    assert node["inputs"] == ["reshape", "reshape_1"]  # query, then value
-    del query, value
+    node = imported["model"]["graph"]["nodes"]["attend"]
+    assert node["inputs"] == ["as_query", "as_value"]  # query, then value
     causal = keras.layers.MultiHeadAttention(2, 4)(a, a, use_causal_mask=True)
     masked = keras.Model(inputs, keras.layers.Flatten()(causal))
     with pytest.raises(ValidationError, match="use_causal_mask"):
@@ -168,8 +166,8 @@ def test_a_corrupt_archive_and_an_oversized_json_are_422s(client: FlaskClient) -
 def test_the_import_answers_only_what_a_job_would_accept() -> None:
     inputs = keras.Input((4,))
     branches = [keras.layers.Dense(2)(inputs) for _ in range(9)]
-    model = keras.Model(inputs, keras.layers.Add()(branches))
+    model = keras.Model(inputs, keras.layers.Add(name="join")(branches))
     with pytest.raises(ValidationError) as caught:
         import_keras(json.loads(model.to_json()))
-    assert "model.graph.nodes.add.inputs" in caught.value.messages
+    assert "model.graph.nodes.join.inputs" in caught.value.messages
     assert residual_spec()  # (the shipped graph example imports and loads elsewhere)
