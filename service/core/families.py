@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,6 @@ from service.core.vocabulary import HYPERPARAMETERS, Hyperparameter, Vocabulary
 ENTRY_POINT_GROUP = "tuneq.families"
 FAMILY_NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 BUILTIN_NAMES = ("mlp", "conv1d", "conv2d", "declared", "synthetic", "plugin")
-FamilyLookup = Any  # Callable[[str], FamilyDefinition | None]: the live workers' families
 HP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 GROUP = "family"
 _KINDS = ("int", "float", "choice", "bool")
@@ -63,6 +62,10 @@ class FamilyDefinition:
                 for hp in self.hyperparameters
             ],
         }  # fmt: skip
+
+
+FamilyLookup = Callable[[str], FamilyDefinition | None]
+"""Finds an operator's family by name among those live workers offer."""
 
 
 def definition_from(data: Mapping[str, Any]) -> FamilyDefinition:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.core.architecture.allowlist import LAYER_TYPES, Arg
-from service.core.architecture.declared import MAX_REPEAT, Architecture, Layer, Repeat, Slot
+from service.core.architecture.declared import MAX_REPEAT, Architecture, Repeat, Slot
 from service.core.vocabulary import HYPERPARAMETERS, Condition, Hyperparameter, Vocabulary
 
 _COUNT = Arg("int", low=0, high=MAX_REPEAT)
@@ -173,8 +173,3 @@ def unfilled(
                              "or set it in fixed."))  # fmt: skip
             break
     return problems
-
-
-def layer_count(architecture: Architecture) -> int:
-    """How many layers the declaration names (repeats unrolled once), for messages."""
-    return sum(1 for entry, _ in architecture.walk() if isinstance(entry, Layer))
