@@ -67,6 +67,13 @@ _JSON_SPEC = {
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobSpec"}}},
 }
 
+_PARTIAL = {
+    "X-Tuneq-Partial": {
+        "description": "true while the job runs: built from the trials finished so far",
+        "schema": {"type": "string"},
+    }
+}
+
 # (path, method) -> operation; the test checks these against the app's url_map.
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("/healthz", "get"): _op("The process is alive", _ok("Alive", "Health"), public=True),
@@ -205,17 +212,19 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         parameters=[_JOB_ID],
     ),
     ("/v1/jobs/{job_id}/report", "get"): _op(
-        "A finished job's report: best configuration, metrics, diagnosis, trials, plots",
+        "A job's report: best configuration, metrics, diagnosis, trials, plots (while it runs,"
+        " built from the trials so far: X-Tuneq-Partial: true)",
         {
             200: {
                 "description": "The report",
+                "headers": _PARTIAL,
                 "content": {
                     "text/html": {"schema": {"type": "string"}},
                     "text/markdown": {"schema": {"type": "string"}},
                 },
             }
         },
-        (404, 409, 422),
+        (404, 422),
         parameters=[
             _JOB_ID,
             {
@@ -227,14 +236,15 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         ],
     ),
     ("/v1/jobs/{job_id}/plots/{name}", "get"): _op(
-        "A PNG plot of a finished job",
+        "A PNG plot of a job (while it runs, of the trials so far: X-Tuneq-Partial: true)",
         {
             200: {
                 "description": "The plot",
+                "headers": _PARTIAL,
                 "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
             }
         },
-        (404, 409),
+        (404,),
         parameters=[
             _JOB_ID,
             {

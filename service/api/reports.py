@@ -1,5 +1,6 @@
-"""Reports and plots of a finished job: HTML or Markdown, and PNG plots by name, each drawn
-once per version of the job."""
+"""Reports and plots of a job: HTML or Markdown, and PNG plots by name, each drawn once per
+version of the job. While the job runs they are built from the trials so far and marked
+partial (``X-Tuneq-Partial: true``, never cached by the client), so a person can watch."""
 
 from __future__ import annotations
 
@@ -27,13 +28,11 @@ class ReportQuery(Schema):
     format = fields.String(validate=validate.OneOf(sorted(FORMATS)))
 
 
-def _finished(job_id: str) -> JobRecord:
-    job = job_for_caller(job_id)
-    if not job.status.is_finished:
-        raise ApiError(
-            409, "conflict", f"The job is {job.status.value}; reports and plots come once it ends."
-        )
-    return job
+def _headers(job: JobRecord, content_type: str) -> dict[str, str]:
+    """A finished job's drawings never change; a running job's do with every trial."""
+    if job.status.is_finished:
+        return {"Content-Type": content_type, "Cache-Control": "private, max-age=3600"}
+    return {"Content-Type": content_type, "Cache-Control": "no-store", "X-Tuneq-Partial": "true"}
 
 
 class Drawings:
@@ -104,16 +103,18 @@ def job_report(job_id: str) -> ResponseReturnValue:
     if fmt is None:
         preferred = request.accept_mimetypes.best_match(["text/html", "text/markdown"])
         fmt = "markdown" if preferred == "text/markdown" else "html"
-    body = Drawings(_finished(job_id)).report(fmt)
-    return body, 200, {"Content-Type": FORMATS[fmt]}
+    job = job_for_caller(job_id)
+    body = Drawings(job).report(fmt)
+    return body, 200, _headers(job, FORMATS[fmt])
 
 
 @blueprint.get("/<job_id>/plots/<name>")
 def job_plot(job_id: str, name: str) -> ResponseReturnValue:
     if name not in PLOTS:
         raise ApiError(404, "not_found", f"No plot {name[:50]!r}; there are {list(PLOTS)}.")
+    job = job_for_caller(job_id)
     try:
-        png = Drawings(_finished(job_id)).plot(name)
+        png = Drawings(job).plot(name)
     except plots.NoPlot as exc:
         raise ApiError(404, "not_found", str(exc)) from None
-    return png, 200, {"Content-Type": "image/png", "Cache-Control": "private, max-age=3600"}
+    return png, 200, _headers(job, "image/png")

@@ -51,6 +51,15 @@ def _content(job: JobRecord, best: TrialRecord | None, configuration: dict[str, 
     return {
         "title": f"tuneq job {job.name}",
         "facts": [
+            (
+                "Partial",
+                ""
+                if job.status.is_finished
+                else (
+                    f"the job is {job.status.value}: this is built from the {job.trials_finished} "
+                    "trials finished so far; the test scores and the model come when it ends"
+                ),
+            ),
             ("Job", job.id),
             ("Status", job.status.value),
             ("Objective", f"{objective.direction}imize {objective.metric}"),

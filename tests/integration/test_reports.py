@@ -1,9 +1,11 @@
-"""Reports and plots of real finished jobs: each plot a valid PNG of a sensible size, the HTML
-report with its trials table, Markdown by negotiation, and 404/409 (never 500) otherwise."""
+"""Reports and plots of real jobs: each plot a valid PNG of a sensible size, the HTML report with
+its trials table, Markdown by negotiation; while a job runs, the same built from the trials so
+far and marked partial; 404 (never 500) for what does not exist or apply."""
 
 from __future__ import annotations
 
 import struct
+import time
 from typing import Any
 
 import pytest
@@ -11,7 +13,7 @@ from flask.testing import FlaskClient
 
 from service.core.settings import Settings
 from service.core.store import JobStore
-from tests.helpers import api_client, stored_spec, wait_job
+from tests.helpers import api_client, stored_spec, synthetic_spec, wait_job
 
 pytestmark = pytest.mark.integration
 
@@ -76,13 +78,39 @@ def test_range_test_plot(
     assert png_size(response.data)[0] >= 300
 
 
-def test_unknown_or_unfinished_jobs(settings: Settings, store: JobStore) -> None:
+def test_unknown_jobs_and_plots_that_do_not_apply_yet(settings: Settings, store: JobStore) -> None:
     client = api_client(settings)
     unknown = "0" * 32
     assert client.get(f"/v1/jobs/{unknown}/report").status_code == 404
     assert client.get(f"/v1/jobs/{unknown}/plots/convergence").status_code == 404
-    running = store.jobs.create("acme", stored_spec())
-    for path in (f"/v1/jobs/{running}/report", f"/v1/jobs/{running}/plots/convergence"):
-        response = client.get(path)
-        assert response.status_code == 409, path
-        assert response.get_json()["error"]["code"] == "conflict"
+    queued = store.jobs.create("acme", stored_spec())
+    response = client.get(f"/v1/jobs/{queued}/plots/convergence")
+    assert response.status_code == 404  # no trial has finished yet: nothing to draw
+    assert "No trial finished" in response.get_json()["error"]["message"]
+    report = client.get(f"/v1/jobs/{queued}/report?format=markdown")
+    assert report.status_code == 200 and report.headers["X-Tuneq-Partial"] == "true"
+    assert "built from the 0 trials finished so far" in report.get_data(as_text=True)
+
+
+def test_a_running_jobs_report_and_plots_show_the_trials_so_far(
+    fast_settings: Settings, store: JobStore, workers: Any
+) -> None:
+    """A person watching a search gets the report and plots of what has finished, marked
+    partial and never cached; once the job ends, the full report."""
+    workers.start("w1")
+    client = api_client(fast_settings)
+    job_id = client.post("/v1/jobs", json=synthetic_spec(trials=8, sleep_s=1.0)).get_json()["id"]
+    deadline = time.monotonic() + 90
+    while store.jobs.get(job_id).trials_finished < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    plot = client.get(f"/v1/jobs/{job_id}/plots/convergence")
+    assert plot.status_code == 200 and png_size(plot.data)[0] >= 300
+    assert plot.headers["X-Tuneq-Partial"] == "true" and plot.headers["Cache-Control"] == "no-store"
+    report = client.get(f"/v1/jobs/{job_id}/report?format=markdown").get_data(as_text=True)
+    assert "**Partial**: the job is running" in report
+    assert wait_job(store, job_id, timeout_s=120).status.value == "succeeded"
+    final = client.get(f"/v1/jobs/{job_id}/report?format=markdown")
+    assert "X-Tuneq-Partial" not in final.headers
+    assert "Partial" not in final.get_data(as_text=True)
+    assert "private" in client.get(f"/v1/jobs/{job_id}/plots/convergence").headers["Cache-Control"]
