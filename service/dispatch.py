@@ -9,6 +9,7 @@ from service.core import keys
 from service.core.contract import (
     ROUTES,
     TASK_ADVANCE,
+    TASK_IMPORTANCE,
     TASK_WEBHOOK,
     celery_config,
     check_celery_config,
@@ -57,6 +58,10 @@ class Dispatcher:
         """Ask a control worker to deliver a finished job's webhook now (the sweep would
         otherwise pick it up within its interval)."""
         self._send(TASK_WEBHOOK, job_id)
+
+    def importance(self, job_id: str) -> None:
+        """Ask a control worker to compute the job's hyperparameter importance (cached)."""
+        self._send(TASK_IMPORTANCE, job_id)
 
     def _send(self, task: str, job_id: str) -> None:
         try:

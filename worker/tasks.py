@@ -7,6 +7,7 @@ loads the ML stack (only its forked children do).
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import socket
@@ -17,6 +18,7 @@ from celery import Task
 from service.core.contract import (
     TASK_ADVANCE,
     TASK_FINALIZE,
+    TASK_IMPORTANCE,
     TASK_RUN_TRIAL,
     TASK_SWEEP,
     TASK_WEBHOOK,
@@ -140,6 +142,22 @@ def deliver_webhook(job_id: str) -> None:
     except JobNotFound:
         return
     log.info("webhook for job %s: %s", job_id, result)
+
+
+@app.task(name=TASK_IMPORTANCE, **_RETRY)
+def compute_importance(job_id: str) -> None:
+    """The job's hyperparameter importance at its current version, for the API to serve."""
+    from worker.engine.importance import importance
+
+    store = job_store()
+    try:
+        job = store.jobs.get(job_id)
+    except JobNotFound:
+        return
+    version = job.render_version
+    if store.renders.get(job_id, "importance", version) is None:
+        found = importance(job.spec, store.trials.list(job_id))
+        store.renders.put(job_id, "importance", version, json.dumps(found).encode())
 
 
 @app.task(name=TASK_SWEEP, **_RETRY)

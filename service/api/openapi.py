@@ -42,6 +42,7 @@ _COMPONENTS = {
     "Cancel": schemas.CancelRequestSchema,
     "ModelImport": schemas.ModelImportSchema,
     "FamilyList": schemas.FamilyListSchema,
+    "Importance": schemas.ImportanceSchema,
 }
 
 

@@ -235,6 +235,16 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             },
         ],
     ),
+    ("/v1/jobs/{job_id}/importance", "get"): _op(
+        "How much each searched hyperparameter explains the objective (random-forest "
+        "permutation importance over the scored trials, cached per job version)",
+        {
+            **_ok("The shares (while the job runs, of the trials so far)", "Importance"),
+            202: {"description": "Being computed by a control worker; retry (Retry-After)"},
+        },
+        (404,),
+        parameters=[_JOB_ID],
+    ),
     ("/v1/jobs/{job_id}/plots/{name}", "get"): _op(
         "A PNG plot of a job (while it runs, of the trials so far: X-Tuneq-Partial: true)",
         {

@@ -5,9 +5,10 @@ partial (``X-Tuneq-Partial: true``, never cached by the client), so a person can
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from marshmallow import Schema, fields, validate
 
@@ -42,7 +43,7 @@ class Drawings:
     def __init__(self, job: JobRecord) -> None:
         self.job = job
         self.store: JobStore = current_app.extensions["tuneq.store"]
-        self.version = f"{job.status.value}.{job.trials_finished}.{job.best_trial}"
+        self.version = job.render_version
         self._trials: list[TrialRecord] | None = None
 
     @property
@@ -118,3 +119,26 @@ def job_plot(job_id: str, name: str) -> ResponseReturnValue:
     except plots.NoPlot as exc:
         raise ApiError(404, "not_found", str(exc)) from None
     return png, 200, _headers(job, "image/png")
+
+
+IMPORTANCE_WAIT_S = 5.0  # how long a request waits for a control worker to compute it
+
+
+@blueprint.get("/<job_id>/importance")
+def job_importance(job_id: str) -> ResponseReturnValue:
+    """How much each searched hyperparameter explains the objective, at the job's current
+    version: computed by a control worker (the API has no scikit-learn) and cached; 202 while
+    it is being computed."""
+    job = job_for_caller(job_id)
+    store: JobStore = current_app.extensions["tuneq.store"]
+    found = store.renders.get(job.id, "importance", job.render_version)
+    if found is None:
+        current_app.extensions["tuneq.dispatcher"].importance(job.id)
+        deadline = time.monotonic() + IMPORTANCE_WAIT_S
+        while found is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+            found = store.renders.get(job.id, "importance", job.render_version)
+    if found is None:
+        body = {"status": "computing", "job_id": job.id}
+        return jsonify(body), 202, {"Retry-After": "1", "Cache-Control": "no-store"}
+    return found, 200, _headers(job, "application/json")

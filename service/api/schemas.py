@@ -240,6 +240,16 @@ class FamilyListSchema(Schema):
     families = fields.List(fields.Nested(FamilySchema), required=True)
 
 
+class ImportanceSchema(Schema):
+    importance = fields.Dict(
+        keys=fields.String(), values=fields.Float(), required=True,
+        metadata={"description": "Searched name -> its share of the explained objective"},
+    )  # fmt: skip
+    trials = fields.Integer(required=True, metadata={"description": "Scored trials used"})
+    method = fields.String(required=True)
+    note = fields.String(metadata={"description": "Why there are no shares yet"})
+
+
 class ModelImportSchema(Schema):
     model = fields.Dict(
         required=True,

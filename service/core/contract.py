@@ -20,6 +20,7 @@ TASK_RUN_TRIAL = "tuneq.run_trial"
 TASK_FINALIZE = "tuneq.finalize"
 TASK_SWEEP = "tuneq.sweep"
 TASK_WEBHOOK = "tuneq.deliver_webhook"
+TASK_IMPORTANCE = "tuneq.importance"
 
 QUEUE_CONTROL = "control"
 QUEUE_TRIALS = "trials"
@@ -30,6 +31,7 @@ ROUTES = {
     TASK_FINALIZE: {"queue": QUEUE_TRIALS},
     TASK_SWEEP: {"queue": QUEUE_CONTROL},
     TASK_WEBHOOK: {"queue": QUEUE_CONTROL},
+    TASK_IMPORTANCE: {"queue": QUEUE_CONTROL},
 }
 
 

@@ -151,6 +151,12 @@ class JobRecord:
     webhook: WebhookState | None = None  # only with a callback URL
 
     @property
+    def render_version(self) -> str:
+        """What a report, a plot or the importance of the job is drawn from: it changes with
+        every finished trial, a new best and the job's status."""
+        return f"{self.status.value}.{self.trials_finished}.{self.best_trial}"
+
+    @property
     def task(self) -> str:
         return self.spec.task
 

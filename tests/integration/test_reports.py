@@ -114,3 +114,15 @@ def test_a_running_jobs_report_and_plots_show_the_trials_so_far(
     assert "X-Tuneq-Partial" not in final.headers
     assert "Partial" not in final.get_data(as_text=True)
     assert "private" in client.get(f"/v1/jobs/{job_id}/plots/convergence").headers["Cache-Control"]
+
+    # importance: computed by a control worker (202 meanwhile), then served from the cache
+    deadline = time.monotonic() + 60
+    response = client.get(f"/v1/jobs/{job_id}/importance")
+    while response.status_code == 202 and time.monotonic() < deadline:
+        time.sleep(float(response.headers["Retry-After"]))
+        response = client.get(f"/v1/jobs/{job_id}/importance")
+    assert response.status_code == 200, response.get_json()
+    found = response.get_json()
+    assert found["trials"] == 8 and set(found["importance"]) == {"learning_rate", "units"}
+    assert abs(sum(found["importance"].values()) - 1.0) < 1e-3
+    assert client.get(f"/v1/jobs/{job_id}/importance").get_json() == found  # cached
