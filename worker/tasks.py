@@ -124,6 +124,7 @@ def finalize(job_id: str) -> None:
         log.warning("finalize: job %s is gone", job_id)
         return
     deliver_webhook.apply_async(args=(job_id,))
+    compute_importance.apply_async(args=(job_id,))  # for the final report
 
 
 @app.task(name=TASK_WEBHOOK, **_RETRY)

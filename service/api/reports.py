@@ -5,6 +5,7 @@ partial (``X-Tuneq-Partial: true``, never cached by the client), so a person can
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Callable
 
@@ -18,6 +19,7 @@ from service.api.views import trial_configuration
 from service.core.records import JobRecord, TrialRecord, trial_numbered
 from service.core.store import JobStore
 from service.core.wire import PLOTS
+from service.dispatch import QueueUnavailable
 from service.reports import plots, report
 
 blueprint = Blueprint("reports", __name__, url_prefix="/v1/jobs")
@@ -81,16 +83,23 @@ class Drawings:
         return drawn
 
     def report(self, fmt: str) -> bytes:
+        found = self.store.renders.get(self.job.id, "importance", self.version)
+        importance = json.loads(found) if found is not None else None
+
         def draw() -> bytes:
             best = trial_numbered(self.trials, self.job.best_trial)
             config = trial_configuration(self.job, best) if best else {}
             drawn = self.all_plots()
             if fmt == "markdown":
-                body = report.markdown(self.job, best, config, self.trials, list(drawn))
+                body = report.markdown(self.job, best, config, self.trials, list(drawn), importance)
             else:
-                body = report.html_report(self.job, best, config, self.trials, drawn)
+                body = report.html_report(self.job, best, config, self.trials, drawn, importance)
             return body.encode()
 
+        if importance is None:  # asked for now, so a later report has it; this one not kept
+            with contextlib.suppress(QueueUnavailable):  # the report does not need the broker
+                current_app.extensions["tuneq.dispatcher"].importance(self.job.id)
+            return draw()
         return self.cached(f"report:{fmt}", draw)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Mapping
 from typing import Any
 
 from service.core.records import JobRecord, TrialRecord
@@ -103,12 +104,24 @@ def _trial_rows(job: JobRecord, trials: list[TrialRecord]) -> tuple[list[str], l
     return header, rows
 
 
+def _shares(importance: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """Each searched name's share of the explained objective, largest first, as percentages."""
+    found = (importance or {}).get("importance") or {}
+    return [(str(n), f"{100 * float(s):.0f} %") for n, s in found.items()]
+
+
+def _method(importance: Mapping[str, Any] | None) -> str:
+    found = importance or {}
+    return f"{str(found.get('method', '')).capitalize()} ({found.get('trials', 0)} trials)."
+
+
 def markdown(
     job: JobRecord,
     best: TrialRecord | None,
     configuration: dict[str, Any],
     trials: list[TrialRecord],
     plots: list[str],
+    importance: Mapping[str, Any] | None = None,
 ) -> str:
     c = _content(job, best, configuration)
     out = [f"# {_md(c['title'])}", ""]
@@ -127,6 +140,10 @@ def markdown(
         out += ["", f"## Diagnosis: {_md(d.get('label', ''))}", ""]
         out += [f"- {_md(e)}" for e in d.get("evidence", [])]
         out += ["", "Advice:", ""] + [f"- {_md(a)}" for a in d.get("advice", [])]
+    if shares := _shares(importance):
+        out += ["", "## Hyperparameter importance", "", f"{_md(_method(importance))}", ""]
+        out += ["| hyperparameter | share |", "|---|---|"]
+        out += [f"| {_md(name)} | {share} |" for name, share in shares]
     header, rows = _trial_rows(job, trials)
     out += ["", "## Trials (best first)", "", "| " + " | ".join(map(_md, header)) + " |"]
     out.append("|" + "---|" * len(header))
@@ -158,6 +175,7 @@ def html_report(
     configuration: dict[str, Any],
     trials: list[TrialRecord],
     plots: dict[str, bytes],
+    importance: Mapping[str, Any] | None = None,
 ) -> str:
     c = _content(job, best, configuration)
     parts = [
@@ -191,6 +209,10 @@ def html_report(
         parts.append("</ul><p>Advice:</p><ul>")
         parts += [f"<li>{html.escape(str(a))}</li>" for a in d.get("advice", [])]
         parts.append("</ul>")
+    if shares := _shares(importance):
+        parts += ["<h2>Hyperparameter importance</h2>",
+                  f"<p>{html.escape(_method(importance))}</p>",
+                  _table(["hyperparameter", "share"], [[n, s] for n, s in shares])]  # fmt: skip
     header, rows = _trial_rows(job, trials)
     parts += ["<h2>Trials (best first)</h2>", _table(header, rows, "trials")]
     if plots:

@@ -126,3 +126,5 @@ def test_a_running_jobs_report_and_plots_show_the_trials_so_far(
     assert found["trials"] == 8 and set(found["importance"]) == {"learning_rate", "units"}
     assert abs(sum(found["importance"].values()) - 1.0) < 1e-3
     assert client.get(f"/v1/jobs/{job_id}/importance").get_json() == found  # cached
+    report = client.get(f"/v1/jobs/{job_id}/report?format=markdown").get_data(as_text=True)
+    assert "## Hyperparameter importance" in report and "| learning\\_rate |" in report
