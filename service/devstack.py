@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from service.core.settings import Settings
-from service.core.store import reachable
+from service.core.store import JobStore, reachable
 
 if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
@@ -170,6 +170,9 @@ def dev_stack(
             redis_port = free_port()
             redis_proc = start_redis(redis_port, data_dir() / "redis")
             settings = dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{redis_port}/0")
+            # This Redis is ours and every process on it is started here, by this version: the
+            # fingerprint an earlier version left in its data would only refuse them all.
+            JobStore.from_url(settings.redis_url).fleet.forget_fingerprint()
             log.info(
                 "started embedded Redis on port %s (data in %s)", redis_port, data_dir() / "redis"
             )

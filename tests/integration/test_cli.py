@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from service.client import Client, ConnectionFailed, Unauthorized
+from service.core import keys
 from service.core.store import JobStore
-from service.devstack import free_port, redis_reachable
+from service.devstack import free_port, redis_reachable, start_redis, stop_process
 from tests.helpers import alive
 
 pytestmark = pytest.mark.integration
@@ -41,6 +43,12 @@ def start_dev(env: dict[str, str], port: int, out_path: Path) -> subprocess.Pope
 
 
 def test_dev_stack_with_embedded_redis(tmp_path: Path, spec: dict[str, Any]) -> None:
+    """Also after an upgrade: the embedded Redis keeps its data between runs, and with it the
+    broker-options fingerprint of the version that ran before, which every process of this
+    version would refuse."""
+    earlier = start_redis(port := free_port(), tmp_path / "tuneq" / "redis")
+    redis.Redis(port=port).set(keys.broker_options(), "the options of an earlier version")
+    stop_process(earlier)
     api_port = free_port()
     env = {
         **os.environ,

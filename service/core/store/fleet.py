@@ -53,6 +53,11 @@ class RedisFleet:
                 live[name] = {**json.loads(raw), "workers": count}
         return live
 
+    def forget_fingerprint(self) -> None:
+        """Drop the deployment's broker-options fingerprint (for a stack that starts all its
+        processes itself: the next one to start sets it anew)."""
+        self._redis.delete(keys.broker_options())
+
     def shared_fingerprint(self, mine: str) -> str:
         """The broker-options fingerprint of the deployment: the first process to start sets
         it; every later one compares its own against what this returns."""
