@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from service.core.vocabulary import HYPERPARAMETERS, Hyperparameter, Vocabulary
+from service.core.vocabulary import HYPERPARAMETERS, Hyperparameter, Vocabulary, training_knobs
 
 ENTRY_POINT_GROUP = "tuneq.families"
 FAMILY_NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
@@ -45,8 +45,7 @@ class FamilyDefinition:
     @functools.cached_property
     def vocabulary(self) -> Vocabulary:
         """The training knobs every model has, and this family's own hyperparameters."""
-        knobs = {n: hp for n, hp in HYPERPARAMETERS.items() if not hp.builtin and not hp.families}
-        return {**knobs, **{hp.name: hp for hp in self.hyperparameters}}
+        return {**training_knobs(), **{hp.name: hp for hp in self.hyperparameters}}
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -225,6 +225,13 @@ Vocabulary = Mapping[str, Hyperparameter]
 """The names a job may search or fix: ``HYPERPARAMETERS``, or for a declared model the training
 knobs and its own slots (``service.core.architecture.slots``)."""
 
+
+def training_knobs() -> dict[str, Hyperparameter]:
+    """The names that apply to any model, however it is shaped (optimizer, schedule, L1/L2,
+    batch size...): a declared model's and an operator family's vocabulary start from these."""
+    return {n: hp for n, hp in HYPERPARAMETERS.items() if not hp.builtin and hp.families is None}
+
+
 _DEFAULTS = {name: hp.default for name, hp in HYPERPARAMETERS.items()}
 
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {

@@ -17,7 +17,7 @@ from typing import Any
 
 from service.core.architecture.allowlist import LAYER_TYPES, Arg
 from service.core.architecture.declared import MAX_REPEAT, Architecture, Repeat, Slot
-from service.core.vocabulary import HYPERPARAMETERS, Condition, Hyperparameter, Vocabulary
+from service.core.vocabulary import Condition, Hyperparameter, Vocabulary, training_knobs
 
 _COUNT = Arg("int", low=0, high=MAX_REPEAT)
 GROUP = "declared model"
@@ -51,11 +51,6 @@ def uses(architecture: Architecture) -> dict[str, list[Use]]:
                 use = Use(f"{entry.path}.{name}", arg, repeat, within[-1] if within else None)
                 found.setdefault(value.name, []).append(use)
     return found
-
-
-def training_knobs() -> dict[str, Hyperparameter]:
-    """The vocabulary's names that apply to any declared model (not a built-in's shape)."""
-    return {n: hp for n, hp in HYPERPARAMETERS.items() if not hp.builtin and hp.families is None}
 
 
 @functools.lru_cache(maxsize=64)

@@ -163,10 +163,7 @@ def _input_shapes(data: Mapping[str, Any], shape: Shape) -> tuple[list[Shape], i
     info = data["dataset"].info
     dense, columns, rows = info.embedding
     space, fixed = data["search_space"], data["fixed"]
-    encoding = space.get("categorical_encoding")
-    reachable = (
-        encoding.choices or () if encoding is not None else (fixed.get("categorical_encoding"),)
-    )
+    reachable = reachable_encodings(data)
     if not columns or "embedding" not in reachable:
         return [shape], 0
     searched = space.get("embedding_dim")
@@ -178,6 +175,15 @@ def _input_shapes(data: Mapping[str, Any], shape: Shape) -> tuple[list[Shape], i
     widths = [(dense + columns * int(d),) for d in dims]
     embedded = rows * max(int(d) for d in dims)
     return ([shape] if "one_hot" in reachable else []) + widths, embedded
+
+
+def reachable_encodings(data: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The ``categorical_encoding`` values a spec's trials can use: the searched choices, or the
+    fixed value (None: the default)."""
+    encoding = data["search_space"].get("categorical_encoding")
+    if encoding is not None:
+        return tuple(encoding.choices or ())
+    return (data["fixed"].get("categorical_encoding"),)
 
 
 def _output_problem(architecture: Architecture, info: Any) -> tuple[str, str] | None:

@@ -13,7 +13,6 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from service.core.architecture.slots import training_knobs
 from service.core.families import BUILTIN_NAMES
 from service.core.spec.suggest import did_you_mean
 from service.core.spec.types import (
@@ -24,7 +23,7 @@ from service.core.spec.types import (
     DimensionType,
 )
 from service.core.strict_fields import Scalar, StrictBoolean, StrictInteger, StrictNumber
-from service.core.vocabulary import HYPERPARAMETERS, Hyperparameter
+from service.core.vocabulary import HYPERPARAMETERS, Hyperparameter, training_knobs
 
 
 def _known(data: Any) -> Mapping[str, Hyperparameter] | None:

@@ -20,6 +20,7 @@ from service.core.spec.declared_rules import (
     OWN,
     check_declared,
     check_own_names,
+    reachable_encodings,
     spec_vocabulary,
 )
 from service.core.spec.grid import MAX_GRID_POINTS, distinct_grid_size, grid_size
@@ -137,13 +138,11 @@ def input_shape(
             f"Dataset '{info.name}' is a table with string, boolean or empty cells; its columns "
             "are not a sequence or an image. Use the mlp family."
         )
-    if family == ModelFamily.PLUGIN:  # like a declared model's, without input_shape
-        image = None if info.tabular else info.image_shape
-        return (*image, 1) if image and len(image) == 2 else (image or (info.n_features,))
     if family == ModelFamily.DECLARED and given and math.prod(given) != info.n_features:
         return f"{list(given)} holds {math.prod(given)} values; each sample has {info.n_features}."
-    if family == ModelFamily.DECLARED and not given:
-        # an image dataset's declared model starts from its images, anything else from rows
+    if family in (ModelFamily.DECLARED, ModelFamily.PLUGIN) and not given:
+        # a declared model or an operator's family starts from an image dataset's images,
+        # anything else from rows (a family takes no input_shape)
         image = None if info.tabular else info.image_shape
         return (*image, 1) if image and len(image) == 2 else (image or (info.n_features,))
     if family == ModelFamily.DECLARED and info.tabular:
@@ -169,10 +168,7 @@ def _largest_embedded(data: dict[str, Any], info: DatasetInfo) -> int:
     the space never embeds): each categorical column enters as ``embedding_dim`` values."""
     dense, columns, rows = info.embedding
     space, fixed = data["search_space"], data["fixed"]
-    encoding = space.get("categorical_encoding")
-    if not columns or "embedding" not in (
-        encoding.choices or () if encoding is not None else (fixed.get("categorical_encoding"),)
-    ):
+    if not columns or "embedding" not in reachable_encodings(data):
         return 0
     searched = space.get("embedding_dim")
     dim = int(
