@@ -11,7 +11,7 @@ from flask.json.provider import DefaultJSONProvider
 from flask.typing import ResponseReturnValue
 
 from service import metrics
-from service.api import auth, datasets, docs, events, jobs, models, openapi, reports
+from service.api import auth, datasets, docs, events, jobs, models, openapi, reports, ui
 from service.api.errors import ApiError, register_error_handlers
 from service.core.logs import log_context
 from service.core.settings import Settings
@@ -67,6 +67,7 @@ def create_app(
     app.register_blueprint(models.families_blueprint)
     app.register_blueprint(openapi.blueprint)
     app.register_blueprint(docs.blueprint)
+    app.register_blueprint(ui.blueprint)
 
     @app.get("/healthz")
     def healthz() -> ResponseReturnValue:

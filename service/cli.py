@@ -54,7 +54,8 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with dev_stack(settings, args.host, args.port, worker_loglevel="INFO") as (used, url):
             print(
-                f"tuneq dev: API on {url}  (Redis {used.redis_url}); Ctrl-C stops everything",
+                f"tuneq dev: API on {url}, dashboard {url}/ui  (Redis {used.redis_url}); "
+                "Ctrl-C stops everything",
                 flush=True,
             )
             while True:
@@ -111,14 +112,14 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             print(
                 f"Submitted job {job.id} ({spec.get('name', 'unnamed')}): "
                 f"{search.get('max_trials', 20)} trials, {search.get('strategy', 'bayesian')} "
-                "search",
+                f"search. Watch it live: {url}/ui#/jobs/{job.id}",
                 flush=True,
             )
             final = client.wait(job.id, timeout_s=args.timeout, on_progress=ProgressPrinter())
             print(summary(final.raw))
             print(
-                f"\nLook at it again: run `tuneq dev` (it serves this job, on the same Redis), "
-                f"then `tuneq report {job.id} --out report/` or `tuneq trials {job.id}`."
+                f"\nLook at it again: run `tuneq dev` (it serves this job, on the same Redis) "
+                f"and open /ui#/jobs/{job.id}, or `tuneq report {job.id} --out report/`."
             )
             return 0 if final.status == "succeeded" else 1
     except KeyboardInterrupt:

@@ -3,7 +3,8 @@
 The tenant the key belongs to is put on ``flask.g.tenant``; every resource lookup filters by it,
 so another tenant's job or dataset answers 404, exactly as one that does not exist. Public:
 the health probes, the metrics scrape and the API's own description (they hold no tenant data;
-the description must be readable before one has a key). The request is counted against the
+the description must be readable before one has a key) and the dashboard's static files (the
+page asks for a key and sends it with each call it makes). The request is counted against the
 key's budget in the same round trip that finds the key (``ratelimit``).
 
 Turning authentication off (``TUNEQ_AUTH_DISABLED``) is for a developer's laptop: every request
@@ -34,6 +35,9 @@ PUBLIC_ENDPOINTS = frozenset(
         "openapi.openapi_document",
         "docs.docs",
         "docs.assets",
+        "ui.root",
+        "ui.index",
+        "ui.asset",
     }
 )
 

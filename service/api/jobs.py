@@ -20,6 +20,7 @@ from service.api.auth import current_tenant, key_to_check, tenant_from_read
 from service.api.errors import ApiError
 from service.api.schemas import CancelRequestSchema
 from service.api.views import job_summary, job_view, trial_view
+from service.api.yaml_body import YAML_TYPES, load_yaml
 from service.core.records import JobRecord, JobStatus, WebhookStatus
 from service.core.store import JobNotFound, JobStore
 from service.dispatch import Dispatcher, QueueUnavailable
@@ -40,12 +41,17 @@ def _dispatcher() -> Dispatcher:
     return current_app.extensions["tuneq.dispatcher"]
 
 
-def json_body(what: str = "the job") -> Any:
-    """The request's JSON body: 415 unless it says ``application/json``, 413 over the limit
-    (a chunked body too: the server's stream stops at the limit without saying so)."""
-    if not request.is_json:
+def json_body(what: str = "the job", *, yaml_too: bool = False) -> Any:
+    """The request's JSON body (or YAML one, where ``yaml_too``): 415 for another type, 413
+    over the limit (a chunked body too: the server's stream stops at the limit without saying
+    so)."""
+    is_yaml = yaml_too and request.mimetype in YAML_TYPES
+    if not (request.is_json or is_yaml):
+        also = " or YAML (application/yaml)" if yaml_too else ""
         raise ApiError(
-            415, "unsupported_media_type", f"Send {what} as JSON (Content-Type: application/json)."
+            415,
+            "unsupported_media_type",
+            f"Send {what} as JSON (Content-Type: application/json){also}.",
         )
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     raw = request.get_data(cache=False)
@@ -53,6 +59,8 @@ def json_body(what: str = "the job") -> Any:
         raise ApiError(413, "payload_too_large", f"The body is over the {limit:,}-byte limit.")
     if not raw.strip():
         raise ApiError(400, "bad_request", "A JSON body is required.")
+    if is_yaml:
+        return load_yaml(raw)
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:
@@ -80,8 +88,9 @@ def job_for_caller(job_id: str) -> JobRecord:
 
 @blueprint.post("")
 def submit_job() -> ResponseReturnValue:
-    """Validate and enqueue a job. With ``Idempotency-Key``, a retry returns the same job."""
-    payload = json_body()
+    """Validate and enqueue a job (JSON, or YAML). With ``Idempotency-Key``, a retry returns
+    the same job."""
+    payload = json_body(yaml_too=True)
     key = request.headers.get("Idempotency-Key")
     if key is not None and not _IDEMPOTENCY_KEY.match(key):
         raise ApiError(

@@ -64,7 +64,11 @@ _JOB_ID = _path_id("job_id", "A job id (32 hex digits).")
 _DATASET_ID = _path_id("dataset_id", "A dataset id (64 hex digits).")
 _JSON_SPEC = {
     "required": True,
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobSpec"}}},
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/JobSpec"}},
+        # the same document in YAML (no anchors or aliases), as the dashboard's editor sends it
+        "application/yaml": {"schema": {"$ref": "#/components/schemas/JobSpec"}},
+    },
 }
 
 _PARTIAL = {
@@ -102,6 +106,23 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         (404,),
         public=True,
         parameters=[_path_id("filename", "A file of the Swagger UI bundle.")],
+    ),
+    ("/", "get"): _op(
+        "Redirects to the dashboard",
+        {302: {"description": "To /ui"}},
+        public=True,
+    ),
+    ("/ui", "get"): _op(
+        "The dashboard (asks for an API key; served locally, no CDN)",
+        {200: {"description": "An HTML page", "content": {"text/html": {}}}},
+        public=True,
+    ),
+    ("/ui/{filename}", "get"): _op(
+        "The dashboard's scripts, styles and example specs",
+        {200: {"description": "A static file", "content": {"*/*": {}}}},
+        (404,),
+        public=True,
+        parameters=[_path_id("filename", "A file of the dashboard.")],
     ),
     ("/v1/jobs", "post"): _op(
         "Submit a tuning job",

@@ -1,0 +1,178 @@
+// The API as the page uses it: the tenant's key from this tab's session storage, sent as
+// `Authorization: Bearer` (no cookies, so no CSRF surface), one error shape, and a job's
+// server-sent events read through fetch (EventSource cannot send the key).
+
+const KEY = "tuneq.api-key";
+
+export const auth = {
+  key: () => sessionStorage.getItem(KEY),
+  set: (key) => sessionStorage.setItem(KEY, key),
+  forget: () => sessionStorage.removeItem(KEY),
+};
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    const error = (body && body.error) || {};
+    super(error.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = error.code || "error";
+    this.fields = error.fields || {};
+  }
+}
+
+function headers(extra = {}) {
+  const out = { ...extra };
+  const key = auth.key();
+  if (key) out.Authorization = `Bearer ${key}`;
+  return out;
+}
+
+// A request; answers the parsed JSON (or the Response with raw), throws ApiError on a 4xx/5xx.
+export async function api(path, { method = "GET", json, body, type, raw = false } = {}) {
+  const extra = {};
+  if (json !== undefined) {
+    extra["Content-Type"] = "application/json";
+    body = JSON.stringify(json);
+  } else if (type) {
+    extra["Content-Type"] = type;
+  }
+  const response = await fetch(path, { method, headers: headers(extra), body, cache: "no-store" });
+  if (response.status === 401) window.dispatchEvent(new CustomEvent("tuneq:unauthorized"));
+  if (!response.ok) {
+    let parsed = null;
+    try {
+      parsed = await response.json();
+    } catch {
+      parsed = null;
+    }
+    throw new ApiError(response.status, parsed);
+  }
+  if (raw) return response;
+  if (response.status === 204) return null;
+  return response.json();
+}
+
+// Save what a route answers as a file (the model, the report): fetched with the key, then
+// handed to the browser as a download.
+export async function download(path, fallbackName) {
+  const response = await api(path, { raw: true });
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const named = /filename="([^"]+)"/.exec(disposition);
+  const url = URL.createObjectURL(await response.blob());
+  const link = Object.assign(document.createElement("a"), {
+    href: url,
+    download: named ? named[1] : fallbackName,
+  });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
+
+function parseEvent(block) {
+  const event = { kind: "message", id: null, data: "" };
+  let seen = false;
+  for (const line of block.split("\n")) {
+    if (!line || line.startsWith(":")) continue;
+    const at = line.indexOf(":");
+    const field = at < 0 ? line : line.slice(0, at);
+    const value = at < 0 ? "" : line.slice(at + 1).replace(/^ /, "");
+    if (field === "event") event.kind = value;
+    else if (field === "id") event.id = value;
+    else if (field === "data") event.data += value;
+    seen = true;
+  }
+  if (!seen) return null;
+  try {
+    event.data = JSON.parse(event.data);
+  } catch {
+    /* a data line that is not JSON stays text */
+  }
+  return event;
+}
+
+const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+
+// Follow a job's events until it finishes or `stop()` is called. Reconnects resume after the
+// last event seen (Last-Event-ID), so nothing is missed. Where a stream is refused (this key
+// holds its most, or the server does), it long-polls the job instead (`?wait=` with its ETag:
+// one request per change) and calls onEvent({kind: "poll"}) on each change.
+export function follow(jobId, onEvent) {
+  let stopped = false;
+  let controller = null;
+  let last = null;
+  const finished = (status) => ["succeeded", "failed", "cancelled"].includes(status);
+  async function once() {
+    controller = new AbortController();
+    const extra = last ? { "Last-Event-ID": last } : {};
+    const response = await fetch(`/v1/jobs/${jobId}/events`, {
+      headers: headers(extra),
+      signal: controller.signal,
+      cache: "no-store",
+    });
+    if (response.status === 429 || response.status === 503) return "refused";
+    if (!response.ok) return "gone";
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return "ended";
+      buffer += value.replace(/\r\n/g, "\n");
+      let at;
+      while ((at = buffer.indexOf("\n\n")) >= 0) {
+        const event = parseEvent(buffer.slice(0, at));
+        buffer = buffer.slice(at + 2);
+        if (!event) continue;
+        if (event.id) last = event.id;
+        onEvent(event);
+        if ((event.kind === "job_status" || event.kind === "snapshot") && finished(event.data.status)) {
+          return "finished";
+        }
+      }
+    }
+  }
+  async function longPoll() {
+    let tag = null;
+    while (!stopped) {
+      controller = new AbortController();
+      try {
+        const extra = tag ? { "If-None-Match": tag } : {};
+        const response = await fetch(`/v1/jobs/${jobId}?wait=20`, {
+          headers: headers(extra),
+          signal: controller.signal,
+          cache: "no-store",
+        });
+        if (response.status === 200) {
+          tag = response.headers.get("ETag");
+          const job = await response.json();
+          onEvent({ kind: "poll", data: job });
+          if (finished(job.status)) return;
+        } else if (response.status !== 304) {
+          await sleep(2000);
+        }
+      } catch {
+        if (!stopped) await sleep(2000);
+      }
+    }
+  }
+  (async () => {
+    while (!stopped) {
+      let outcome;
+      try {
+        outcome = await once();
+      } catch {
+        outcome = stopped ? "finished" : "error";
+      }
+      if (outcome === "finished" || outcome === "gone") return;
+      if (outcome === "refused") {
+        await longPoll();
+        return;
+      }
+      await sleep(1000);
+    }
+  })();
+  return () => {
+    stopped = true;
+    if (controller) controller.abort();
+  };
+}
