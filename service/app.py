@@ -13,7 +13,8 @@ from flask.typing import ResponseReturnValue
 from service import metrics
 from service.api import auth, datasets, docs, events, jobs, models, openapi, reports, ui
 from service.api.errors import ApiError, register_error_handlers
-from service.core.logs import log_context
+from service.api.job_views import JobViews
+from service.core.logs import pop_context, push_context
 from service.core.settings import Settings
 from service.core.store import HEARTBEAT_S, JobStore
 from service.dispatch import Dispatcher
@@ -56,6 +57,7 @@ def create_app(
         stream_connections=settings.streams_per_process,
     )
     app.extensions["tuneq.dispatcher"] = dispatcher or Dispatcher(settings)
+    app.extensions["tuneq.job_views"] = JobViews()
     register_error_handlers(app)
     auth.install(app)
     metrics.install(app, app.extensions["tuneq.store"])
@@ -99,14 +101,13 @@ def create_app(
     def _log_ids() -> None:
         ids = {k: v for k, v in (request.view_args or {}).items() if k.endswith("_id")}
         if ids:  # the request's log lines carry the job or dataset id
-            g.log_context = log_context(**ids)
-            g.log_context.__enter__()
+            g.log_token = push_context(**ids)
 
     @app.teardown_request
     def _end_log_ids(error: BaseException | None) -> None:
-        context = g.pop("log_context", None)
-        if context is not None:
-            context.__exit__(None, None, None)
+        token = g.pop("log_token", None)
+        if token is not None:
+            pop_context(token)
 
     logging.getLogger("tuneq").setLevel(logging.INFO)
     return app

@@ -18,6 +18,7 @@ from marshmallow import Schema, fields, validate
 from service import submit
 from service.api.auth import current_tenant, key_to_check, tenant_from_read
 from service.api.errors import ApiError
+from service.api.job_views import JobViews, RenderedJob
 from service.api.schemas import CancelRequestSchema
 from service.api.views import job_summary, job_view, trial_view
 from service.api.yaml_body import YAML_TYPES, load_yaml
@@ -206,15 +207,29 @@ class JobQuery(Schema):
 
 def _job_state(job_id: str) -> tuple[str, str, bool]:
     """The job's view as JSON, its entity tag, and whether it is finished: one round trip to
-    Redis, which checks the caller's key too (``KEY_CHECKED_BY_READ``)."""
-    read = _store().jobs.read(job_id if _JOB_ID.match(job_id) else "-", *key_to_check())
+    Redis, which checks the caller's key too (``KEY_CHECKED_BY_READ``), and no rendering when
+    the job is as this process last rendered it (``job_views``)."""
+    views: JobViews = current_app.extensions["tuneq.job_views"]
+    held = views.get(job_id)
+    read = _store().jobs.read(
+        job_id if _JOB_ID.match(job_id) else "-", *key_to_check(), held.tag if held else None
+    )
     tenant = tenant_from_read(read)
+    if read.unchanged and held is not None:
+        if held.tenant != tenant:
+            raise JobNotFound(job_id)
+        return held.body, held.etag, held.finished
     job = read.job
-    if job is None or job.tenant != tenant:
+    if job is None:
+        views.drop(job_id)
+        raise JobNotFound(job_id)
+    if job.tenant != tenant:
         raise JobNotFound(job_id)
     body = current_app.json.dumps(job_view(job, read.best), separators=(",", ":"))
     tag = hashlib.sha256(body.encode()).hexdigest()[:32]
-    return body, tag, job.status.is_finished
+    finished = job.status.is_finished
+    views.put(job_id, RenderedJob(read.tag, job.tenant, body, tag, finished))
+    return body, tag, finished
 
 
 _JOB_QUERY = JobQuery()

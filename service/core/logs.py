@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
@@ -22,11 +22,21 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 @contextlib.contextmanager
 def log_context(**fields: Any) -> Iterator[None]:
-    token = _CONTEXT.set({**_CONTEXT.get(), **fields})
+    token = push_context(**fields)
     try:
         yield
     finally:
-        _CONTEXT.reset(token)
+        pop_context(token)
+
+
+def push_context(**fields: Any) -> Token[dict[str, Any]]:
+    """``log_context`` for code that starts and ends it in two places (a request's hooks),
+    without a generator per request."""
+    return _CONTEXT.set({**_CONTEXT.get(), **fields})
+
+
+def pop_context(token: Token[dict[str, Any]]) -> None:
+    _CONTEXT.reset(token)
 
 
 class ContextFilter(logging.Filter):

@@ -88,6 +88,12 @@ def one_stream_stack(fast_settings: Settings, workers: Workers) -> Iterator[Stac
 
 
 @pytest.fixture
+def open_stack(fast_settings: Settings, workers: Workers) -> Iterator[Stack]:
+    """A stack without authentication, as ``tuneq dev`` runs it."""
+    yield from _stack(dataclasses.replace(fast_settings, auth_disabled=True), workers)
+
+
+@pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """A fresh tab (its own session storage) that fails the test on any script error."""
     context = browser.new_context(viewport={"width": 1200, "height": 1400})

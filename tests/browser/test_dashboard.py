@@ -259,3 +259,14 @@ def test_a_page_refused_a_stream_long_polls_and_stays_live(
     finally:
         context.close()
         stack.call("POST", f"/v1/jobs/{first}/cancel", {"refit": False})
+
+
+def test_without_authentication_no_key_is_asked(page: Any, open_stack: Stack) -> None:
+    stack = open_stack
+    job = stack.call("POST", "/v1/jobs", watched_spec(3, 0.1, "on-a-laptop"))["id"]
+    page.goto(stack.url + "/ui")
+    expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+    expect(page.get_by_label("API key")).to_have_count(0)
+    page.get_by_role("link", name="on-a-laptop").click()
+    expect(page).to_have_url(re.compile(f"#/jobs/{job}$"))
+    expect(page.locator("#job-status")).to_have_text("succeeded", timeout=30_000)

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import redis
 
+from service.app import create_app
 from service.core.records import JobStatus
 from service.core.settings import Settings
 from service.core.store import JobStore
@@ -110,3 +111,29 @@ def test_idempotency_key_returns_the_same_job(settings: Settings, spec: dict[str
     assert client.post("/v1/jobs", json=spec, headers=fresh).status_code == 202  # key released
     bad = client.post("/v1/jobs", json=spec, headers={"Idempotency-Key": "has space"})
     assert bad.status_code == 400
+
+
+def test_a_cached_view_is_never_stale_nor_another_tenants(
+    settings: Settings, spec: dict[str, Any]
+) -> None:
+    """One process serves both tenants, so the second reads through the first's cached view."""
+    app = create_app(settings)
+    keys = app.extensions["tuneq.store"].api_keys
+    mine = {"Authorization": f"Bearer {keys.create('acme')[1]}"}
+    theirs = {"Authorization": f"Bearer {keys.create('globex')[1]}"}
+    client = app.test_client()
+    job_id = client.post("/v1/jobs", json=spec, headers=mine).get_json()["id"]
+    first = client.get(f"/v1/jobs/{job_id}", headers=mine)
+    assert first.status_code == 200 and first.get_json()["status"] == "queued"
+    assert client.get(f"/v1/jobs/{job_id}", headers=theirs).status_code == 404
+    unchanged = {**mine, "If-None-Match": first.headers["ETag"]}
+    assert client.get(f"/v1/jobs/{job_id}", headers=unchanged).status_code == 304
+
+    client.post(f"/v1/jobs/{job_id}/cancel", json={"refit": False}, headers=mine)
+    after = client.get(f"/v1/jobs/{job_id}", headers=unchanged)
+    assert after.status_code == 200 and after.get_json()["status"] == "cancelled"
+    assert after.headers["ETag"] != first.headers["ETag"]
+    assert client.get(f"/v1/jobs/{job_id}", headers=theirs).status_code == 404
+
+    assert client.delete(f"/v1/jobs/{job_id}", headers=mine).status_code == 204
+    assert client.get(f"/v1/jobs/{job_id}", headers=mine).status_code == 404

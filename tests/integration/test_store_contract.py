@@ -271,6 +271,18 @@ def test_read_job_is_the_job_its_best_trial_and_the_key_in_one_read(
 
     unknown = store.jobs.read("0" * 32, digest("tq_unknown"))
     assert (unknown.job, unknown.best, unknown.key_digest, unknown.key_tenant) == (None,) * 4
+    assert unknown.tag == "" and not unknown.unchanged
+
+    # With the tag of the last read: nothing sent back while nothing changed, the key still
+    # checked; any change to the job, its status log or its best trial makes a new tag.
+    again = store.jobs.read(job_id, digest(key), None, read.tag)
+    assert again.unchanged and again.job is None and again.best is None
+    assert (again.tag, again.key_tenant) == (read.tag, "t1")
+    store.jobs.set_stop_reason(job_id, "budget")
+    changed = store.jobs.read(job_id, None, None, read.tag)
+    assert not changed.unchanged and changed.job is not None and changed.tag != read.tag
+    assert changed.job.stop_reason == "budget"
+    assert not store.jobs.read(job_id, None, None, "f" * 40).unchanged
 
 
 def test_the_fleets_demand_counts_live_leases_only(redis_store: JobStore) -> None:

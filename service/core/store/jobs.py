@@ -40,6 +40,10 @@ class JobRead:
     key_digest: str | None
     key_tenant: str | None
     verdict: Verdict = ALLOWED  # the request counted against the key's budget
+    # a digest of what the job's view is made from ('' when there is no job); ``unchanged``
+    # when it is the tag the caller sent, and the job and best were left out
+    tag: str = ""
+    unchanged: bool = False
 
 
 class RedisJobs:
@@ -140,20 +144,28 @@ class RedisJobs:
         return decode_job(raw, log, self._describe)
 
     def read(
-        self, job_id: str, key_digest: str | None = None, budget: Budget | None = None
+        self,
+        job_id: str,
+        key_digest: str | None = None,
+        budget: Budget | None = None,
+        known: str | None = None,
     ) -> JobRead:
         """The job with its best trial (without its curves) in one round trip; with
         ``key_digest``, also what the store holds for that API key, so a polled job is
         authenticated and read at once, and with ``budget`` the request counted against the
-        key. The job is None when it does not exist."""
+        key. The job is None when it does not exist. With ``known``, the tag of an earlier
+        read: when nothing changed since, the answer says ``unchanged`` and carries neither job
+        nor best (a poll of a quiet job sends and decodes almost nothing)."""
         job_keys = [keys.job(job_id), keys.status_log(job_id)]
-        args: list[object] = [keys.trial_prefix(job_id)]
+        args: list[object] = [keys.trial_prefix(job_id), known or ""]
         if key_digest is not None:
             job_keys.append(keys.api_key(key_digest))
             if budget is not None and budget.most > 0:
                 job_keys.append(keys.rate(caller(key_digest)))
                 args += budget.args()
-        raw, log, best, key, verdict = self._conn.script(scripts.READ_JOB)(keys=job_keys, args=args)
+        script = self._conn.script(scripts.READ_JOB)
+        raw, log, best, key, verdict, tag = script(keys=job_keys, args=args)
+        unchanged = bool(known) and tag == known
         pairs = dict(zip(raw[::2], raw[1::2], strict=True))
         trial = dict(zip(best[::2], best[1::2], strict=True))
         return JobRead(
@@ -162,6 +174,8 @@ class RedisJobs:
             key_digest=key[0] if key else None,
             key_tenant=key[1] if key else None,
             verdict=Verdict.from_reply(verdict),
+            tag=tag,
+            unchanged=unchanged,
         )
 
     def page(

@@ -279,12 +279,14 @@ return 0
 """
 
 # KEYS: job, status log, and optionally an API key's record and its request counter.
-# ARGV: trial key prefix, then (with a counter) the request's cost, the most per window and the
-# window (ms). One round trip for the job as the API shows it: the job, its status log, its
-# best trial without the curves (the view does not show them), the key's stored digest and
-# tenant, and the request counted against the key (only when the key exists): {allowed, ms
-# until the window ends}. The key's keys lie outside the job's hash slot: right for one Redis
-# (and Sentinel), which is what tuneq runs on, not for Redis Cluster.
+# ARGV: trial key prefix, the tag the caller last read ('' for none), then (with a counter) the
+# request's cost, the most per window and the window (ms). One round trip for the job as the
+# API shows it: the job, its status log, its best trial without the curves (the view does not
+# show them), the key's stored digest and tenant, the request counted against the key (only
+# when the key exists): {allowed, ms until the window ends}, and the tag: a digest of all that
+# the view is made from. When it is the tag the caller sent, the job's parts come back empty:
+# the caller still holds what they would render to. The key's keys lie outside the job's hash
+# slot: right for one Redis (and Sentinel), which is what tuneq runs on, not for Redis Cluster.
 READ_JOB = _lua(
     """
 local job = redis.call('HGETALL', KEYS[1])
@@ -304,9 +306,12 @@ local key = {}
 local verdict = {1, 0}
 if KEYS[3] then key = redis.call('HMGET', KEYS[3], 'digest', 'tenant') end
 if KEYS[4] and key[1] then
-  verdict = take(KEYS[4], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+  verdict = take(KEYS[4], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
 end
-return {job, log, best, key, verdict}
+local tag = ''
+if #job > 0 then tag = redis.sha1hex(cjson.encode({job, log, best})) end
+if tag ~= '' and tag == ARGV[2] then return {{}, {}, {}, key, verdict, tag} end
+return {job, log, best, key, verdict, tag}
 """,
     "take",
 )
