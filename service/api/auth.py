@@ -37,6 +37,7 @@ PUBLIC_ENDPOINTS = frozenset(
         "docs.assets",
         "ui.root",
         "ui.index",
+        "ui.index_slash",
         "ui.asset",
     }
 )

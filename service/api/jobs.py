@@ -265,6 +265,15 @@ def list_trials(job_id: str) -> ResponseReturnValue:
     return jsonify({"job_id": job.id, "trials": [trial_view(t) for t in trials]})
 
 
+@blueprint.get("/<job_id>/trials/<int:number>")
+def get_trial(job_id: str, number: int) -> ResponseReturnValue:
+    job = job_for_caller(job_id)
+    trial = _store().trials.get(job.id, number) if number < job.trials_created else None
+    if trial is None:
+        raise ApiError(404, "not_found", f"The job has no trial {number}.")
+    return jsonify(trial_view(trial))
+
+
 @blueprint.get("/<job_id>/model")
 def download_model(job_id: str) -> ResponseReturnValue:
     """The refit best model as a ``.keras`` file (feature scaling built in, no optimizer)."""

@@ -35,6 +35,7 @@ _COMPONENTS = {
     "Job": schemas.JobSchema,
     "JobList": schemas.JobListSchema,
     "TrialList": schemas.TrialListSchema,
+    "Trial": schemas.TrialSchema,
     "Dataset": schemas.DatasetSchema,
     "DatasetList": schemas.DatasetListSchema,
     "Health": schemas.HealthSchema,

@@ -117,6 +117,9 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         {200: {"description": "An HTML page", "content": {"text/html": {}}}},
         public=True,
     ),
+    ("/ui/", "get"): _op(
+        "Redirects to the dashboard", {302: {"description": "To /ui"}}, public=True
+    ),
     ("/ui/{filename}", "get"): _op(
         "The dashboard's scripts, styles and example specs",
         {200: {"description": "A static file", "content": {"*/*": {}}}},
@@ -208,6 +211,21 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ),
     ("/v1/jobs/{job_id}/trials", "get"): _op(
         "Every trial of a job", _ok("The trials", "TrialList"), (404,), parameters=[_JOB_ID]
+    ),
+    ("/v1/jobs/{job_id}/trials/{number}", "get"): _op(
+        "One trial of a job (what a live view fetches when a trial finishes)",
+        _ok("The trial", "Trial"),
+        (404,),
+        parameters=[
+            _JOB_ID,
+            {
+                "name": "number",
+                "in": "path",
+                "required": True,
+                "description": "The trial's number (0 for the first).",
+                "schema": {"type": "integer", "minimum": 0},
+            },
+        ],
     ),
     ("/v1/jobs/{job_id}/cancel", "post"): _op(
         "Cancel a job (idempotent): stop now and ship the best so far, unless refit is false",

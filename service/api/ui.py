@@ -2,13 +2,15 @@
 
 The page holds no tenant data: it asks for an API key and calls the API like any client, so
 its files are public. No cookies are involved (the key travels in ``Authorization``), which
-leaves no CSRF surface. Scripts load only from here; styles may be inline because the job's
-report, which the page opens as a blob document, inherits this policy and carries its own
-``<style>``.
+leaves no CSRF surface. Scripts and styles load only from here; the one inline style allowed
+(by its hash) is the job report's, which the page opens as a blob document that inherits this
+policy.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from functools import cache
 from importlib import resources
@@ -17,11 +19,13 @@ from flask import Blueprint, redirect, send_from_directory
 from flask.typing import ResponseReturnValue
 
 from service.api.errors import ApiError
+from service.reports.report import style_source
 
 blueprint = Blueprint("ui", __name__)
 
+_REPORT_STYLE = base64.b64encode(hashlib.sha256(style_source().encode()).digest()).decode()
 UI_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    f"default-src 'none'; script-src 'self'; style-src 'self' 'sha256-{_REPORT_STYLE}'; "
     "img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'"
 )
@@ -51,6 +55,11 @@ def _examples() -> str:
 
 @blueprint.get("/")
 def root() -> ResponseReturnValue:
+    return redirect("/ui", code=302)
+
+
+@blueprint.get("/ui/")
+def index_slash() -> ResponseReturnValue:
     return redirect("/ui", code=302)
 
 

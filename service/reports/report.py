@@ -161,6 +161,13 @@ text-align:left;font-size:14px}th{background:#f0f4f8}img{max-width:100%;margin:1
 """
 
 
+def style_source() -> str:
+    """The report's one ``<style>`` block, for a Content-Security-Policy hash: the dashboard
+    opens reports as documents that inherit its policy, which allows this block and no other
+    inline style."""
+    return _STYLE
+
+
 def _table(header: list[str], rows: list[list[str]], css: str = "") -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(

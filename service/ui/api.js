@@ -28,8 +28,8 @@ function headers(extra = {}) {
 }
 
 // A request; answers the parsed JSON (or the Response with raw), throws ApiError on a 4xx/5xx.
-export async function api(path, { method = "GET", json, body, type, raw = false } = {}) {
-  const extra = {};
+export async function api(path, { method = "GET", json, body, type, raw = false, idempotencyKey } = {}) {
+  const extra = idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {};
   if (json !== undefined) {
     extra["Content-Type"] = "application/json";
     body = JSON.stringify(json);
@@ -71,7 +71,7 @@ export async function download(path, fallbackName) {
 
 function parseEvent(block) {
   const event = { kind: "message", id: null, data: "" };
-  let seen = false;
+  const data = [];
   for (const line of block.split("\n")) {
     if (!line || line.startsWith(":")) continue;
     const at = line.indexOf(":");
@@ -79,10 +79,10 @@ function parseEvent(block) {
     const value = at < 0 ? "" : line.slice(at + 1).replace(/^ /, "");
     if (field === "event") event.kind = value;
     else if (field === "id") event.id = value;
-    else if (field === "data") event.data += value;
-    seen = true;
+    else if (field === "data") data.push(value);
   }
-  if (!seen) return null;
+  if (!data.length && event.kind === "message") return null;
+  event.data = data.join("\n");
   try {
     event.data = JSON.parse(event.data);
   } catch {
@@ -92,17 +92,22 @@ function parseEvent(block) {
 }
 
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+const FINISHED = ["succeeded", "failed", "cancelled"];
 
 // Follow a job's events until it finishes or `stop()` is called. Reconnects resume after the
-// last event seen (Last-Event-ID), so nothing is missed. Where a stream is refused (this key
+// last event seen (Last-Event-ID), so nothing is missed; a server error or a dropped
+// connection is retried with a growing, jittered wait. Where a stream is refused (this key
 // holds its most, or the server does), it long-polls the job instead (`?wait=` with its ETag:
-// one request per change) and calls onEvent({kind: "poll"}) on each change.
-export function follow(jobId, onEvent) {
+// one request per change) and calls onEvent({kind: "poll"}) on each change. onState hears
+// "live", "retrying" and "stopped" (the job is gone or the key refused).
+export function follow(jobId, onEvent, onState = () => {}) {
   let stopped = false;
   let controller = null;
   let last = null;
-  const finished = (status) => ["succeeded", "failed", "cancelled"].includes(status);
-  async function once() {
+  let failures = 0;
+  const backoff = () => sleep(Math.min(30000, 1000 * 2 ** failures++) * (0.5 + Math.random()));
+
+  async function stream() {
     controller = new AbortController();
     const extra = last ? { "Last-Event-ID": last } : {};
     const response = await fetch(`/v1/jobs/${jobId}/events`, {
@@ -111,13 +116,16 @@ export function follow(jobId, onEvent) {
       cache: "no-store",
     });
     if (response.status === 429 || response.status === 503) return "refused";
-    if (!response.ok) return "gone";
+    if (response.status >= 500) return "error";
+    if (!response.ok) return "gone"; // 401 (key revoked), 404 (job deleted)
+    failures = 0;
+    onState("live");
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return "ended";
-      buffer += value.replace(/\r\n/g, "\n");
+      buffer = (buffer + value).replace(/\r\n?/g, "\n"); // a CR may end one chunk, its LF the next
       let at;
       while ((at = buffer.indexOf("\n\n")) >= 0) {
         const event = parseEvent(buffer.slice(0, at));
@@ -125,50 +133,71 @@ export function follow(jobId, onEvent) {
         if (!event) continue;
         if (event.id) last = event.id;
         onEvent(event);
-        if ((event.kind === "job_status" || event.kind === "snapshot") && finished(event.data.status)) {
+        const kind = event.kind;
+        if ((kind === "job_status" || kind === "snapshot") && FINISHED.includes(event.data.status)) {
           return "finished";
         }
       }
     }
   }
+
   async function longPoll() {
     let tag = null;
+    onState("live");
     while (!stopped) {
       controller = new AbortController();
+      let response;
       try {
-        const extra = tag ? { "If-None-Match": tag } : {};
-        const response = await fetch(`/v1/jobs/${jobId}?wait=20`, {
-          headers: headers(extra),
+        response = await fetch(`/v1/jobs/${jobId}?wait=20`, {
+          headers: headers(tag ? { "If-None-Match": tag } : {}),
           signal: controller.signal,
           cache: "no-store",
         });
-        if (response.status === 200) {
-          tag = response.headers.get("ETag");
-          const job = await response.json();
-          onEvent({ kind: "poll", data: job });
-          if (finished(job.status)) return;
-        } else if (response.status !== 304) {
-          await sleep(2000);
-        }
       } catch {
-        if (!stopped) await sleep(2000);
+        if (stopped) return;
+        onState("retrying");
+        await backoff();
+        continue;
+      }
+      if (response.status === 200) {
+        failures = 0;
+        tag = response.headers.get("ETag");
+        const job = await response.json();
+        onEvent({ kind: "poll", data: job });
+        if (FINISHED.includes(job.status)) return;
+      } else if (response.status === 401 || response.status === 404) {
+        onState("stopped");
+        return;
+      } else if (response.status !== 304) {
+        onState("retrying");
+        await backoff();
       }
     }
   }
+
   (async () => {
     while (!stopped) {
       let outcome;
       try {
-        outcome = await once();
+        outcome = await stream();
       } catch {
         outcome = stopped ? "finished" : "error";
       }
-      if (outcome === "finished" || outcome === "gone") return;
+      if (outcome === "finished") return;
+      if (outcome === "gone") {
+        onState("stopped");
+        return;
+      }
       if (outcome === "refused") {
         await longPoll();
         return;
       }
-      await sleep(1000);
+      if (outcome === "error") {
+        onState("retrying");
+        await backoff();
+      } else {
+        await sleep(500); // "ended": the server's time limit; resume after the last event
+      }
     }
   })();
   return () => {

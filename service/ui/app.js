@@ -65,7 +65,11 @@ function keyForm(message) {
   return form;
 }
 
+let routed = 0; // the newest navigation wins: a slower page that resolves later is dropped
+
 async function route() {
+  if (location.hash && !location.hash.startsWith("#/")) return; // an in-page anchor
+  const mine = ++routed;
   if (leave) leave();
   leave = null;
   document.querySelectorAll("nav a").forEach((a) => {
@@ -73,7 +77,9 @@ async function route() {
     if (here) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   });
-  if (await keyNeeded()) {
+  const askKey = await keyNeeded();
+  if (mine !== routed) return;
+  if (askKey) {
     clear(view).append(keyForm());
     return;
   }
@@ -82,12 +88,17 @@ async function route() {
   clear(view).append(h("p", { class: "loading" }, "Loading…"));
   try {
     const page = await (match ? match[1](match[0]) : notFound());
+    if (mine !== routed) {
+      if (page.leave) page.leave();
+      return;
+    }
     clear(view).append(page.node);
     leave = page.leave || null;
     const heading = view.querySelector("h1");
     document.title = `${heading ? heading.textContent : "tuneq"} · tuneq`;
     view.focus();
   } catch (error) {
+    if (mine !== routed) return;
     const shown = error instanceof ApiError && error.status === 404 ? notFound().node : errorList(error);
     clear(view).append(shown);
   }
@@ -100,6 +111,10 @@ window.addEventListener("tuneq:unauthorized", () => {
   }
 });
 window.addEventListener("hashchange", route);
+document.querySelector(".skip").addEventListener("click", (event) => {
+  event.preventDefault(); // "#view" is no route: move the focus, leave the page as it is
+  view.focus();
+});
 document.getElementById("sign-out").addEventListener("click", () => {
   auth.forget();
   announce("Signed out");

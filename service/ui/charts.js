@@ -25,12 +25,18 @@ export function s(tag, attrs = {}, ...children) {
 const title = (text) => s("title", {}, text);
 
 function niceTicks(lo, hi, count = 5) {
-  if (!(hi > lo)) return [lo];
+  if (!(hi > lo) || !Number.isFinite(hi - lo)) return [lo];
   const raw = (hi - lo) / count;
   const step = 10 ** Math.floor(Math.log10(raw));
   const unit = [1, 2, 5, 10].map((m) => m * step).find((u) => (hi - lo) / u <= count) || raw;
+  const start = Math.ceil(lo / unit);
   const out = [];
-  for (let v = Math.ceil(lo / unit) * unit; v <= hi + unit * 1e-9; v += unit) out.push(+v.toPrecision(12));
+  // by index, never by adding: a unit below the values' precision would never advance
+  for (let i = 0; i <= 3 * count; i++) {
+    const v = +((start + i) * unit).toPrecision(12);
+    if (v > hi + unit * 1e-9) break;
+    if (!out.length || v !== out[out.length - 1]) out.push(v);
+  }
   return out;
 }
 
@@ -50,23 +56,35 @@ export function label(v) {
   return String(+v.toPrecision(3));
 }
 
-// A linear or log scale from a domain onto pixels, padded so no mark sits on the frame.
+// A linear or log scale from a domain onto pixels, padded so no mark sits on the frame; a
+// domain of one value (or of values a rounding apart) is widened around it.
 function scale(lo, hi, from, to, log = false) {
-  if (log) {
+  if (log && lo > 0 && hi > 0) {
     const [a, b] = [Math.log10(lo), Math.log10(hi)];
     const span = b - a || 1;
     return Object.assign((v) => from + ((Math.log10(v) - a) / span) * (to - from), { lo, hi, log });
   }
-  if (hi === lo) [lo, hi] = [lo - 1, hi + 1];
-  const pad = (hi - lo) * 0.05;
+  const pad = Math.max(hi - lo, Math.abs(hi) * 1e-6, 1e-12) * 0.05;
   [lo, hi] = [lo - pad, hi + pad];
-  return Object.assign((v) => from + ((v - lo) / (hi - lo)) * (to - from), { lo, hi, log });
+  if (!Number.isFinite(hi - lo)) [lo, hi] = [-Number.MAX_VALUE / 4, Number.MAX_VALUE / 4];
+  return Object.assign((v) => from + ((v - lo) / (hi - lo)) * (to - from), { lo, hi, log: false });
 }
 
+// The least and greatest finite values, by a loop (spreading 100,000 values into Math.min
+// overflows the call stack).
 function extent(values) {
-  const finite = values.filter((v) => Number.isFinite(v));
-  return finite.length ? [Math.min(...finite), Math.max(...finite)] : [0, 1];
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (Number.isFinite(v)) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+  }
+  return lo <= hi ? [lo, hi] : [0, 1];
 }
+
+const FINISHED_TRIALS = new Set(["completed", "pruned", "failed", "diverged", "timed_out", "cancelled"]);
 
 function frame(name, description, x, y, xLabel, yLabel) {
   const svg = s("svg", {
@@ -109,10 +127,9 @@ const paramsText = (params) =>
 // Every finished trial's value over trial numbers with the best so far as a step line;
 // pruned trials are triangles, failed ones crosses on the bottom edge.
 export function history(trials, objective) {
-  const done = trials.filter((t) => t.state !== "running" && t.state !== "pending");
-  const values = done.map((t) => t.value).filter((v) => Number.isFinite(v));
-  const [lo, hi] = extent(values);
-  const last = Math.max(1, ...done.map((t) => t.number));
+  const done = trials.filter((t) => FINISHED_TRIALS.has(t.state));
+  const [lo, hi] = extent(done.map((t) => t.value));
+  const last = Math.max(1, extent(done.map((t) => t.number))[1]);
   const x = scale(0, last, M.left, W - M.right);
   const y = scale(lo, hi, H - M.bottom, M.top);
   const svg = frame("history", `${objective.metric} of every finished trial and the best so far`, x, y, "trial", objective.metric);
@@ -122,7 +139,7 @@ export function history(trials, objective) {
   for (const t of [...done].sort((a, b) => a.number - b.number)) {
     const v = t.value;
     const tip = title(`Trial ${t.number} (${t.state}): ${Number.isFinite(v) ? label(v) : "no value"}\n${paramsText(t.params)}`);
-    if (t.state === "failed" || !Number.isFinite(v)) {
+    if (!Number.isFinite(v)) { // failed, diverged, timed out or cancelled without a value
       const cx = x(t.number);
       const cy = H - M.bottom - 6;
       svg.append(s("path", { class: "trial failed", d: `M${cx - 4} ${cy - 4}L${cx + 4} ${cy + 4}M${cx - 4} ${cy + 4}L${cx + 4} ${cy - 4}`, "data-trial": t.number }, tip));
@@ -148,9 +165,8 @@ export function history(trials, objective) {
 // and parameters in the readout below the chart.
 export function curves(trials, metric, readout) {
   const drawn = trials.filter((t) => (t.history?.[metric] || []).length);
-  const all = drawn.flatMap((t) => t.history[metric]);
-  const [lo, hi] = extent(all);
-  const most = Math.max(2, ...drawn.map((t) => t.history[metric].length));
+  const [lo, hi] = extent(drawn.flatMap((t) => t.history[metric]));
+  const most = Math.max(2, extent(drawn.map((t) => t.history[metric].length))[1]);
   const x = scale(1, most, M.left, W - M.right);
   const y = scale(lo, hi, H - M.bottom, M.top);
   const svg = frame("curves", `${metric} per epoch of every trial`, x, y, "epoch", metric);
@@ -171,11 +187,16 @@ function axisFor(name, dim, values, from, to) {
   if (dim.type === "categorical") {
     const choices = dim.choices.map(String);
     const step = (to - from) / Math.max(1, choices.length - 1 || 1);
-    const at = (v) => (choices.length === 1 ? (from + to) / 2 : from + choices.indexOf(String(v)) * step);
+    const at = (v) => {
+      const i = choices.indexOf(String(v));
+      if (i < 0) return NaN; // not a choice of the space: no point on this axis
+      return choices.length === 1 ? (from + to) / 2 : from + i * step;
+    };
     return { at, ticks: choices.map((c) => [c, at(c)]) };
   }
-  const lo = dim.low ?? Math.min(...values);
-  const hi = dim.high ?? Math.max(...values);
+  const [seenLo, seenHi] = extent(values);
+  const lo = dim.low ?? seenLo;
+  const hi = dim.high ?? seenHi;
   const log = Boolean(dim.log) && lo > 0;
   const sc = scale(lo, hi, from, to, log);
   const ticks = (log ? logTicks(lo, hi) : niceTicks(sc.lo, sc.hi, 4)).filter((t) => t >= sc.lo && t <= sc.hi);
@@ -206,10 +227,14 @@ export function parallel(trials, space, objective) {
   for (const t of scored) {
     let share = hi > lo ? (t.value - lo) / (hi - lo) : 1;
     if (objective.direction === "min") share = 1 - share;
+    // an inactive dimension (a conditional one) or an unknown value leaves its axis out
     const points = axes
-      .map((a, i) => [a.x, i === axes.length - 1 ? t.value : t.params[a.name]])
-      .filter(([, v]) => v !== undefined && v !== null)
-      .map(([px, v], i) => `${i ? "L" : "M"}${px.toFixed(1)} ${axes.find((a) => a.x === px).at(v).toFixed(1)}`);
+      .map((a, i) => {
+        const v = i === axes.length - 1 ? t.value : t.params[a.name];
+        return [a.x, v === undefined || v === null ? NaN : a.at(v)];
+      })
+      .filter(([, py]) => Number.isFinite(py))
+      .map(([px, py], i) => `${i ? "L" : "M"}${px.toFixed(1)} ${py.toFixed(1)}`);
     svg.append(s("path", { class: "line", d: points.join(""), stroke: colour(share), "data-trial": t.number }, title(`Trial ${t.number}: ${label(t.value)}\n${paramsText(t.params)}`)));
   }
   for (const a of axes) {
@@ -243,9 +268,8 @@ export function bars(importance) {
 
 // Best so far over trial numbers for several jobs, one coloured line each, with a legend.
 export function compare(series) {
-  const values = series.flatMap((j) => j.trials.map((t) => t.value));
-  const [lo, hi] = extent(values);
-  const last = Math.max(1, ...series.flatMap((j) => j.trials.map((t) => t.number)));
+  const [lo, hi] = extent(series.flatMap((j) => j.trials.map((t) => t.value)));
+  const last = Math.max(1, extent(series.flatMap((j) => j.trials.map((t) => t.number)))[1]);
   const x = scale(0, last, M.left, W - M.right);
   const y = scale(lo, hi, H - M.bottom, M.top);
   const metric = series[0]?.objective.metric || "value";

@@ -20,7 +20,13 @@ export async function comparePage(ids) {
     "div",
     {},
     h("h1", {}, `Compare ${jobs.length} jobs`),
-    section("Best so far", compare(jobs)),
+    section(
+      "Best so far",
+      // jobs that optimise different metrics (or one metric in two directions) share no axis
+      [...new Set(jobs.map((j) => `${j.objective.metric} ${j.objective.direction}`))].map((objective) =>
+        compare(jobs.filter((j) => `${j.objective.metric} ${j.objective.direction}` === objective)),
+      ),
+    ),
     section(
       "Best configurations",
       h(
@@ -33,7 +39,8 @@ export async function comparePage(ids) {
           {},
           row("status", (j) => j.status),
           row("trials finished", (j) => j.progress.trials_finished),
-          row(`best ${jobs[0]?.objective.metric}`, (j) => j.best?.value),
+          row("objective", (j) => `${j.objective.metric} (${j.objective.direction})`),
+          row("best value", (j) => j.best?.value),
           metrics.map((m) => row(m, (j) => j.best?.metrics?.[m])),
           settings.map((k) => row(k, (j) => j.best?.configuration?.[k])),
         ),

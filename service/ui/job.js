@@ -8,7 +8,9 @@ import { h, fmt, age, clear, announce, section, FINISHED, errorList } from "./do
 import { history, curves, parallel, bars } from "./charts.js";
 import { dataTable } from "./table.js";
 
-const REFRESH_AFTER_MS = 150; // events in a burst (a trial finishes, the next starts) load once
+const REFRESH_AFTER_MS = 300; // events in a burst (trials finishing together) load once
+const IMPORTANCE_EVERY_MS = 10000;
+const CURVES_EVERY_MS = 500;
 
 function trialColumns(space) {
   const params = Object.keys(space);
@@ -80,28 +82,45 @@ function headerPart(job, actions) {
   );
 }
 
+// Re-rendering a part replaces its elements; the control that had the focus gets it back.
+function keepingFocus(render) {
+  const focused = document.activeElement;
+  const id = focused && focused.id;
+  render();
+  if (id && focused !== document.getElementById(id)) document.getElementById(id)?.focus();
+}
+
 export async function jobPage(id) {
   let [job, trials] = await Promise.all([api(`/v1/jobs/${id}`), api(`/v1/jobs/${id}/trials`).then((r) => r.trials)]);
   const space = job.spec.search_space || {};
   const head = h("div");
   const bestBox = h("div");
-  const historyBox = h("figure", {}, h("figcaption", {}, "Each trial's value (triangles: pruned, crosses: failed) and the best so far"));
+  const historyBox = h("figure", {}, h("figcaption", {}, "Each trial's value (triangles: pruned, crosses: no value) and the best so far"));
   const readout = h("p", { class: "readout", "aria-live": "polite" }, "Hover a curve to see its trial.");
   const metricSelect = h("select", { id: "curve-metric", onchange: () => drawCharts() });
   const curvesBox = h("figure", {}, h("figcaption", {}, h("label", { for: "curve-metric" }, "Learning curves of "), metricSelect), readout);
   const parallelBox = h("figure", { class: "wide" }, h("figcaption", {}, "Parallel coordinates over the searched dimensions"));
   const importanceBox = h("div", { id: "importance" }, h("p", {}, "Computing…"));
   const message = h("div", { "aria-live": "polite" });
+  const liveNote = h("p", { id: "live-state", class: "help", "aria-live": "polite" });
   const table = dataTable({ id: "trials", caption: "Trials (sort by a column's header, filter below it)", columns: trialColumns(space), rows: trials, rowAttrs: (t) => ({ "data-trial": t.number }) });
-  let importanceFor = -1;
+  let importanceFor = null;
+  let importanceTimer = null;
+  let importanceAt = 0;
+  let curvesTimer = null;
+  let pending = null; // the load waiting to run: a full reload outranks an update
+  let loading = false;
   let stop = () => {};
   let timer = null;
+  let left = false;
+  let wanted = new Set(); // trials finished since the last load, fetched one by one
+  let needFull = false; // a full reload is due (and an update alone would not do)
 
   const actions = () =>
     h(
       "div",
       { class: "toolbar" },
-      FINISHED.has(job.status) ? null : h("button", { type: "button", id: "cancel", onclick: cancel }, "Cancel job"),
+      ["queued", "running"].includes(job.status) ? h("button", { type: "button", id: "cancel", onclick: cancel }, "Cancel job") : null,
       h("button", { type: "button", id: "download-model", disabled: !["succeeded", "cancelled"].includes(job.status), onclick: () => act(() => download(`/v1/jobs/${id}/model`, "model.keras")) }, "Download model"),
       h("button", { type: "button", id: "open-report", onclick: openReport }, "Open report"),
       h("a", { class: "button", href: `#/compare/${id}` }, "Compare…"),
@@ -118,45 +137,75 @@ export async function jobPage(id) {
   function cancel() {
     if (!window.confirm(`Cancel ${job.name}? Its best trial so far is kept.`)) return;
     act(async () => {
-      job = await api(`/v1/jobs/${id}/cancel`, { method: "POST" });
-      announce(`Job ${job.status}`);
-      render();
+      const cancelled = await api(`/v1/jobs/${id}/cancel`, { method: "POST" });
+      announce(`Job ${cancelled.status}`);
+      later(reload);
     });
   }
+  // The report opens in a new tab as a document of its own (no opener, so it cannot reach
+  // this page or its key), its styles allowed by the policy's hash of them.
   function openReport() {
-    const tab = window.open("", "_blank");
     act(async () => {
       const response = await api(`/v1/jobs/${id}/report?format=html`, { raw: true });
       const url = URL.createObjectURL(new Blob([await response.text()], { type: "text/html" }));
-      if (tab) tab.location = url;
-      else location.assign(url);
-    }).then(() => message.childElementCount && tab && tab.close());
+      const link = h("a", { href: url, target: "_blank", rel: "noopener noreferrer" });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+    });
   }
 
-  function drawCharts() {
+  function drawCurves() {
     const metrics = [...new Set(trials.flatMap((t) => Object.keys(t.history || {})))].sort();
     const chosen = metricSelect.value || (metrics.includes("val_loss") ? "val_loss" : metrics[0]);
-    if (metricSelect.options.length !== metrics.length) {
+    if ([...metricSelect.options].map((o) => o.value).join() !== metrics.join()) {
       clear(metricSelect).append(...metrics.map((m) => h("option", { value: m }, m)));
     }
     if (chosen) metricSelect.value = chosen;
-    historyBox.querySelector("svg")?.remove();
-    historyBox.prepend(history(trials, job.objective));
     curvesBox.querySelector("svg")?.remove();
     if (chosen) curvesBox.insertBefore(curves(trials, chosen, readout), readout);
+  }
+
+  function drawCharts() {
+    historyBox.querySelector("svg")?.remove();
+    historyBox.prepend(history(trials, job.objective));
+    drawCurves();
     parallelBox.querySelector("svg")?.remove();
     if (Object.keys(space).length) parallelBox.prepend(parallel(trials, space, job.objective));
   }
 
+  // Epochs come fast (a small model trains dozens a second): their curves are drawn at most
+  // twice a second, whatever the number of events.
+  function curvesSoon() {
+    if (curvesTimer === null) {
+      curvesTimer = setTimeout(() => {
+        curvesTimer = null;
+        drawCurves();
+        table.querySelector("table").update(trials);
+      }, CURVES_EVERY_MS);
+    }
+  }
+
+  // Importance is a forest fitted by a worker for each version of the job: while the job
+  // runs, the page asks for it at most every 10 s.
   async function loadImportance() {
-    const finished = job.progress.trials_finished;
-    if (finished === importanceFor) return;
-    importanceFor = finished;
+    const version = `${job.status}.${job.progress.trials_finished}.${job.best?.trial}`;
+    if (version === importanceFor || left) return;
+    clearTimeout(importanceTimer);
+    const wait = IMPORTANCE_EVERY_MS - (Date.now() - importanceAt);
+    if (!FINISHED.has(job.status) && wait > 0) {
+      importanceTimer = setTimeout(() => loadImportance().catch(() => {}), wait);
+      return;
+    }
+    importanceFor = version;
+    importanceAt = Date.now();
     try {
       const response = await api(`/v1/jobs/${id}/importance`, { raw: true });
+      if (left || version !== importanceFor) return;
       if (response.status === 202) {
-        importanceFor = -1; // computing: ask again on the next change, or in 2 s
-        setTimeout(() => loadImportance().catch(() => {}), 2000);
+        importanceFor = null; // computing: ask again on the next change, or in 2 s
+        importanceTimer = setTimeout(() => loadImportance().catch(() => {}), 2000);
         return;
       }
       const found = await response.json();
@@ -169,49 +218,126 @@ export async function jobPage(id) {
   }
 
   function render() {
-    clear(head).append(headerPart(job, actions()));
-    clear(bestBox).append(bestPart(job));
+    keepingFocus(() => {
+      clear(head).append(headerPart(job, actions()));
+      clear(bestBox).append(bestPart(job));
+    });
     drawCharts();
     table.querySelector("table").update(trials);
   }
 
-  async function refresh() {
-    [job, trials] = await Promise.all([api(`/v1/jobs/${id}`), api(`/v1/jobs/${id}/trials`).then((r) => r.trials)]);
-    render();
-    loadImportance().catch(() => {});
+  function finishedNow() {
     if (FINISHED.has(job.status)) {
       announce(`Job ${job.status}`);
       stop();
+      liveNote.textContent = "";
+    }
+  }
+
+  // Everything again: on a status change, a long-poll's change, or a return to the tab.
+  async function reload() {
+    needFull = true;
+    wanted = new Set();
+    const [nextJob, nextTrials] = await Promise.all([api(`/v1/jobs/${id}`), api(`/v1/jobs/${id}/trials`).then((r) => r.trials)]);
+    if (left) return;
+    needFull = false;
+    [job, trials] = [nextJob, nextTrials];
+    render();
+    loadImportance().catch(() => {});
+    finishedNow();
+  }
+
+  // A trial finished: the job and that trial only (a job's trial list with every curve grows
+  // with its trials, and every open page would fetch it again on every trial).
+  async function update() {
+    if (needFull) return reload();
+    const numbers = [...wanted];
+    wanted = new Set();
+    let nextJob;
+    let finished;
+    try {
+      [nextJob, ...finished] = await Promise.all([
+        api(`/v1/jobs/${id}`),
+        ...numbers.map((n) => api(`/v1/jobs/${id}/trials/${n}`)),
+      ]);
+    } catch (error) {
+      needFull = true; // what this update would have shown comes with the next full load
+      throw error;
+    }
+    if (left) return;
+    job = nextJob;
+    for (const t of finished) {
+      const at = trials.findIndex((x) => x.number === t.number);
+      if (at >= 0) trials[at] = t;
+      else trials.push(t);
+    }
+    trials.sort((a, b) => a.number - b.number);
+    render();
+    loadImportance().catch(() => {});
+    finishedNow();
+  }
+
+  // Events in a burst load once, soon after the first: a later event joins the waiting load
+  // (it does not push it back, so a busy job still shows its progress). One load runs at a
+  // time, so answers are applied in the order they were asked for.
+  function later(work) {
+    if (pending !== reload) pending = work;
+    if (timer === null && !loading) timer = setTimeout(runPending, REFRESH_AFTER_MS);
+  }
+  async function runPending() {
+    timer = null;
+    const run = pending;
+    pending = null;
+    if (!run || left) return;
+    loading = true;
+    try {
+      await run();
+    } catch {
+      /* the next event or the stream's own retry brings the page up to date */
+    } finally {
+      loading = false;
+      if (pending && !left) timer = setTimeout(runPending, REFRESH_AFTER_MS);
     }
   }
 
   function onEvent(event) {
+    const data = event.data || {};
     if (event.kind === "epoch") {
-      const t = trials.find((x) => x.number === event.data.trial);
-      if (t) {
-        for (const [k, v] of Object.entries(event.data.metrics || {})) (t.history[k] ||= []).push(v);
-        t.epochs_trained = event.data.epoch;
-        drawCharts();
+      const t = trials.find((x) => x.number === data.trial);
+      if (!t || data.epoch <= (t.epochs_trained || 0)) return; // already in what was loaded
+      for (const [k, v] of Object.entries(data.metrics || {})) {
+        const values = (t.history[k] ||= []);
+        values[data.epoch - 1] = v;
       }
-      return;
+      t.epochs_trained = data.epoch;
+      curvesSoon();
+    } else if (event.kind === "trial_started") {
+      // a row (and a curve) for it now; its parameters come when it finishes
+      const t = trials.find((x) => x.number === data.trial);
+      if (t) t.state = "running";
+      else trials.push({ number: data.trial, state: "running", params: {}, history: {}, epochs_trained: 0, value: null });
+      curvesSoon();
+    } else if (event.kind === "trial_finished") {
+      wanted.add(data.trial);
+      later(update);
+    } else if (event.kind === "job_status" || event.kind === "poll") {
+      later(reload);
     }
-    if (event.kind === "snapshot") return;
-    clearTimeout(timer);
-    timer = setTimeout(() => refresh().catch(() => {}), REFRESH_AFTER_MS);
   }
 
   // A browser keeps six HTTP/1.1 connections per server, and each followed job holds one:
   // a tab that is not shown lets its stream go and catches up when shown again.
   function watch() {
     stop();
-    stop = FINISHED.has(job.status) ? () => {} : follow(id, onEvent);
+    const notes = { live: "", retrying: "Live updates paused: reconnecting…", stopped: "Live updates stopped (the job or the key is gone)." };
+    stop = FINISHED.has(job.status) ? () => {} : follow(id, onEvent, (state) => (liveNote.textContent = notes[state]));
   }
   function onVisibility() {
     if (document.hidden) {
       stop();
       stop = () => {};
     } else if (!FINISHED.has(job.status)) {
-      refresh().catch(() => {});
+      later(reload);
       watch();
     }
   }
@@ -223,6 +349,7 @@ export async function jobPage(id) {
     "div",
     { "data-job": id },
     head,
+    liveNote,
     message,
     section("Best so far", bestBox),
     section("Search", h("div", { class: "charts" }, historyBox, curvesBox), parallelBox),
@@ -230,8 +357,11 @@ export async function jobPage(id) {
     section("Trials", table),
   );
   const leave = () => {
+    left = true;
     stop();
     clearTimeout(timer);
+    clearTimeout(importanceTimer);
+    clearTimeout(curvesTimer);
     document.removeEventListener("visibilitychange", onVisibility);
   };
   return { node, leave };

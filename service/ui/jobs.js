@@ -21,9 +21,23 @@ export async function jobList() {
   } }, "Compare selected");
   const empty = h("p", { class: "empty", hidden: true }, "No jobs yet. ", h("a", { href: "#/submit" }, "Submit one"), ".");
   let jobs = [];
+  let shownAs = null; // what the rows show; a refresh that changes nothing leaves them be
+  let generation = 0; // the newest load wins
 
   function render() {
     const part = nameInput.value.trim().toLowerCase();
+    const key = JSON.stringify([part, jobs.map((j) => [j.id, j.status, j.progress, j.best_value, age(j.created_at)])]);
+    if (key === shownAs) return;
+    shownAs = key;
+    // the focused control (a job's link or checkbox) is found again in the new rows
+    const focused = document.activeElement;
+    const row = focused?.closest?.("tr[data-job]");
+    const again = row && body.contains(row) ? [row.dataset.job, focused.tagName] : null;
+    draw(part);
+    if (again) body.querySelector(`tr[data-job="${again[0]}"] ${again[1].toLowerCase()}`)?.focus();
+  }
+
+  function draw(part) {
     const shown = jobs.filter((j) => !part || j.name.toLowerCase().includes(part));
     clear(body).append(
       ...shown.map((j) => {
@@ -50,9 +64,12 @@ export async function jobList() {
   }
 
   async function load() {
+    const mine = ++generation;
     const status = statusSelect.value;
     const query = status ? `?limit=200&status=${status}` : "?limit=200";
-    jobs = (await api(`/v1/jobs${query}`)).jobs;
+    const found = (await api(`/v1/jobs${query}`)).jobs;
+    if (mine !== generation) return; // a filter changed meanwhile: its load shows
+    jobs = found;
     render();
   }
   statusSelect.addEventListener("change", load);

@@ -4,45 +4,142 @@
 import { api } from "./api.js";
 import { h, clear, errorList } from "./dom.js";
 
-// YAML in block style for a JSON value (strings quoted as JSON, which YAML reads as is).
+// A key YAML reads as the same string only when it is plain: else it is quoted as JSON.
+const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_ .-]*$/;
+const YAML_WORDS = /^(?:true|false|null|yes|no|on|off|y|n|~)$/i;
+const yamlKey = (k) => (PLAIN_KEY.test(k) && !YAML_WORDS.test(k) && !k.endsWith(" ") ? k : JSON.stringify(k));
+
+// A number YAML 1.2 reads back as the same number (JSON's own spelling is one).
+const yamlScalar = (v) => JSON.stringify(v);
+
+// YAML in block style for a JSON value: what the API's YAML reader turns back into it.
 export function toYaml(value, indent = "") {
-  const scalar = (v) => (typeof v === "string" ? JSON.stringify(v) : JSON.stringify(v));
-  const inline = (v) => v === null || typeof v !== "object" || (Array.isArray(v) && v.every((x) => x === null || typeof x !== "object"));
+  const flat = (v) => v === null || typeof v !== "object" || (Array.isArray(v) ? !v.length || v.every((x) => x === null || typeof x !== "object") : !Object.keys(v).length);
+  const inline = (v) => (Array.isArray(v) ? `[${v.map(yamlScalar).join(", ")}]` : typeof v === "object" && v !== null ? "{}" : yamlScalar(v));
   if (Array.isArray(value)) {
-    if (!value.length) return "[]";
-    return value.map((v) => `${indent}- ${inline(v) ? (Array.isArray(v) ? JSON.stringify(v) : scalar(v)) : toYaml(v, indent + "  ").trimStart()}`).join("\n");
+    return value.map((v) => (flat(v) ? `${indent}- ${inline(v)}` : `${indent}- ${toYaml(v, indent + "  ").trimStart()}`)).join("\n");
   }
   return Object.entries(value)
-    .map(([k, v]) => {
-      if (inline(v)) return `${indent}${k}: ${Array.isArray(v) ? JSON.stringify(v) : scalar(v)}`;
-      if (Array.isArray(v) ? !v.length : !Object.keys(v).length) return `${indent}${k}: ${JSON.stringify(v)}`;
-      return `${indent}${k}:\n${toYaml(v, indent + "  ")}`;
-    })
+    .map(([k, v]) => (flat(v) ? `${indent}${yamlKey(k)}: ${inline(v)}` : `${indent}${yamlKey(k)}:\n${toYaml(v, indent + "  ")}`))
     .join("\n");
 }
 
-// The line (0-based) holding a dotted field path, or null: each name is looked for after the
-// previous one, as a JSON key ("name":) or a YAML key (name:); list indexes are skipped.
-export function lineOf(text, path) {
-  let at = 0;
-  let found = false;
-  for (const part of path.split(".")) {
-    if (/^\d+$/.test(part)) continue;
-    const escaped = part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    const pattern = new RegExp(`("${escaped}"|(^|[\\s{,-])${escaped})\\s*:`, "m");
-    const match = pattern.exec(text.slice(at));
-    if (!match) break;
-    at += match.index + match[0].indexOf(part);
-    found = true;
-  }
-  return found ? text.slice(0, at).split("\n").length - 1 : null;
+// The line (0-based) of each path in a JSON text, a path's line being its key's (or, in a
+// list, its item's): a small parser that keeps positions, as JSON.parse does not.
+function jsonLines(text) {
+  const at = new Map();
+  let i = 0;
+  let line = 0;
+  const space = () => {
+    while (i < text.length && " \t\r\n".includes(text[i])) line += text[i++] === "\n" ? 1 : 0;
+  };
+  const string = () => {
+    let out = "";
+    for (i++; i < text.length && text[i] !== '"'; i++) out += text[i] === "\\" ? text[++i] : text[i];
+    i++;
+    return out;
+  };
+  const value = (path, depth) => {
+    space();
+    if (depth > 200) throw new Error("too deep");
+    if (!at.has(path)) at.set(path, line);
+    const c = text[i];
+    if (c === "{" || c === "[") {
+      const close = c === "{" ? "}" : "]";
+      i++;
+      for (let n = 0; ; n++) {
+        space();
+        if (text[i] === close || i >= text.length) break;
+        let child = `${path}${path ? "." : ""}${n}`;
+        if (c === "{") {
+          at.set(`${path}${path ? "." : ""}${(child = string())}`, line);
+          child = `${path}${path ? "." : ""}${child}`;
+          space();
+          i++; // the colon
+        }
+        value(child, depth + 1);
+        space();
+        if (text[i] === ",") i++;
+      }
+      i++;
+    } else if (c === '"') {
+      string();
+    } else {
+      while (i < text.length && !",]} \t\r\n".includes(text[i])) i++;
+    }
+  };
+  value("", 0);
+  return at;
 }
 
-function annotated(text, fields) {
+// The same for block-style YAML, by indentation: each name is looked for inside the block of
+// the one before it, each list index among that block's items.
+function yamlLine(lines, parts) {
+  const indentOf = (l) => l.length - l.trimStart().length;
+  const blank = (l) => !l.trim() || l.trim().startsWith("#");
+  const end = (from, indent, listAllowed) => {
+    let k = from + 1;
+    for (; k < lines.length; k++) {
+      if (blank(lines[k])) continue;
+      const ind = indentOf(lines[k]);
+      if (ind < indent || (ind === indent && !(listAllowed && lines[k].trimStart().startsWith("-")))) break;
+    }
+    return k;
+  };
+  let [from, to, parent, found] = [0, lines.length, -1, null];
+  for (const part of parts) {
+    let hit = null;
+    if (/^\d+$/.test(part)) {
+      let n = -1;
+      let itemIndent = null;
+      for (let k = from; k < to && !hit; k++) {
+        const m = /^(\s*)-(\s|$)/.exec(lines[k]);
+        if (!m || (itemIndent !== null && m[1].length !== itemIndent)) continue;
+        itemIndent = m[1].length;
+        if (++n === Number(part)) hit = { line: k, indent: m[1].length + 1, list: false };
+      }
+    } else {
+      const key = part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      const pattern = new RegExp(`^(\\s*(?:-\\s+)?)(?:${key}|"${key}"|'${key}')\\s*:`);
+      let keyIndent = null;
+      for (let k = from; k < to && !hit; k++) {
+        const m = pattern.exec(lines[k]);
+        const ind = m ? m[1].length : -1;
+        if (!m || ind <= parent || (keyIndent !== null && ind !== keyIndent)) continue;
+        keyIndent = ind;
+        hit = { line: k, indent: ind, list: true };
+      }
+    }
+    if (!hit) break;
+    found = hit.line;
+    [from, to, parent] = [hit.line + 1, end(hit.line, hit.indent, hit.list), hit.indent];
+  }
+  return found;
+}
+
+// The line (0-based) of a field's path as the API names it (`model.layers[3].units`), or of
+// the nearest enclosing field the text holds; null when none is there.
+export function lineOf(text, path, format) {
+  const parts = path.replace(/\[(\d+)\]/g, ".$1").split(".").filter(Boolean);
+  if (format === "yaml") return yamlLine(text.split("\n"), parts);
+  let lines;
+  try {
+    lines = jsonLines(text);
+  } catch {
+    return null;
+  }
+  for (let n = parts.length; n > 0; n--) {
+    const line = lines.get(parts.slice(0, n).join("."));
+    if (line !== undefined) return line;
+  }
+  return null;
+}
+
+function annotated(text, fields, format) {
   const notes = new Map();
   const general = {};
   for (const [path, messages] of Object.entries(fields)) {
-    const line = lineOf(text, path);
+    const line = lineOf(text, path, format);
     if (line === null) general[path] = messages;
     else notes.set(line, [...(notes.get(line) || []), [path, messages]]);
   }
@@ -69,19 +166,48 @@ function annotated(text, fields) {
   return { general, view: h("ol", { class: "annotated", "aria-label": "The spec's lines with errors" }, items) };
 }
 
+// A random Idempotency-Key (crypto.randomUUID needs HTTPS; getRandomValues does not).
+const newKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+
 export async function submitPage() {
   const examples = await (await fetch("/ui/examples.json")).json();
   const names = Object.keys(examples).sort((a, b) => (b === "digits-demo") - (a === "digits-demo"));
   const editor = h("textarea", { id: "spec-editor", rows: 24, spellcheck: "false", "aria-describedby": "spec-help" });
+  let format = "json";
+  let filled = ""; // the example as last put in the editor: anything else is the user's
+  let sent = null; // [text, format, key]: the same spec sent again is the same job
   const formatChoice = (value, text) =>
-    h("label", {}, h("input", { type: "radio", name: "format", value, checked: value === "json", onchange: () => fill() }), ` ${text}`);
-  const exampleSelect = h("select", { id: "example", onchange: () => fill() }, names.map((n) => h("option", { value: n }, n)));
+    h("label", {}, h("input", { type: "radio", name: "format", value, checked: value === "json", onchange: () => switchTo(value) }), ` ${text}`);
+  const exampleSelect = h("select", { id: "example", onchange: () => {
+    if (editor.value === filled || window.confirm("Replace your edits with this example?")) fill();
+  } }, names.map((n) => h("option", { value: n }, n)));
   const result = h("div", { id: "submit-result", "aria-live": "polite" });
-  const format = () => form.querySelector('input[name="format"]:checked')?.value || "json";
+  const button = h("button", { type: "submit", id: "submit-job" }, "Validate and submit");
   function fill() {
     const spec = examples[exampleSelect.value];
-    editor.value = format() === "yaml" ? `${toYaml(spec)}\n` : `${JSON.stringify(spec, null, 2)}\n`;
+    filled = editor.value = format === "yaml" ? `${toYaml(spec)}\n` : `${JSON.stringify(spec, null, 2)}\n`;
     clear(result);
+  }
+  // The spec follows the format: JSON is rewritten as YAML; YAML is read by the API only, so
+  // edited YAML stays unless the user would rather start again from the example in JSON.
+  function switchTo(next) {
+    const previous = format;
+    format = next;
+    if (editor.value === filled) return fill();
+    if (next === "yaml") {
+      try {
+        editor.value = `${toYaml(JSON.parse(editor.value))}\n`;
+        return;
+      } catch {
+        /* not JSON: keep the text as it is */
+        return;
+      }
+    }
+    if (window.confirm("Start again from the example in JSON? (Your YAML edits would go.)")) fill();
+    else {
+      format = previous;
+      form.querySelector(`input[value="${previous}"]`).checked = true;
+    }
   }
   const form = h(
     "form",
@@ -89,18 +215,23 @@ export async function submitPage() {
       id: "submit-form",
       onsubmit: async (event) => {
         event.preventDefault();
+        if (button.disabled) return;
         clear(result);
         const text = editor.value;
+        if (!sent || sent[0] !== text || sent[1] !== format) sent = [text, format, newKey()];
+        button.disabled = true;
         try {
-          const type = format() === "yaml" ? "application/yaml" : "application/json";
-          const made = await api("/v1/jobs", { method: "POST", body: text, type });
+          const type = format === "yaml" ? "application/yaml" : "application/json";
+          const made = await api("/v1/jobs", { method: "POST", body: text, type, idempotencyKey: sent[2] });
           location.hash = `#/jobs/${made.id}`;
         } catch (error) {
-          const { general, view } = annotated(text, error.fields || {});
+          const { general, view } = annotated(text, error.fields || {}, format);
           result.append(errorList({ message: error.message, fields: general }));
           if (Object.keys(error.fields || {}).length > Object.keys(general).length) {
             result.append(h("h2", {}, "Errors in the spec, by line"), view);
           }
+        } finally {
+          button.disabled = false;
         }
       },
     },
@@ -109,9 +240,9 @@ export async function submitPage() {
     h("label", { for: "spec-editor" }, "Job spec"),
     h("p", { id: "spec-help", class: "help" }, "The API checks every field; errors appear below, on the line of their field."),
     editor,
-    h("button", { type: "submit", id: "submit-job" }, "Validate and submit"),
+    button,
   );
   const node = h("div", {}, h("h1", {}, "Submit a job"), form, result);
-  setTimeout(fill);
+  fill();
   return { node };
 }

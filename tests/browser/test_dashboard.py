@@ -24,9 +24,11 @@ def watched_spec(trials: int, sleep_s: float, name: str) -> dict[str, Any]:
     return spec
 
 
-def sign_in(page: Any, stack: Stack) -> None:
+def sign_in(page: Any, stack: Stack, audit: bool = False) -> None:
     page.goto(stack.url + "/ui")
     expect(page.get_by_role("heading", name="Sign in with an API key")).to_be_visible()
+    if audit:
+        no_serious_violations(page)
     page.get_by_label("API key").fill("tq_not-a-key")
     page.get_by_role("button", name="Use this key").click()
     expect(page.get_by_role("alert")).to_contain_text("unknown or was revoked")
@@ -56,7 +58,7 @@ def submit_from_editor(page: Any, spec: dict[str, Any]) -> None:
 
 
 def test_watch_sort_cancel_and_refuse_in_a_real_browser(page: Any, stack: Stack, tmp_path) -> None:
-    sign_in(page, stack)
+    sign_in(page, stack, audit=True)
     expect(page.get_by_text("No jobs yet")).to_be_visible()
 
     # A bad spec: each 422 field error sits on the line of its field.
@@ -70,6 +72,27 @@ def test_watch_sort_cancel_and_refuse_in_a_real_browser(page: Any, stack: Stack,
     expect(page.locator("li.has-error", has=trials_error)).to_contain_text('"max_trials": 0')
     units_error = page.locator('.field-error[data-field="search_space.units.low"]')
     expect(page.locator("li.has-error", has=units_error)).to_contain_text('"low": "many"')
+    no_serious_violations(page)
+
+    # The same in YAML: the edited spec is rewritten, its errors found on its YAML lines.
+    page.get_by_label("YAML").check()
+    editor = page.get_by_label("Job spec")
+    expect(editor).to_have_value(re.compile(r"^  max_trials: 0$", re.M))
+    page.get_by_role("button", name="Validate and submit").click()
+    expect(page.locator("li.has-error", has=trials_error)).to_contain_text("max_trials: 0")
+    expect(page.locator("li.has-error", has=units_error)).to_contain_text('low: "many"')
+
+    # A layer's argument, by its index: on that layer's line, not the model's.
+    page.once("dialog", lambda dialog: dialog.accept())  # "replace your edits?"
+    page.get_by_label("Start from").select_option("digits-declared")
+    page.once("dialog", lambda dialog: dialog.accept())  # back to JSON: start again
+    page.get_by_label("JSON").check()
+    declared = json.loads(editor.input_value())
+    declared["model"]["layers"][3]["rate"] = 5
+    editor.fill(json.dumps(declared, indent=2))
+    page.get_by_role("button", name="Validate and submit").click()
+    rate_error = page.locator('.field-error[data-field="model.layers[3].rate"]')
+    expect(page.locator("li.has-error", has=rate_error)).to_contain_text('"rate": 5')
 
     # A good one opens its page, which follows the job live: no reload.
     submit_from_editor(page, watched_spec(20, 0.8, "watched"))
@@ -117,6 +140,8 @@ def test_watch_sort_cancel_and_refuse_in_a_real_browser(page: Any, stack: Stack,
         page.get_by_role("button", name="Open report").click()
     report = opened.value
     expect(report.locator("h1")).to_contain_text("watched")
+    # its own style block is allowed by the policy's hash, nothing else inline
+    assert "system-ui" in report.evaluate("getComputedStyle(document.body).fontFamily")
     report.close()
 
     # Cancel a second job from its page.
@@ -160,6 +185,7 @@ def test_watch_sort_cancel_and_refuse_in_a_real_browser(page: Any, stack: Stack,
     page.goto(f"{stack.url}/ui#/jobs/{theirs['id']}")
     expect(page.get_by_role("heading", name="Not found")).to_be_visible()
     expect(page.get_by_text("theirs")).to_have_count(0)
+    no_serious_violations(page)
 
 
 def test_datasets_and_compare_in_a_real_browser(page: Any, stack: Stack, tmp_path) -> None:
@@ -220,11 +246,20 @@ def test_a_page_refused_a_stream_long_polls_and_stays_live(
     first = stack.call("POST", "/v1/jobs", endless)["id"]
     second = stack.call("POST", "/v1/jobs", watched_spec(8, 0.8, "second"))["id"]
     context = browser.new_context()
-    context.add_init_script(f"sessionStorage.setItem('tuneq.api-key', {stack.key!r});")
+    context.add_init_script(  # every document, the first about:blank too (no storage)
+        f"try {{ sessionStorage.setItem('tuneq.api-key', {stack.key!r}); }} catch {{}}"
+    )
+    errors: list[str] = []
+    context.on("weberror", lambda error: errors.append(str(error.error)))
     try:
         holder = context.new_page()
         holder.goto(f"{stack.url}/ui#/jobs/{first}")  # holds the key's one stream
         expect(holder.get_by_role("heading", name="first")).to_be_visible()
+        streams = keys.streams(f"key:{presented_digest(stack.key)}")
+        deadline = time.monotonic() + 20
+        while not redis_client.zcard(streams):  # the holder's stream has reached the server
+            assert time.monotonic() < deadline, "the first page never opened its stream"
+            time.sleep(0.05)
         refused: list[int] = []
         late = context.new_page()
         late.on(
@@ -246,7 +281,6 @@ def test_a_page_refused_a_stream_long_polls_and_stays_live(
             "document.dispatchEvent(new Event('visibilitychange'))"
         )
         holder.evaluate(hide)
-        streams = keys.streams(f"key:{presented_digest(stack.key)}")
         deadline = time.monotonic() + 20
         while redis_client.zcard(streams):  # the server lets it go at its next write
             assert time.monotonic() < deadline, "the hidden tab's stream was never closed"
@@ -256,9 +290,17 @@ def test_a_page_refused_a_stream_long_polls_and_stays_live(
             late.goto(f"{stack.url}/ui#/jobs/{third}")
         assert opened.value.status == 200
         expect(late.locator("#job-status")).to_have_text("succeeded", timeout=60_000)
+
+        # Shown again, the hidden tab catches up with what it missed, and follows on.
+        behind = stack.call("GET", f"/v1/jobs/{first}")["progress"]["trials_finished"]
+        holder.evaluate(hide.replace("value: true", "value: false"))
+        shown = "n => parseInt(document.getElementById('progress-text').textContent) >= n"
+        holder.wait_for_function(shown, arg=behind)
+        holder.wait_for_function(shown, arg=behind + 2, timeout=30_000)
     finally:
         context.close()
         stack.call("POST", f"/v1/jobs/{first}/cancel", {"refit": False})
+    assert not errors, errors
 
 
 def test_without_authentication_no_key_is_asked(page: Any, open_stack: Stack) -> None:

@@ -137,3 +137,17 @@ def test_a_cached_view_is_never_stale_nor_another_tenants(
 
     assert client.delete(f"/v1/jobs/{job_id}", headers=mine).status_code == 204
     assert client.get(f"/v1/jobs/{job_id}", headers=mine).status_code == 404
+
+
+def test_one_trial_by_its_number(settings: Settings, store: JobStore, spec: dict[str, Any]) -> None:
+    client = api_client(settings)
+    job_id = client.post("/v1/jobs", json=spec).get_json()["id"]
+    assert client.get(f"/v1/jobs/{job_id}/trials/0").status_code == 404  # none made yet
+    store.trials.add(job_id, [{"units": 32}, {"units": 64}])
+    trial = client.get(f"/v1/jobs/{job_id}/trials/1")
+    assert trial.status_code == 200
+    assert trial.get_json()["params"] == {"units": 64}
+    assert trial.get_json() == client.get(f"/v1/jobs/{job_id}/trials").get_json()["trials"][1]
+    for path in ("2", "99999999999999999999", "-1", "x"):
+        assert client.get(f"/v1/jobs/{job_id}/trials/{path}").status_code == 404, path
+    assert api_client(settings, "globex").get(f"/v1/jobs/{job_id}/trials/1").status_code == 404

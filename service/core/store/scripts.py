@@ -284,12 +284,23 @@ return 0
 # API shows it: the job, its status log, its best trial without the curves (the view does not
 # show them), the key's stored digest and tenant, the request counted against the key (only
 # when the key exists): {allowed, ms until the window ends}, and the tag: a digest of all that
-# the view is made from. When it is the tag the caller sent, the job's parts come back empty:
-# the caller still holds what they would render to. The key's keys lie outside the job's hash
-# slot: right for one Redis (and Sentinel), which is what tuneq runs on, not for Redis Cluster.
+# the view is made from (the job's fields and the length of its status log, which only grows;
+# the best trial is a finished one, which never changes). When it is the tag the caller sent,
+# the job's parts come back empty: the caller still holds what they would render to. The key's
+# keys lie outside the job's hash slot: right for one Redis (and Sentinel), which is what tuneq
+# runs on, not for Redis Cluster.
 READ_JOB = _lua(
     """
 local job = redis.call('HGETALL', KEYS[1])
+local key = {}
+local verdict = {1, 0}
+if KEYS[3] then key = redis.call('HMGET', KEYS[3], 'digest', 'tenant') end
+if KEYS[4] and key[1] then
+  verdict = take(KEYS[4], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
+end
+local tag = ''
+if #job > 0 then tag = redis.sha1hex(redis.call('LLEN', KEYS[2]) .. cjson.encode(job)) end
+if tag ~= '' and tag == ARGV[2] then return {{}, {}, {}, key, verdict, tag} end
 local log = redis.call('LRANGE', KEYS[2], 0, -1)
 local best = {}
 local number = redis.call('HGET', KEYS[1], 'best_trial')
@@ -302,15 +313,6 @@ if number and number ~= '' then
     end
   end
 end
-local key = {}
-local verdict = {1, 0}
-if KEYS[3] then key = redis.call('HMGET', KEYS[3], 'digest', 'tenant') end
-if KEYS[4] and key[1] then
-  verdict = take(KEYS[4], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
-end
-local tag = ''
-if #job > 0 then tag = redis.sha1hex(cjson.encode({job, log, best})) end
-if tag ~= '' and tag == ARGV[2] then return {{}, {}, {}, key, verdict, tag} end
 return {job, log, best, key, verdict, tag}
 """,
     "take",
