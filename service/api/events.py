@@ -32,6 +32,7 @@ from service.api.views import job_summary
 from service.core.records import JobStatus
 from service.core.settings import Settings
 from service.core.store import JobStore
+from service.core.store.events import READ_MOST
 
 blueprint = Blueprint("events", __name__, url_prefix="/v1/jobs")
 
@@ -131,7 +132,8 @@ def _relay(store: JobStore, job_id: str, after: str, block_ms: int, max_s: float
         if batch:
             yield "".join(batch)
             quiet_since = time.monotonic()
-            time.sleep(GATHER_S)
+            if len(events) < READ_MOST:  # caught up: let the next ones gather
+                time.sleep(GATHER_S)
         elif time.monotonic() - quiet_since > KEEPALIVE_S:
             quiet_since = time.monotonic()
             yield ": keep-alive\n\n"

@@ -24,23 +24,34 @@ class RenderedJob:
 
 
 class JobViews:
-    """At most ``most`` views, the oldest dropped first."""
+    """Views up to ``most_bytes`` in all, the oldest dropped first; a view over
+    ``largest_bytes`` (a spec with very long choices) is rendered on every poll instead."""
 
-    def __init__(self, most: int = 4096) -> None:
-        self._most = most
+    def __init__(self, most_bytes: int = 64 << 20, largest_bytes: int = 64 << 10) -> None:
+        self._most, self._largest = most_bytes, largest_bytes
         self._views: dict[str, RenderedJob] = {}
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, job_id: str) -> RenderedJob | None:
         return self._views.get(job_id)
 
     def put(self, job_id: str, view: RenderedJob) -> None:
+        if len(view.body) > self._largest:
+            self.drop(job_id)
+            return
         with self._lock:
-            self._views.pop(job_id, None)
-            while len(self._views) >= self._most:
-                self._views.pop(next(iter(self._views)))
+            self._forget(job_id)
+            while self._views and self._bytes + len(view.body) > self._most:
+                self._forget(next(iter(self._views)))
             self._views[job_id] = view
+            self._bytes += len(view.body)
 
     def drop(self, job_id: str) -> None:
         with self._lock:
-            self._views.pop(job_id, None)
+            self._forget(job_id)
+
+    def _forget(self, job_id: str) -> None:
+        old = self._views.pop(job_id, None)
+        if old is not None:
+            self._bytes -= len(old.body)

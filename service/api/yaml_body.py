@@ -10,7 +10,8 @@ Read by YAML 1.2's core schema, not PyYAML's default YAML 1.1 one:
 Anything YAML adds to JSON is refused:
 - anchors and aliases (a few lines of aliases expand into billions of nodes for whatever walks
   the result), before anything is built;
-- tags other than the core schema's.
+- explicit tags, but for ``!!str``, ``!!seq`` and ``!!map``;
+- keys that are not plain values (keys are kept as written: ``1`` and ``true`` stay two).
 
 Parsing is libyaml's (C), on a body capped well below the JSON limit: the pure-Python parser
 took seconds for a megabyte.
@@ -65,11 +66,30 @@ def _float(loader: Any, node: Any) -> float:
     return float(text.replace(".inf", "inf").replace(".nan", "nan"))
 
 
+def _bool(loader: Any, node: Any) -> bool:
+    return loader.construct_scalar(node).lower() == "true"
+
+
+def _mapping(loader: Any, node: Any) -> dict[str, Any]:
+    """Keys as the text they were written as: JSON's keys are strings, and ``1``, ``1.0`` and
+    ``true`` are three keys, not one."""
+    out: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be a plain value", key_node.start_mark
+            )
+        out[key_node.value] = loader.construct_object(value_node, deep=True)
+    return out
+
+
 CoreLoader.add_constructor("tag:yaml.org,2002:int", _int)
 CoreLoader.add_constructor("tag:yaml.org,2002:float", _float)
-_PLAIN_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "seq", "map")} | {
-    tag for tag, _, _ in _CORE
-}
+CoreLoader.add_constructor("tag:yaml.org,2002:bool", _bool)
+CoreLoader.add_constructor("tag:yaml.org,2002:map", _mapping)
+# Explicit tags: only the ones that say what a plain document means anyway. A ``!!bool`` or
+# ``!!int`` would take a value past the core schema's patterns (``!!bool maybe``).
+_ALLOWED_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "seq", "map")}
 
 
 def _refuse_beyond_json(text: str) -> None:
@@ -79,7 +99,7 @@ def _refuse_beyond_json(text: str) -> None:
         problem = None
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             problem = "anchors and aliases are not accepted"
-        elif getattr(event, "tag", None) not in (None, "!", *_PLAIN_TAGS):
+        elif getattr(event, "tag", None) not in (None, *_ALLOWED_TAGS):
             problem = f"the tag {event.tag[:60]!r} is not accepted"
         if problem:
             mark = event.start_mark
@@ -110,5 +130,5 @@ def load_yaml(raw: bytes) -> Any:
         raise ApiError(
             400, "bad_request", f"The body is not valid YAML{where}: {exc.problem}"[:300]
         ) from None
-    except (yaml.YAMLError, RecursionError, ValueError, TypeError) as exc:
+    except (yaml.YAMLError, RecursionError, ValueError, TypeError, LookupError) as exc:
         raise ApiError(400, "bad_request", f"The body is not valid YAML: {exc}"[:300]) from None

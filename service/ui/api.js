@@ -125,7 +125,10 @@ export function follow(jobId, onEvent, onState = () => {}) {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return "ended";
-      buffer = (buffer + value).replace(/\r\n?/g, "\n"); // a CR may end one chunk, its LF the next
+      // a CR may end one chunk and its LF begin the next: a trailing CR waits for the next
+      buffer += value;
+      const held = buffer.endsWith("\r") ? "\r" : "";
+      buffer = buffer.slice(0, buffer.length - held.length).replace(/\r\n?/g, "\n") + held;
       let at;
       while ((at = buffer.indexOf("\n\n")) >= 0) {
         const event = parseEvent(buffer.slice(0, at));
@@ -160,9 +163,17 @@ export function follow(jobId, onEvent, onState = () => {}) {
         continue;
       }
       if (response.status === 200) {
+        let job;
+        try {
+          job = await response.json();
+        } catch {
+          if (stopped) return;
+          onState("retrying"); // cut off mid-body, or not JSON (a proxy's page)
+          await backoff();
+          continue;
+        }
         failures = 0;
         tag = response.headers.get("ETag");
-        const job = await response.json();
         onEvent({ kind: "poll", data: job });
         if (FINISHED.includes(job.status)) return;
       } else if (response.status === 401 || response.status === 404) {
@@ -199,7 +210,7 @@ export function follow(jobId, onEvent, onState = () => {}) {
         await sleep(500); // "ended": the server's time limit; resume after the last event
       }
     }
-  })();
+  })().catch(() => onState("stopped"));
   return () => {
     stopped = true;
     if (controller) controller.abort();

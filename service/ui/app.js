@@ -98,7 +98,7 @@ async function route() {
     document.title = `${heading ? heading.textContent : "tuneq"} · tuneq`;
     view.focus();
   } catch (error) {
-    if (mine !== routed) return;
+    if (mine !== routed || (error instanceof ApiError && error.status === 401)) return;
     const shown = error instanceof ApiError && error.status === 404 ? notFound().node : errorList(error);
     clear(view).append(shown);
   }
@@ -107,6 +107,9 @@ async function route() {
 window.addEventListener("tuneq:unauthorized", () => {
   if (auth.key()) {
     auth.forget();
+    routed++; // whatever page was on its way is dropped, and the open one stops
+    if (leave) leave();
+    leave = null;
     clear(view).append(keyForm("The key was refused (unknown or revoked)."));
   }
 });

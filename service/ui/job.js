@@ -11,6 +11,9 @@ import { dataTable } from "./table.js";
 const REFRESH_AFTER_MS = 300; // events in a burst (trials finishing together) load once
 const IMPORTANCE_EVERY_MS = 10000;
 const CURVES_EVERY_MS = 500;
+const SETTLE_LOADS = 10;
+const SETTLE_EVERY_MS = 3000;
+const FINISHED_TRIAL = new Set(["completed", "pruned", "failed", "diverged", "timed_out", "cancelled"]);
 
 function trialColumns(space) {
   const params = Object.keys(space);
@@ -110,6 +113,9 @@ export async function jobPage(id) {
   let curvesTimer = null;
   let pending = null; // the load waiting to run: a full reload outranks an update
   let loading = false;
+  let failures = 0;
+  let settling = 0; // loads left to see the trials that were running when the job ended
+  let epochsDuringLoad = null; // epoch events that came while a full load was on its way
   let stop = () => {};
   let timer = null;
   let left = false;
@@ -204,7 +210,8 @@ export async function jobPage(id) {
       const response = await api(`/v1/jobs/${id}/importance`, { raw: true });
       if (left || version !== importanceFor) return;
       if (response.status === 202) {
-        importanceFor = null; // computing: ask again on the next change, or in 2 s
+        importanceFor = null; // computing: ask again in 2 s (or on the next change)
+        importanceAt = 0;
         importanceTimer = setTimeout(() => loadImportance().catch(() => {}), 2000);
         return;
       }
@@ -213,6 +220,7 @@ export async function jobPage(id) {
         found.importance && Object.keys(found.importance).length ? bars(found.importance) : h("p", {}, found.note || "Not enough trials yet."),
       );
     } catch (error) {
+      importanceFor = null; // ask again on the next change
       clear(importanceBox).append(h("p", {}, error.message));
     }
   }
@@ -226,11 +234,19 @@ export async function jobPage(id) {
     table.querySelector("table").update(trials);
   }
 
+  // A job that ends (a cancel, a failure) can have trials still running: they stop at their
+  // next epoch or heartbeat, after the job's stream has ended. The page looks again a few
+  // times until none is left running.
   function finishedNow() {
-    if (FINISHED.has(job.status)) {
+    if (!FINISHED.has(job.status)) return;
+    if (settling === 0) {
       announce(`Job ${job.status}`);
       stop();
       liveNote.textContent = "";
+      settling = SETTLE_LOADS;
+    }
+    if (trials.some((t) => !FINISHED_TRIAL.has(t.state)) && --settling > 0) {
+      setTimeout(() => later(reload), SETTLE_EVERY_MS);
     }
   }
 
@@ -238,10 +254,24 @@ export async function jobPage(id) {
   async function reload() {
     needFull = true;
     wanted = new Set();
-    const [nextJob, nextTrials] = await Promise.all([api(`/v1/jobs/${id}`), api(`/v1/jobs/${id}/trials`).then((r) => r.trials)]);
+    epochsDuringLoad = [];
+    let nextJob;
+    let nextTrials;
+    try {
+      [nextJob, nextTrials] = await Promise.all([api(`/v1/jobs/${id}`), api(`/v1/jobs/${id}/trials`).then((r) => r.trials)]);
+    } finally {
+      if (left || !nextTrials) epochsDuringLoad = null;
+    }
     if (left) return;
     needFull = false;
-    [job, trials] = [nextJob, nextTrials];
+    // trials that started while the load was on its way are kept, and the epochs that came
+    // meanwhile are applied again (the ones the load already holds are skipped)
+    const known = new Set(nextTrials.map((t) => t.number));
+    const started = trials.filter((t) => !known.has(t.number));
+    [job, trials] = [nextJob, [...nextTrials, ...started].sort((a, b) => a.number - b.number)];
+    const replay = epochsDuringLoad;
+    epochsDuringLoad = null;
+    replay.forEach(onEpoch);
     render();
     loadImportance().catch(() => {});
     finishedNow();
@@ -290,32 +320,43 @@ export async function jobPage(id) {
     pending = null;
     if (!run || left) return;
     loading = true;
+    let wait = REFRESH_AFTER_MS;
     try {
       await run();
+      failures = 0;
     } catch {
-      /* the next event or the stream's own retry brings the page up to date */
+      // a 429, a 503 or a dropped connection: load everything again, later and later
+      if (pending !== reload) pending = reload;
+      wait = Math.min(30000, 1000 * 2 ** failures++);
     } finally {
       loading = false;
-      if (pending && !left) timer = setTimeout(runPending, REFRESH_AFTER_MS);
+      if (pending && !left) timer = setTimeout(runPending, wait);
     }
+  }
+
+  // An epoch's metrics extend its trial's curve (k-fold epochs count on across folds while a
+  // stored history holds the current fold: values are appended, never placed by number).
+  function onEpoch(data) {
+    const t = trials.find((x) => x.number === data.trial);
+    if (!t || data.epoch <= (t.epochs_trained || 0)) return; // already in what was loaded
+    for (const [k, v] of Object.entries(data.metrics || {})) (t.history[k] ||= []).push(v);
+    t.epochs_trained = data.epoch;
+    curvesSoon();
   }
 
   function onEvent(event) {
     const data = event.data || {};
     if (event.kind === "epoch") {
-      const t = trials.find((x) => x.number === data.trial);
-      if (!t || data.epoch <= (t.epochs_trained || 0)) return; // already in what was loaded
-      for (const [k, v] of Object.entries(data.metrics || {})) {
-        const values = (t.history[k] ||= []);
-        values[data.epoch - 1] = v;
-      }
-      t.epochs_trained = data.epoch;
-      curvesSoon();
+      if (epochsDuringLoad) epochsDuringLoad.push(data);
+      onEpoch(data);
     } else if (event.kind === "trial_started") {
-      // a row (and a curve) for it now; its parameters come when it finishes
+      // a row (and a curve) for it now; its parameters come when it finishes. Another attempt
+      // at a trial starts its curve again.
       const t = trials.find((x) => x.number === data.trial);
-      if (t) t.state = "running";
-      else trials.push({ number: data.trial, state: "running", params: {}, history: {}, epochs_trained: 0, value: null });
+      const fresh = { state: "running", history: {}, epochs_trained: 0, attempt: data.attempt };
+      if (!t) trials.push({ number: data.trial, params: {}, value: null, ...fresh });
+      else if ((data.attempt || 1) > (t.attempt || 1)) Object.assign(t, fresh);
+      else t.state = "running";
       curvesSoon();
     } else if (event.kind === "trial_finished") {
       wanted.add(data.trial);

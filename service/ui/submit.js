@@ -7,10 +7,12 @@ import { h, clear, errorList } from "./dom.js";
 // A key YAML reads as the same string only when it is plain: else it is quoted as JSON.
 const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_ .-]*$/;
 const YAML_WORDS = /^(?:true|false|null|yes|no|on|off|y|n|~)$/i;
-const yamlKey = (k) => (PLAIN_KEY.test(k) && !YAML_WORDS.test(k) && !k.endsWith(" ") ? k : JSON.stringify(k));
+const yamlKey = (k) => (PLAIN_KEY.test(k) && !YAML_WORDS.test(k) && !k.endsWith(" ") ? k : yamlScalar(k));
 
-// A number YAML 1.2 reads back as the same number (JSON's own spelling is one).
-const yamlScalar = (v) => JSON.stringify(v);
+// A value as YAML reads it back: JSON's own spelling, with the characters YAML reads as
+// line breaks or byte-order marks (U+0085, U+2028, U+2029, U+FEFF) and C1 controls escaped.
+const yamlScalar = (v) =>
+  JSON.stringify(v).replace(/[\u0080-\u009f\u2028\u2029\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 
 // YAML in block style for a JSON value: what the API's YAML reader turns back into it.
 export function toYaml(value, indent = "") {
@@ -72,47 +74,55 @@ function jsonLines(text) {
   return at;
 }
 
-// The same for block-style YAML, by indentation: each name is looked for inside the block of
-// the one before it, each list index among that block's items.
+// The same for block-style YAML, by indentation. A block is lines [from, to), its first line
+// read from column `col` on (an item's content starts after its "- "); its children are its
+// entries at the indentation of its first one. Each name is looked for among the children,
+// each list index among the child items.
 function yamlLine(lines, parts) {
-  const indentOf = (l) => l.length - l.trimStart().length;
-  const blank = (l) => !l.trim() || l.trim().startsWith("#");
-  const end = (from, indent, listAllowed) => {
-    let k = from + 1;
+  const entry = (k, col) => {
+    const raw = col ? lines[k].slice(col) : lines[k];
+    const text = raw.trimStart();
+    return { indent: (col || 0) + raw.length - text.length, text };
+  };
+  const blank = (text) => !text || text.startsWith("#");
+  // the end of a block whose parent entry sits at `indent` (list items at that indentation
+  // still belong to a key that has no value on its own line)
+  const endOf = (from, indent, itemsToo) => {
+    let k = from;
     for (; k < lines.length; k++) {
-      if (blank(lines[k])) continue;
-      const ind = indentOf(lines[k]);
-      if (ind < indent || (ind === indent && !(listAllowed && lines[k].trimStart().startsWith("-")))) break;
+      const { indent: ind, text } = entry(k, 0);
+      if (blank(text)) continue;
+      if (ind < indent || (ind === indent && !(itemsToo && text.startsWith("-")))) break;
     }
     return k;
   };
-  let [from, to, parent, found] = [0, lines.length, -1, null];
+  let block = { from: 0, to: lines.length, col: 0 };
+  let found = null;
   for (const part of parts) {
+    let child = null;
     let hit = null;
-    if (/^\d+$/.test(part)) {
-      let n = -1;
-      let itemIndent = null;
-      for (let k = from; k < to && !hit; k++) {
-        const m = /^(\s*)-(\s|$)/.exec(lines[k]);
-        if (!m || (itemIndent !== null && m[1].length !== itemIndent)) continue;
-        itemIndent = m[1].length;
-        if (++n === Number(part)) hit = { line: k, indent: m[1].length + 1, list: false };
-      }
-    } else {
-      const key = part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-      const pattern = new RegExp(`^(\\s*(?:-\\s+)?)(?:${key}|"${key}"|'${key}')\\s*:`);
-      let keyIndent = null;
-      for (let k = from; k < to && !hit; k++) {
-        const m = pattern.exec(lines[k]);
-        const ind = m ? m[1].length : -1;
-        if (!m || ind <= parent || (keyIndent !== null && ind !== keyIndent)) continue;
-        keyIndent = ind;
-        hit = { line: k, indent: ind, list: true };
+    let n = -1;
+    for (let k = block.from; k < block.to && !hit; k++) {
+      const { indent, text } = entry(k, k === block.from ? block.col : 0);
+      if (blank(text)) continue;
+      if (child === null) child = indent;
+      if (indent !== child) continue;
+      if (/^\d+$/.test(part)) {
+        if (/^-(\s|$)/.test(text) && ++n === Number(part)) {
+          hit = { line: k, block: { from: k, to: endOf(k + 1, indent + 1, false), col: indent + 2 } };
+        }
+      } else {
+        const key = part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+        const m = new RegExp(`^(?:${key}|"${key}"|'${key}')\\s*:(.*)$`).exec(text);
+        if (m) {
+          const inline = m[1].trim() !== "" && !m[1].trim().startsWith("#");
+          hit = { line: k, block: { from: k + 1, to: endOf(k + 1, indent, !inline), col: 0 } };
+        }
       }
     }
     if (!hit) break;
     found = hit.line;
-    [from, to, parent] = [hit.line + 1, end(hit.line, hit.indent, hit.list), hit.indent];
+    block = hit.block;
   }
   return found;
 }

@@ -152,6 +152,10 @@ def test_watch_sort_cancel_and_refuse_in_a_real_browser(page: Any, stack: Stack,
     page.get_by_role("button", name="Cancel job").click()
     expect(page.locator("#job-status")).to_have_text(re.compile("stopping|cancelled"))
     expect(page.locator("#job-status")).to_have_text("cancelled", timeout=30_000)
+    # its trials stop at their next epoch, after the job's stream has ended: the page sees it
+    states = page.locator('#trials tbody td[data-key="state"]')
+    expect(states.filter(has_text="cancelled").first).to_be_visible(timeout=30_000)
+    expect(states.filter(has_text="running")).to_have_count(0, timeout=30_000)
 
     # The list shows both, live; keyboard alone reaches every control.
     page.get_by_role("link", name="Jobs", exact=True).click()

@@ -50,6 +50,9 @@ def test_scalars_follow_yaml_1_2_not_1_1() -> None:
         (b"a: !!python/object:os.system {}\n", "tag"),
         (b"a: !custom 1\n", "tag"),
         (b"when: !!timestamp 2026-11-30\n", "tag"),
+        (b"name: !!bool maybe\n", "tag"),  # PyYAML's own bool would fail (a 500)
+        (b"a: !!int 1_000\n", "tag"),
+        (b"a: ! 12\n", "tag"),
     ],
 )
 def test_what_yaml_adds_to_json_is_refused_with_its_line(text: bytes, said: str) -> None:
@@ -80,3 +83,16 @@ def test_a_yaml_body_has_its_own_smaller_limit() -> None:
     with pytest.raises(ApiError) as caught:
         load_yaml(b"a: " + b"x" * MAX_YAML_BYTES + b"\n")
     assert caught.value.status == 413
+
+
+def test_keys_stay_as_written() -> None:
+    """JSON's keys are strings: ``1``, ``1.0`` and ``true`` are three of them."""
+    assert load_yaml(b"1: a\n1.0: b\ntrue: c\nx: !!str 12\n") == {
+        "1": "a",
+        "1.0": "b",
+        "true": "c",
+        "x": "12",
+    }
+    with pytest.raises(ApiError) as caught:
+        load_yaml(b"? [1, 2]\n: 3\n")
+    assert caught.value.status == 400 and "plain value" in caught.value.message

@@ -25,6 +25,9 @@ Event = tuple[str, str, dict[str, Any]]
 """An event as read back: its stream id, its type and its data."""
 
 
+READ_MOST = 100  # events one read returns at most
+
+
 class RedisEvents:
     def __init__(self, conn: Connection, blocking_connections: int = 4) -> None:
         self._conn = conn
@@ -50,7 +53,9 @@ class RedisEvents:
         """Events after stream id ``after``, waiting up to ``block_ms`` for the first one."""
         if self._blocking is None:
             self._blocking = self._conn.dedicated(self._blocking_connections)
-        found = self._blocking.xread({keys.job_events(job_id): after}, count=100, block=block_ms)
+        found = self._blocking.xread(
+            {keys.job_events(job_id): after}, count=READ_MOST, block=block_ms
+        )
         return [
             (event_id, fields["type"], json.loads(fields["data"]))
             for _, entries in found or ()
