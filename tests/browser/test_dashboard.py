@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from service.core import keys
 from service.core.apikeys import presented_digest
 from tests.browser.conftest import Stack, screenshot_dir
-from tests.helpers import synthetic_spec
+from tests.helpers import VALID_SPEC, synthetic_spec
 
 
 def watched_spec(trials: int, sleep_s: float, name: str) -> dict[str, Any]:
@@ -316,3 +316,27 @@ def test_without_authentication_no_key_is_asked(page: Any, open_stack: Stack) ->
     page.get_by_role("link", name="on-a-laptop").click()
     expect(page).to_have_url(re.compile(f"#/jobs/{job}$"))
     expect(page.locator("#job-status")).to_have_text("succeeded", timeout=30_000)
+
+
+def test_a_keras_jobs_diagnosis_and_model_in_a_real_browser(
+    page: Any, stack: Stack, tmp_path
+) -> None:
+    """A real (tiny) Keras search: its page shows the diagnosis with advice, and the model
+    downloads."""
+    spec = {**VALID_SPEC, "name": "iris-real"}
+    spec["search"] = {**spec["search"], "max_trials": 2, "initial_points": 2}
+    job_id = stack.call("POST", "/v1/jobs", spec)["id"]
+    sign_in(page, stack)
+    page.get_by_role("link", name="iris-real").click()
+    expect(page.locator("#job-status")).to_have_text("succeeded", timeout=180_000)
+    diagnosis = page.locator("#diagnosis")
+    expect(diagnosis).to_contain_text("Diagnosis:")
+    expect(diagnosis.locator("ul.advice li").first).to_be_visible()
+    expect(page.locator("#best-metrics")).to_contain_text("test_accuracy")
+    with page.expect_download() as downloading:
+        page.get_by_role("button", name="Download model").click()
+    saved = tmp_path / downloading.value.suggested_filename
+    downloading.value.save_as(saved)
+    assert saved.name.startswith("iris-real-") and saved.suffix == ".keras"
+    assert saved.read_bytes()[:2] == b"PK"  # a .keras file is a zip
+    assert job_id in page.url
