@@ -214,7 +214,9 @@ def test_unknown_or_malformed_job_id_is_404(job_id: str) -> None:
         def get(self, job_id: str) -> None:
             raise JobNotFound(job_id)
 
-        def read(self, job_id: str, key_digest: Any = None, budget: Any = None) -> object:
+        def read(
+            self, job_id: str, key_digest: Any = None, budget: Any = None, known: Any = None
+        ) -> object:
             return JobRead(job=None, best=None, key_digest=None, key_tenant=None)
 
     class EmptyStore:
