@@ -59,7 +59,7 @@ def json_body(what: str = "the job", *, yaml_too: bool = False) -> Any:
     if len(raw) >= limit and _drain(request.environ["wsgi.input"], 8 * limit):
         raise ApiError(413, "payload_too_large", f"The body is over the {limit:,}-byte limit.")
     if not raw.strip():
-        raise ApiError(400, "bad_request", "A JSON body is required.")
+        raise ApiError(400, "bad_request", f"A {'YAML' if is_yaml else 'JSON'} body is required.")
     if is_yaml:
         return load_yaml(raw)
     try:

@@ -103,6 +103,10 @@ class ModelSignatureSchema(Schema):
         allow_none=True,
         metadata={"description": "The classes in the order of the model's outputs"},
     )
+    bytes = fields.Integer(
+        allow_none=True,
+        metadata={"description": "The kept model's size (GET links.model); null: none is kept"},
+    )
 
 
 class JobSchema(Schema):

@@ -77,6 +77,7 @@ def job_view(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
         "model": {  # what the exported model takes and answers
             "input": job.spec.dataset.info.model_input(),
             "class_names": job.spec.dataset.info.output_names(),
+            "bytes": job.model_bytes,  # None until one is kept (a succeeded or shipped job)
         },
         "spec": spec_view(job),
         "links": {

@@ -149,6 +149,7 @@ class JobRecord:
     started_at: float | None = None
     finished_at: float | None = None
     webhook: WebhookState | None = None  # only with a callback URL
+    model_bytes: int | None = None  # the stored model's size; None: no model is kept
 
     @property
     def render_version(self) -> str:

@@ -16,7 +16,7 @@ const ROUTES = [
   [/^#\/jobs\/([0-9a-f]{32})$/, (m) => jobPage(m[1])],
   [/^#\/compare\/([0-9a-f,]+)$/, (m) => comparePage(m[1].split(",").filter(Boolean))],
   [/^#\/datasets$/, () => datasetsPage()],
-  [/^#\/submit$/, () => submitPage()],
+  [/^#\/submit(?:\?dataset=([0-9a-f]{64}))?$/, (m) => submitPage(m[1])],
   [/^#\/jobs\/(.+)$/, () => notFound()],
   [/^(#\/?)?(jobs)?$/, () => jobList()],
 ];
@@ -79,6 +79,7 @@ async function route() {
   });
   const askKey = await keyNeeded();
   if (mine !== routed) return;
+  document.getElementById("sign-out").hidden = !auth.key(); // nothing to forget with auth off
   if (askKey) {
     clear(view).append(keyForm());
     return;

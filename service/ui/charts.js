@@ -41,10 +41,14 @@ function niceTicks(lo, hi, count = 5) {
 }
 
 function logTicks(lo, hi) {
+  // powers of ten; over less than three decades, 2 and 5 times them too
+  const steps = Math.log10(hi / lo) < 3 ? [1, 2, 5] : [1];
   const out = [];
   for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
-    const v = 10 ** e;
-    if (v >= lo * 0.999 && v <= hi * 1.001) out.push(v);
+    for (const m of steps) {
+      const v = +(m * 10 ** e).toPrecision(6);
+      if (v >= lo * 0.999 && v <= hi * 1.001) out.push(v);
+    }
   }
   return out.length >= 2 ? out : [lo, hi];
 }
@@ -142,7 +146,7 @@ export function history(trials, objective) {
     if (!Number.isFinite(v)) { // failed, diverged, timed out or cancelled without a value
       const cx = x(t.number);
       const cy = H - M.bottom - 6;
-      svg.append(s("path", { class: "trial failed", d: `M${cx - 4} ${cy - 4}L${cx + 4} ${cy + 4}M${cx - 4} ${cy + 4}L${cx + 4} ${cy - 4}`, "data-trial": t.number }, tip));
+      svg.append(s("path", { class: `trial failed ${t.state}`, d: `M${cx - 4} ${cy - 4}L${cx + 4} ${cy + 4}M${cx - 4} ${cy + 4}L${cx + 4} ${cy - 4}`, "data-trial": t.number }, tip));
       continue;
     }
     if (t.state === "pruned") {
@@ -266,7 +270,8 @@ export function bars(importance) {
   return svg;
 }
 
-// Best so far over trial numbers for several jobs, one coloured line each, with a legend.
+// Best so far over trial numbers for several jobs, one coloured line each (the page puts the
+// legend under it, in HTML).
 export function compare(series) {
   const [lo, hi] = extent(series.flatMap((j) => j.trials.map((t) => t.value)));
   const last = Math.max(1, extent(series.flatMap((j) => j.trials.map((t) => t.number)))[1]);
@@ -274,6 +279,8 @@ export function compare(series) {
   const y = scale(lo, hi, H - M.bottom, M.top);
   const metric = series[0]?.objective.metric || "value";
   const svg = frame("compare", `best ${metric} so far of ${series.length} jobs`, x, y, "trial", `best ${metric}`);
+  svg.setAttribute("class", "chart fixed");
+  svg.setAttribute("width", W);
   series.forEach((job, i) => {
     const better = job.objective.direction === "max" ? (a, b) => a > b : (a, b) => a < b;
     let best = null;
@@ -284,7 +291,6 @@ export function compare(series) {
       pts.push(`${pts.length ? "L" : "M"}${x(t.number).toFixed(1)} ${y(best).toFixed(1)}`);
     }
     svg.append(s("path", { class: `series series-${i % 6}`, d: pts.join(""), "data-job": job.id }, title(`${job.name}: best ${label(best)}`)));
-    svg.append(s("text", { class: `legend series-${i % 6}`, x: W - M.right - 4, y: M.top + 14 + 16 * i, "text-anchor": "end" }, job.name));
   });
   return svg;
 }

@@ -19,13 +19,19 @@ export async function comparePage(ids) {
   const node = h(
     "div",
     {},
-    h("h1", {}, `Compare ${jobs.length} jobs`),
+    h("h1", {}, `Compare ${jobs.length} job${jobs.length === 1 ? "" : "s"}`),
     section(
       "Best so far",
       // jobs that optimise different metrics (or one metric in two directions) share no axis
-      [...new Set(jobs.map((j) => `${j.objective.metric} ${j.objective.direction}`))].map((objective) =>
-        compare(jobs.filter((j) => `${j.objective.metric} ${j.objective.direction}` === objective)),
-      ),
+      [...new Set(jobs.map((j) => `${j.objective.metric} ${j.objective.direction}`))].map((objective) => {
+        const group = jobs.filter((j) => `${j.objective.metric} ${j.objective.direction}` === objective);
+        return h(
+          "figure",
+          {},
+          compare(group),
+          h("figcaption", {}, h("ul", { class: "legend" }, group.map((j, i) => h("li", {}, h("span", { class: `swatch series-${i % 6}`, "aria-hidden": "true" }), j.name)))),
+        );
+      }),
     ),
     section(
       "Best configurations",

@@ -28,12 +28,27 @@ export async function datasetsPage() {
           h("td", {}, fmt(d.n_features)),
           h("td", {}, d.class_names ? d.class_names.slice(0, 8).join(", ") : "—"),
           h("td", {}, age(d.created_at)),
-          h("td", {}, h("code", { title: d.id }, d.id.slice(0, 12))),
-          h("td", {}, h("button", { type: "button", "aria-label": `Delete ${d.name}`, onclick: () => remove(d) }, "Delete")),
+          h("td", {}, h("code", { class: "id", title: d.id }, `${d.id.slice(0, 12)}…`), " ",
+            h("button", { type: "button", class: "small", "aria-label": `Copy the id of ${d.name}`, onclick: () => copy(d) }, "Copy id")),
+          h(
+            "td",
+            {},
+            h("a", { class: "button", href: `#/submit?dataset=${d.id}`, "aria-label": `New job on ${d.name}` }, "New job"),
+            " ",
+            h("button", { type: "button", "aria-label": `Delete ${d.name}`, onclick: () => remove(d) }, "Delete"),
+          ),
         ),
       ),
     );
     if (!datasets.length) body.append(h("tr", {}, h("td", { colspan: 9 }, "No datasets yet.")));
+  }
+  async function copy(d) {
+    try {
+      await navigator.clipboard.writeText(d.id);
+      announce(`Copied the id of ${d.name}`);
+    } catch {
+      window.prompt("The dataset's id:", d.id); // no clipboard (plain HTTP): shown to copy
+    }
   }
   async function remove(d) {
     if (!window.confirm(`Delete the dataset ${d.name}?`)) return;

@@ -32,6 +32,14 @@ function seconds(t) {
   return t.started_at && t.finished_at ? (Date.parse(t.finished_at) - Date.parse(t.started_at)) / 1000 : null;
 }
 
+function configurationRows(configuration, space) {
+  const entries = Object.entries(configuration);
+  const searched = (k) => k in space || k.replace(/_\d+$/, "") in space;
+  return [...entries.filter(([k]) => searched(k)), ...entries.filter(([k]) => !searched(k))].map(([k, v]) =>
+    h("tr", { class: searched(k) ? "searched" : null }, h("th", { scope: "row" }, k, searched(k) ? h("span", { class: "searched-mark" }, "searched") : null), h("td", {}, fmt(v))),
+  );
+}
+
 function bestPart(job) {
   const best = job.best;
   if (!best) return h("p", {}, "No trial has finished with a value yet.");
@@ -43,8 +51,8 @@ function bestPart(job) {
     h(
       "div",
       { class: "columns" },
-      h("table", { id: "best-configuration" }, h("caption", {}, "Configuration"),
-        h("tbody", {}, Object.entries(best.configuration).map(([k, v]) => h("tr", {}, h("th", { scope: "row" }, k), h("td", {}, fmt(v)))))),
+      h("table", { id: "best-configuration" }, h("caption", {}, "Configuration (searched settings first)"),
+        h("tbody", {}, configurationRows(best.configuration, job.spec.search_space || {}))),
       h("table", { id: "best-metrics" }, h("caption", {}, "Metrics"),
         h("tbody", {}, Object.entries(best.metrics).map(([k, v]) => h("tr", {}, h("th", { scope: "row" }, k), h("td", {}, fmt(v)))))),
     ),
@@ -102,7 +110,7 @@ export async function jobPage(id) {
   const readout = h("p", { class: "readout", "aria-live": "polite" }, "Hover a curve to see its trial.");
   const metricSelect = h("select", { id: "curve-metric", onchange: () => drawCharts() });
   const curvesBox = h("figure", {}, h("figcaption", {}, h("label", { for: "curve-metric" }, "Learning curves of "), metricSelect), readout);
-  const parallelBox = h("figure", { class: "wide" }, h("figcaption", {}, "Parallel coordinates over the searched dimensions"));
+  const parallelBox = h("figure", { class: "wide" }, h("figcaption", {}, "Parallel coordinates over the searched dimensions: a line per scored trial, from blue (worst) to orange (best)"));
   const importanceBox = h("div", { id: "importance" }, h("p", {}, "Computing…"));
   const message = h("div", { "aria-live": "polite" });
   const liveNote = h("p", { id: "live-state", class: "help", "aria-live": "polite" });
@@ -127,9 +135,8 @@ export async function jobPage(id) {
       "div",
       { class: "toolbar" },
       ["queued", "running"].includes(job.status) ? h("button", { type: "button", id: "cancel", onclick: cancel }, "Cancel job") : null,
-      h("button", { type: "button", id: "download-model", disabled: !["succeeded", "cancelled"].includes(job.status), onclick: () => act(() => download(`/v1/jobs/${id}/model`, "model.keras")) }, "Download model"),
+      h("button", { type: "button", id: "download-model", disabled: !job.model?.bytes, title: job.model?.bytes ? null : "No model is kept for this job (yet)", onclick: () => act(() => download(`/v1/jobs/${id}/model`, "model.keras")) }, "Download model"),
       h("button", { type: "button", id: "open-report", onclick: openReport }, "Open report"),
-      h("a", { class: "button", href: `#/compare/${id}` }, "Compare…"),
     );
 
   async function act(work) {
@@ -157,8 +164,7 @@ export async function jobPage(id) {
       const link = h("a", { href: url, target: "_blank", rel: "noopener noreferrer" });
       document.body.append(link);
       link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      link.remove(); // the URL lives as long as this page, so the report's tab can reload
     });
   }
 
@@ -383,6 +389,10 @@ export async function jobPage(id) {
     }
   }
   document.addEventListener("visibilitychange", onVisibility);
+  // the header's "created … ago" moves on while nothing else happens (a queued job)
+  const ageTimer = setInterval(() => {
+    if (!document.hidden) keepingFocus(() => clear(head).append(headerPart(job, actions())));
+  }, 15000);
   render();
   loadImportance().catch(() => {});
   if (!document.hidden) watch();
@@ -403,6 +413,7 @@ export async function jobPage(id) {
     clearTimeout(timer);
     clearTimeout(importanceTimer);
     clearTimeout(curvesTimer);
+    clearInterval(ageTimer);
     document.removeEventListener("visibilitychange", onVisibility);
   };
   return { node, leave };

@@ -60,7 +60,11 @@ export async function jobList() {
         );
       }),
     );
-    empty.hidden = jobs.length > 0;
+    const filtered = statusSelect.value || part;
+    clear(empty).append(
+      ...(filtered ? ["No job matches these filters."] : ["No jobs yet. ", h("a", { href: "#/submit" }, "Submit one"), "."]),
+    );
+    empty.hidden = shown.length > 0;
   }
 
   async function load() {

@@ -145,9 +145,10 @@ export function lineOf(text, path, format) {
   return null;
 }
 
-function annotated(text, fields, format) {
+function annotated(text, fields, format, syntax = null) {
   const notes = new Map();
   const general = {};
+  if (syntax) notes.set(syntax.line, [["syntax", [syntax.message]]]);
   for (const [path, messages] of Object.entries(fields)) {
     const line = lineOf(text, path, format);
     if (line === null) general[path] = messages;
@@ -179,45 +180,85 @@ function annotated(text, fields, format) {
 // A random Idempotency-Key (crypto.randomUUID needs HTTPS; getRandomValues does not).
 const newKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 
-export async function submitPage() {
+const DRAFT = "tuneq.draft"; // this tab's unsent spec, kept across pages
+
+// An example to start from for an uploaded dataset: the demo's search, on that dataset, with
+// the objective its task calls for.
+function exampleFor(dataset, base) {
+  const spec = structuredClone(base);
+  spec.name = `${dataset.name || "dataset"}-search`.slice(0, 100);
+  spec.dataset = { id: dataset.id };
+  spec.training = { ...spec.training };
+  spec.training.objective = dataset.task === "regression" ? { metric: "val_loss", direction: "min" } : { metric: "val_accuracy", direction: "max" };
+  return spec;
+}
+
+// Where a 400 for unparseable text says the problem is ("line 4, column 2"), as a field-like
+// note for that line.
+function syntaxNote(error) {
+  const at = /line (\d+)/.exec(error.message || "");
+  return at ? { line: Number(at[1]) - 1, message: error.message } : null;
+}
+
+export async function submitPage(datasetId) {
   const examples = await (await fetch("/ui/examples.json")).json();
+  if (datasetId) {
+    const dataset = await api(`/v1/datasets/${datasetId}`);
+    examples[`${dataset.name || "dataset"} (uploaded)`] = exampleFor(dataset, examples["digits-demo"]);
+  }
   const names = Object.keys(examples).sort((a, b) => (b === "digits-demo") - (a === "digits-demo"));
+  if (datasetId) names.unshift(names.pop());
   const editor = h("textarea", { id: "spec-editor", rows: 24, spellcheck: "false", "aria-describedby": "spec-help" });
-  let format = "json";
+  const saved = datasetId ? null : JSON.parse(sessionStorage.getItem(DRAFT) || "null");
+  let format = saved?.format || "json";
   let filled = ""; // the example as last put in the editor: anything else is the user's
   let sent = null; // [text, format, key]: the same spec sent again is the same job
+  const keep = () => sessionStorage.setItem(DRAFT, JSON.stringify({ text: editor.value, format, example: exampleSelect.value }));
+  editor.addEventListener("input", keep);
   const formatChoice = (value, text) =>
-    h("label", {}, h("input", { type: "radio", name: "format", value, checked: value === "json", onchange: () => switchTo(value) }), ` ${text}`);
+    h("label", {}, h("input", { type: "radio", name: "format", value, checked: value === format, onchange: () => switchTo(value) }), ` ${text}`);
   const exampleSelect = h("select", { id: "example", onchange: () => {
     if (editor.value === filled || window.confirm("Replace your edits with this example?")) fill();
+    else exampleSelect.value = lastExample;
   } }, names.map((n) => h("option", { value: n }, n)));
+  let lastExample = names[0];
   const result = h("div", { id: "submit-result", "aria-live": "polite" });
   const button = h("button", { type: "submit", id: "submit-job" }, "Validate and submit");
   function fill() {
     const spec = examples[exampleSelect.value];
+    lastExample = exampleSelect.value;
     filled = editor.value = format === "yaml" ? `${toYaml(spec)}\n` : `${JSON.stringify(spec, null, 2)}\n`;
     clear(result);
+    keep();
   }
-  // The spec follows the format: JSON is rewritten as YAML; YAML is read by the API only, so
+  function check(value) {
+    form.querySelector(`input[value="${value}"]`).checked = true;
+    format = value;
+    keep();
+  }
+  // The spec follows the format: JSON is rewritten as YAML. YAML is read by the API only, so
   // edited YAML stays unless the user would rather start again from the example in JSON.
   function switchTo(next) {
     const previous = format;
-    format = next;
-    if (editor.value === filled) return fill();
+    if (editor.value === filled) {
+      format = next;
+      return fill();
+    }
+    clear(result);
     if (next === "yaml") {
       try {
         editor.value = `${toYaml(JSON.parse(editor.value))}\n`;
-        return;
-      } catch {
-        /* not JSON: keep the text as it is */
+        return check("yaml");
+      } catch (error) {
+        check(previous); // never a JSON text sent as YAML
+        result.append(h("p", { class: "error", role: "alert" }, `The spec is not valid JSON, so it stays JSON: ${error.message}`));
         return;
       }
     }
-    if (window.confirm("Start again from the example in JSON? (Your YAML edits would go.)")) fill();
-    else {
-      format = previous;
-      form.querySelector(`input[value="${previous}"]`).checked = true;
-    }
+    if (window.confirm("Start again from the example in JSON? (Your YAML edits would go.)")) {
+      format = next;
+      fill();
+    } else check(previous);
   }
   const form = h(
     "form",
@@ -233,11 +274,14 @@ export async function submitPage() {
         try {
           const type = format === "yaml" ? "application/yaml" : "application/json";
           const made = await api("/v1/jobs", { method: "POST", body: text, type, idempotencyKey: sent[2] });
+          sessionStorage.removeItem(DRAFT);
           location.hash = `#/jobs/${made.id}`;
         } catch (error) {
-          const { general, view } = annotated(text, error.fields || {}, format);
+          const fields = { ...(error.fields || {}) };
+          const syntax = Object.keys(fields).length ? null : syntaxNote(error);
+          const { general, view } = annotated(text, fields, format, syntax);
           result.append(errorList({ message: error.message, fields: general }));
-          if (Object.keys(error.fields || {}).length > Object.keys(general).length) {
+          if (syntax || Object.keys(fields).length > Object.keys(general).length) {
             result.append(h("h2", {}, "Errors in the spec, by line"), view);
           }
         } finally {
@@ -248,11 +292,18 @@ export async function submitPage() {
     h("div", { class: "toolbar" }, h("label", { for: "example" }, "Start from"), exampleSelect,
       h("fieldset", {}, h("legend", {}, "Format"), formatChoice("json", "JSON"), formatChoice("yaml", "YAML"))),
     h("label", { for: "spec-editor" }, "Job spec"),
-    h("p", { id: "spec-help", class: "help" }, "The API checks every field; errors appear below, on the line of their field."),
+    h("p", { id: "spec-help", class: "help" }, "The API checks every field; errors appear below, on the line of their field. Your draft stays while you look at other pages."),
     editor,
     button,
   );
   const node = h("div", {}, h("h1", {}, "Submit a job"), form, result);
-  fill();
+  if (saved && examples[saved.example]) {
+    exampleSelect.value = lastExample = saved.example;
+    const spec = examples[saved.example];
+    filled = format === "yaml" ? `${toYaml(spec)}\n` : `${JSON.stringify(spec, null, 2)}\n`;
+    editor.value = saved.text;
+  } else {
+    fill();
+  }
   return { node };
 }

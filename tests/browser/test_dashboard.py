@@ -74,6 +74,20 @@ def test_watch_sort_cancel_and_refuse_in_a_real_browser(page: Any, stack: Stack,
     expect(page.locator("li.has-error", has=units_error)).to_contain_text('"low": "many"')
     no_serious_violations(page)
 
+    # The draft stays while the user looks elsewhere.
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    page.get_by_role("link", name="Submit", exact=True).click()
+    expect(page.get_by_label("Job spec")).to_have_value(re.compile('"max_trials": 0'))
+
+    # Text that does not parse: the parser's message on its line.
+    broken = json.dumps(bad, indent=2).replace('"max_trials": 0', '"max_trials": 0,,')
+    page.get_by_label("Job spec").fill(broken)
+    page.get_by_role("button", name="Validate and submit").click()
+    expect(page.locator('.field-error[data-field="syntax"]')).to_contain_text("not valid JSON")
+    page.get_by_label("Job spec").fill(json.dumps(bad, indent=2))
+    page.get_by_role("button", name="Validate and submit").click()
+    expect(trials_error).to_be_visible()
+
     # The same in YAML: the edited spec is rewritten, its errors found on its YAML lines.
     page.get_by_label("YAML").check()
     editor = page.get_by_label("Job spec")
@@ -114,7 +128,7 @@ def test_watch_sort_cancel_and_refuse_in_a_real_browser(page: Any, stack: Stack,
     expect(page.locator('svg[data-chart="parallel"] path.line')).to_have_count(20)
     axes = page.locator('svg[data-chart="parallel"] g[data-axis]')
     expect(axes).to_have_count(3)  # learning_rate, units, the objective
-    expect(page.locator('svg[data-chart="parallel"] g[data-axis="units"]')).to_contain_text("512")
+    expect(page.locator('svg[data-chart="parallel"] g[data-axis="units"]')).to_contain_text("200")
     expect(page.locator('svg[data-chart="importance"] rect.bar')).to_have_count(2, timeout=30_000)
     expect(page.locator("#best-configuration")).to_contain_text("learning_rate")
 
@@ -214,6 +228,16 @@ def test_datasets_and_compare_in_a_real_browser(page: Any, stack: Stack, tmp_pat
     expect(page.locator("#datasets tbody tr")).to_have_count(1)
     expect(page.locator("#datasets tbody tr")).to_contain_text("rose, tulip")
     no_serious_violations(page)
+
+    # A job on it starts from the demo's search, on that dataset.
+    page.get_by_role("link", name="New job on flowers").click()
+    editor = page.get_by_label("Job spec")
+    expect(editor).to_have_value(re.compile('"name": "flowers-search"'))
+    draft = json.loads(editor.input_value())
+    dataset_id = page.url.rsplit("=", 1)[1]
+    assert draft["dataset"] == {"id": dataset_id} and len(dataset_id) == 64
+    assert draft["training"]["objective"] == {"metric": "val_accuracy", "direction": "max"}
+    page.get_by_role("link", name="Datasets", exact=True).click()
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete flowers").click()
     expect(page.get_by_text("No datasets yet.")).to_be_visible()

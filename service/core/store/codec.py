@@ -89,6 +89,7 @@ def decode_job(
         started_at=_float(raw.get("started_at")),
         finished_at=_float(raw.get("finished_at")),
         webhook=_webhook(raw),
+        model_bytes=_int(raw.get("model_bytes")),
     )
 
 
