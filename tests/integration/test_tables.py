@@ -76,7 +76,12 @@ def test_a_messy_table_uploads_tunes_and_exports_a_model_for_raw_rows(
     assert response.status_code == 202, response.get_json()
     job, _ = wait_for(client, response.get_json()["id"])
     assert job["status"] == "succeeded", job["error"]
-    assert job["model"] == {"input": dataset["model_input"], "class_names": ["high", "low", "mid"]}
+    model = client.get(f"{job['links']['model']}").data
+    assert job["model"] == {
+        "input": dataset["model_input"],
+        "class_names": ["high", "low", "mid"],
+        "bytes": len(model),  # the kept model's size, what the job page's download offers
+    }
     assert job["summary"]["refit"]["model_input"] == dataset["model_input"]
     trials = client.get(f"{job['links']['self']}/trials").get_json()["trials"]
     assert all(t["state"] == "completed" for t in trials), [t["error"] for t in trials]
