@@ -63,9 +63,14 @@ def index_slash() -> ResponseReturnValue:
     return redirect("/ui", code=302)
 
 
+@cache
+def _index() -> str:
+    return (_FILES / "index.html").read_text()
+
+
 @blueprint.get("/ui")
 def index() -> ResponseReturnValue:
-    return (_FILES / "index.html").read_text(), 200, _headers("text/html")
+    return _index(), 200, _headers("text/html")
 
 
 @blueprint.get("/ui/<filename>")

@@ -3,6 +3,8 @@
 // or classes (the page's Content-Security-Policy allows no inline script), and every mark
 // carries a <title> with what it shows, so hovering explains it.
 
+import { FINISHED_TRIAL } from "./dom.js";
+
 const NS = "http://www.w3.org/2000/svg";
 const W = 640;
 const H = 260;
@@ -88,7 +90,6 @@ function extent(values) {
   return lo <= hi ? [lo, hi] : [0, 1];
 }
 
-const FINISHED_TRIALS = new Set(["completed", "pruned", "failed", "diverged", "timed_out", "cancelled"]);
 
 function frame(name, description, x, y, xLabel, yLabel) {
   const svg = s("svg", {
@@ -131,7 +132,7 @@ const paramsText = (params) =>
 // Every finished trial's value over trial numbers with the best so far as a step line;
 // pruned trials are triangles, failed ones crosses on the bottom edge.
 export function history(trials, objective) {
-  const done = trials.filter((t) => FINISHED_TRIALS.has(t.state));
+  const done = trials.filter((t) => FINISHED_TRIAL.has(t.state));
   const [lo, hi] = extent(done.map((t) => t.value));
   const last = Math.max(1, extent(done.map((t) => t.number))[1]);
   const x = scale(0, last, M.left, W - M.right);

@@ -54,6 +54,7 @@ export function section(title, ...children) {
 }
 
 export const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
+export const FINISHED_TRIAL = new Set(["completed", "pruned", "failed", "diverged", "timed_out", "cancelled"]);
 
 // Field errors of a 4xx as a list, each item naming its field (data-field) beside the message.
 export function errorList(error) {

@@ -4,7 +4,7 @@
 // a finished trial or a status change reloads the job and its trials.
 
 import { api, download, follow } from "./api.js";
-import { h, clear, announce, section, FINISHED, errorList } from "./dom.js";
+import { h, clear, announce, section, FINISHED, FINISHED_TRIAL, errorList } from "./dom.js";
 import { history, curves, parallel, bars } from "./charts.js";
 import { dataTable } from "./table.js";
 import { bestPart, headerPart, keepingFocus, trialColumns } from "./job_parts.js";
@@ -14,7 +14,6 @@ const IMPORTANCE_EVERY_MS = 10000;
 const CURVES_EVERY_MS = 500;
 const SETTLE_LOADS = 10;
 const SETTLE_EVERY_MS = 3000;
-const FINISHED_TRIAL = new Set(["completed", "pruned", "failed", "diverged", "timed_out", "cancelled"]);
 
 export async function jobPage(id) {
   let [job, trials] = await Promise.all([api(`/v1/jobs/${id}`), api(`/v1/jobs/${id}/trials`).then((r) => r.trials)]);
