@@ -4,8 +4,11 @@ Each trial sleeps ``--sleep`` seconds (the synthetic model family), so the measu
 scheduling and messaging around trials, not training. For each strategy and worker count K, a
 job with ``parallelism = K`` runs on K trial workers (plus one control worker); wall time is
 compared with the ideal ``trials * sleep / K``. Start-up is excluded: workers are warmed by a
-small job before each measurement. Also reported: the mean time of one ``advance`` (rebuild the
-optimizer from the stored trials, tell, ask, record, send).
+small job before each measurement. The control worker runs two processes, as deployed (compose
+and Kubernetes), so a refill of Bayesian suggestions runs beside the advances. Also reported:
+the mean time of one ``advance`` (a parallel Bayesian job's takes points made ahead; at
+parallelism 1 it rebuilds the optimizer, tells and asks), and how idle the trial workers were
+(the share of K x wall in which no trial of the job was running on them).
 
     python bench/scaling.py                  # the full run (about 8 minutes on 2 cores)
     python bench/scaling.py --smoke          # seconds: keeps the script working in CI
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import subprocess
 import sys
 import tempfile
@@ -68,9 +72,15 @@ def run_job(client, store: JobStore, body: dict) -> tuple[float, dict]:
         time.sleep(0.02)
     wall = time.perf_counter() - started
     assert job.status.value == "succeeded", job.error
+    trials = store.trials.list(job_id)
+    running = sum((t.finished_at or 0) - (t.started_at or 0) for t in trials)
+    assert len({json.dumps(dict(t.params), sort_keys=True) for t in trials}) == len(trials)
     return wall, {
         "advances": job.advances,
         "advance_mean_s": job.advance_seconds / max(job.advances, 1),
+        "refills": job.refills,
+        "refill_mean_s": job.refill_seconds / max(job.refills, 1),
+        "running_s": running,
     }
 
 
@@ -80,7 +90,7 @@ def measure(
     env = settings_env(settings)
     procs = [
         subprocess.Popen(
-            worker_command("control", 1, "WARNING", f"control-{workers}@%h"),
+            worker_command("control", 2, "WARNING", f"control-{workers}@%h"),
             env=env,
             stdout=(logs / "control.log").open("ab"),
             stderr=subprocess.STDOUT,
@@ -106,6 +116,7 @@ def measure(
         for proc in procs:
             stop_process(proc, timeout_s=10)
     ideal = trials * sleep_s / workers
+    running = stats.pop("running_s")
     return {
         "strategy": strategy,
         "workers": workers,
@@ -114,6 +125,7 @@ def measure(
         "wall_s": round(wall, 3),
         "ideal_s": round(ideal, 3),
         "ratio": round(wall / ideal, 3),
+        "worker_idle": round(1 - running / (workers * wall), 3),
         **{k: round(v, 4) for k, v in stats.items()},
     }
 
@@ -158,7 +170,9 @@ def main() -> None:
                     print(
                         f"{strategy:>9} {workers:>2} workers: {row['wall_s']:7.2f} s "
                         f"(ideal {row['ideal_s']:6.2f} s, ratio {row['ratio']:.3f}); "
-                        f"advance {1000 * row['advance_mean_s']:.1f} ms mean",
+                        f"advance {1000 * row['advance_mean_s']:.1f} ms mean; "
+                        f"{row['refills']} refills of {1000 * row['refill_mean_s']:.0f} ms; "
+                        f"workers idle {100 * row['worker_idle']:.1f} %",
                         flush=True,
                     )
     finally:

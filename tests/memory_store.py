@@ -31,6 +31,7 @@ from service.core.records import (
 )
 from service.core.spec import JobSpec
 from service.core.store import Claim, ClaimOutcome, JobNotFound, LeaseState, TrialOutcome
+from service.core.store.ahead import AheadPoint
 
 
 class Clock:
@@ -53,6 +54,7 @@ class MemoryJobs:
         self.finalize_until: dict[str, float] = {}
         self.directions: dict[str, str] = {}
         self.trials: MemoryTrials | None = None  # set by MemoryStore
+        self.ahead: MemoryAhead | None = None  # set by MemoryStore
 
     def create(self, tenant: str, spec: JobSpec) -> str:
         job_id, now = uuid.uuid4().hex, self.clock.now()
@@ -91,6 +93,8 @@ class MemoryJobs:
         if status.is_finished:
             changes["finished_at"] = now
         self.update(job_id, status=status, status_history=history, **changes)
+        if status.is_finished and self.ahead is not None:  # as the Redis store's expiry
+            self.ahead.points.pop(job_id, None)
         if status.is_finished and job.webhook is not None:
             self.update(
                 job_id, webhook=dataclasses.replace(job.webhook, status=WebhookStatus.PENDING)
@@ -387,6 +391,43 @@ class MemoryDatasets:
         return self.blobs.get(dataset_id)
 
 
+class MemoryAhead:
+    """Suggestions made ahead, and the one refill lock per job (no expiry: tests release it)."""
+
+    def __init__(self, jobs: MemoryJobs) -> None:
+        self.jobs = jobs
+        self.points: dict[str, list[AheadPoint]] = {}
+        self.refills: dict[str, str] = {}
+
+    def put(
+        self, job_id: str, basis: int, created: int, points: Sequence[Mapping[str, Any]]
+    ) -> bool:
+        self.points.pop(job_id, None)
+        if self.jobs.get(job_id).status not in ACTIVE:
+            return False
+        batch = secrets.token_hex(6)
+        self.points[job_id] = [AheadPoint(batch, basis, created, dict(p)) for p in points]
+        return True
+
+    def peek(self, job_id: str) -> list[AheadPoint]:
+        return list(self.points.get(job_id, []))
+
+    def drop(self, job_id: str, batch: str, count: int) -> None:
+        held = self.points.get(job_id, [])
+        if held and held[0].batch == batch:
+            self.points[job_id] = held[count:]
+
+    def claim_refill(self, job_id: str, ttl_s: float) -> str | None:
+        if job_id in self.refills:
+            return None
+        self.refills[job_id] = token = secrets.token_hex(8)
+        return token
+
+    def release_refill(self, job_id: str, token: str) -> None:
+        if self.refills.get(job_id) == token:
+            del self.refills[job_id]
+
+
 class MemoryStore:
     """The engine's view of the store, in memory."""
 
@@ -397,6 +438,7 @@ class MemoryStore:
         self.trials = MemoryTrials(self.clock, self.jobs, self.usage)
         self.jobs.trials = self.trials
         self.locks = MemoryLocks()
+        self.ahead = self.jobs.ahead = MemoryAhead(self.jobs)
         self.webhooks = MemoryWebhooks(self.jobs)
         self.models = MemoryModels()
         self.datasets = MemoryDatasets()

@@ -33,6 +33,7 @@ from celery.worker import state as worker_state
 
 from service.core import keys
 from service.core.contract import (
+    QUEUE_CONTROL,
     TASK_RUN_TRIAL,
     celery_config,
     check_celery_config,
@@ -98,6 +99,18 @@ def _check_shared_options(**_: Any) -> None:
             f"{theirs}, this worker has {mine}); deploy the same settings everywhere, or "
             f"delete {key} once every process runs the new ones"
         )
+
+
+@worker_init.connect
+def _load_the_optimizer(sender: Any = None, **_: Any) -> None:
+    """A control worker loads scikit-optimize before forking its pool: its children then
+    start with it, and a refill of Bayesian suggestions does not pay a second or two of
+    imports in every new child (children are recycled every ``worker_max_tasks_per_child``).
+    The one library it loads that starts threads, OpenBLAS, stops its pool before a fork
+    (``pthread_atfork``) and starts it again where it is needed; TensorFlow stays out."""
+    queues = getattr(getattr(sender, "app", app).amqp.queues, "consume_from", None) or {}
+    if QUEUE_CONTROL in queues:
+        import worker.engine.skopt_compat  # noqa: F401  (skopt, scikit-learn, SciPy)
 
 
 @worker_ready.connect

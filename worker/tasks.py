@@ -6,6 +6,7 @@ loads the ML stack (only its forked children do).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -19,6 +20,7 @@ from service.core.contract import (
     TASK_ADVANCE,
     TASK_FINALIZE,
     TASK_IMPORTANCE,
+    TASK_REFILL,
     TASK_RUN_TRIAL,
     TASK_SWEEP,
     TASK_WEBHOOK,
@@ -66,6 +68,7 @@ def advance(self: Task, job_id: str) -> None:
             finalize_lease_s=settings.max_trial_time_s,
             send_trial=lambda number, limit: send_trial(job_id, number, limit),
             daily_compute=settings.tenant_trial_epochs_per_day,
+            send_refill=lambda token: refill.apply_async(args=(job_id, token)),
         )
     except JobNotFound:
         log.warning("advance: job %s is gone", job_id)
@@ -81,6 +84,35 @@ def advance(self: Task, job_id: str) -> None:
     store.jobs.record_advance(job_id, time.perf_counter() - started)
     if step.finalize:
         finalize.apply_async(args=(job_id,))
+
+
+@app.task(name=TASK_REFILL, **_RETRY)
+def refill(job_id: str, token: str) -> None:
+    """Make a parallel Bayesian job's next suggestions ahead of need (the surrogate fit that
+    ``advance`` no longer waits for), then let the job advance to hand them out."""
+    from worker.engine.scheduler import refill_job
+
+    store = job_store()
+    started = time.perf_counter()
+    try:
+        made = refill_job(store, job_id)
+    except JobNotFound:
+        return
+    except StoreUnavailable:
+        raise  # retried with backoff; the lock is released below if Redis answers, and a
+        # second refill meanwhile is harmless (each replaces the stored points whole)
+    except Exception as exc:  # a bug: end the job visibly rather than stall it
+        log.exception("refill: job %s cannot continue", job_id)
+        store.jobs.set_status(job_id, JobStatus.FAILED, ACTIVE, error=f"scheduling failed: {exc}")
+        return
+    finally:
+        with contextlib.suppress(StoreUnavailable):
+            store.ahead.release_refill(job_id, token)
+    if made:
+        seconds = time.perf_counter() - started
+        log.info("refill: %d points in %.3f s", made, seconds)
+        store.jobs.record_advance(job_id, seconds, refill=True)
+        advance.apply_async(args=(job_id,))
 
 
 @app.task(name=TASK_RUN_TRIAL, bind=True, **_RETRY)

@@ -21,6 +21,7 @@ TASK_FINALIZE = "tuneq.finalize"
 TASK_SWEEP = "tuneq.sweep"
 TASK_WEBHOOK = "tuneq.deliver_webhook"
 TASK_IMPORTANCE = "tuneq.importance"
+TASK_REFILL = "tuneq.refill"
 
 QUEUE_CONTROL = "control"
 QUEUE_TRIALS = "trials"
@@ -32,6 +33,7 @@ ROUTES = {
     TASK_SWEEP: {"queue": QUEUE_CONTROL},
     TASK_WEBHOOK: {"queue": QUEUE_CONTROL},
     TASK_IMPORTANCE: {"queue": QUEUE_CONTROL},
+    TASK_REFILL: {"queue": QUEUE_CONTROL},
 }
 
 

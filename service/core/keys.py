@@ -10,6 +10,9 @@ and its Lua scripts stay single-slot):
                                     job status), for server-sent events; expires with the job
     tuneq:job:{id}:lock             string: the advance lock (a token, with a short expiry)
     tuneq:job:{id}:renders          hash: its reports and plots, drawn once per job version
+    tuneq:job:{id}:ahead            list: Bayesian suggestions made ahead of need (JSON, with
+                                    their batch and the state they were made from)
+    tuneq:job:{id}:refill           string: held while one refill of them is asked for or runs
     tuneq:tenant:{tenant}:jobs      sorted set: job ids by creation time
     tuneq:jobs:active               set: ids of jobs not yet finished (what the sweep visits)
     tuneq:tenant:{tenant}:active    set: the tenant's jobs not yet finished (its limit)
@@ -185,3 +188,13 @@ def auth_failures(address: str) -> str:
 def broker_options() -> str:
     """The fingerprint of the Celery options every process of a deployment must share."""
     return f"{PREFIX}:broker_options"
+
+
+def job_ahead(job_id: str) -> str:
+    """Bayesian suggestions computed ahead of need (a list of JSON points with their basis)."""
+    return f"{job(job_id)}:ahead"
+
+
+def job_refill(job_id: str) -> str:
+    """Held while one refill of the job's suggestions is asked for or running."""
+    return f"{job(job_id)}:refill"

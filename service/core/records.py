@@ -144,6 +144,8 @@ class JobRecord:
     deadline_at: float | None = None
     advances: int = 0  # scheduling steps run, and the seconds they took in all
     advance_seconds: float = 0.0
+    refills: int = 0  # batches of Bayesian suggestions made ahead, and their seconds in all
+    refill_seconds: float = 0.0
     status_history: tuple[StatusChange, ...] = ()
     created_at: float | None = None
     started_at: float | None = None

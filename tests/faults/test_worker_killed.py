@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
+import redis
 
 from service.core.records import JobStatus, TrialState
 from service.core.settings import Settings
@@ -161,3 +164,54 @@ def test_sigterm_hands_the_running_trial_back(
     trials = store.trials.list(job_id)
     assert all(t.state == TrialState.COMPLETED and t.attempt == 1 for t in trials)
     assert trials[1].preemptions == 1 and trials[1].epochs == 30
+
+
+def bayesian_spec(trials: int, parallelism: int, sleep_s: float) -> dict:
+    spec = synthetic_spec(trials=trials, sleep_s=sleep_s)
+    spec["search"].update(strategy="bayesian", parallelism=parallelism, initial_points=3)
+    return spec
+
+
+def refill_in_hand(log: Path) -> str | None:
+    """The id of a refill task the control worker received and has not finished."""
+    text = log.read_text(errors="replace")
+    received = re.findall(r"Task tuneq\.refill\[([0-9a-f-]+)\] received", text)
+    ended = set(re.findall(r"Task tuneq\.refill\[([0-9a-f-]+)\] succeeded", text))
+    return next((task for task in reversed(received) if task not in ended), None)
+
+
+def test_a_parallel_bayesian_job_survives_its_refills_being_killed(
+    fast_settings: Settings,
+    store: JobStore,
+    workers: Workers,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+) -> None:
+    """SIGKILL of the control process while it makes suggestions ahead (a refill): the
+    message comes back, the refill is made again, and nothing is lost, run twice or stuck."""
+    control = workers.start("control", beat=False, queues="control")  # one child: the pool's
+    workers.start("trials", concurrency=3, queues="trials")
+    job_id = submit(fast_settings, bayesian_spec(trials=18, parallelism=3, sleep_s=0.4))
+    killed: list[str] = []
+    deadline = time.monotonic() + 90
+    while len(killed) < 2 and not store.jobs.get(job_id).status.is_finished:
+        assert time.monotonic() < deadline, "no refill was ever seen running"
+        task = refill_in_hand(tmp_path / "control.log")
+        time.sleep(0.05)  # an advance takes milliseconds; a refill still here is running
+        children = pool_children(control.pid)  # one, unless the pool is replacing it
+        still = refill_in_hand(tmp_path / "control.log")
+        if task and task not in killed and len(children) == 1 and still == task:
+            os.kill(children[0], signal.SIGKILL)
+            killed.append(task)
+    assert len(killed) == 2, "the job ended before two refills could be killed"
+
+    job = wait_job(store, job_id)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    trials = store.trials.list(job_id)
+    assert len(trials) == 18 and job.trials_finished == 18
+    assert all(t.state == TrialState.COMPLETED and t.attempt == 1 for t in trials)
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 18
+    log = (tmp_path / "control.log").read_text(errors="replace")
+    for task in killed:  # redelivered, and made this time
+        assert f"Task tuneq.refill[{task}] succeeded" in log
+    assert not redis_client.exists(f"tuneq:job:{{{job_id}}}:ahead")  # gone with the job

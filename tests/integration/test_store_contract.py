@@ -139,6 +139,63 @@ def test_the_advance_lock_has_one_holder(store: JobStore) -> None:
         assert again
 
 
+def test_points_made_ahead_are_replaced_whole_and_taken_from_the_front(
+    store: JobStore,
+) -> None:
+    job_id = new_job(store)
+    assert store.ahead.peek(job_id) == []
+    assert store.ahead.put(job_id, 3, 5, [{"lr": 0.1}, {"lr": 0.2}, {"lr": 0.3}])
+    first = store.ahead.peek(job_id)
+    store.ahead.drop(job_id, first[0].batch, 1)
+    assert [(p.basis, p.created, p.params) for p in store.ahead.peek(job_id)] == [
+        (3, 5, {"lr": 0.2}),
+        (3, 5, {"lr": 0.3}),
+    ]
+    assert store.ahead.put(job_id, 5, 6, [{"lr": 0.5}])  # a newer refill replaces the rest
+    store.ahead.drop(job_id, first[0].batch, 1)  # read before it landed: removes nothing
+    newer = store.ahead.peek(job_id)
+    assert [(p.basis, p.params) for p in newer] == [(5, {"lr": 0.5})]
+    assert newer[0].batch != first[0].batch
+    store.ahead.drop(job_id, newer[0].batch, 4)  # more than is there: nothing left, no error
+    assert store.ahead.peek(job_id) == []
+
+
+def test_points_made_ahead_are_not_kept_for_a_job_that_stopped_searching(
+    store: JobStore,
+) -> None:
+    job_id = new_job(store)
+    assert store.ahead.put(job_id, 0, 2, [{"lr": 0.1}])
+    assert store.jobs.set_status(job_id, JobStatus.SUCCEEDED, ACTIVE)
+    assert store.ahead.peek(job_id) == []  # removed with the job's end
+    assert not store.ahead.put(job_id, 1, 2, [{"lr": 0.2}])  # a refill that ended after it
+    assert store.ahead.peek(job_id) == []
+
+
+def test_one_refill_per_job_and_only_its_holder_ends_it(store: JobStore) -> None:
+    job_id, other = new_job(store), new_job(store)
+    token = store.ahead.claim_refill(job_id, ttl_s=30)
+    assert token and store.ahead.claim_refill(job_id, ttl_s=30) is None
+    assert store.ahead.claim_refill(other, ttl_s=30)
+    store.ahead.release_refill(job_id, "not-the-token")
+    assert store.ahead.claim_refill(job_id, ttl_s=30) is None
+    store.ahead.release_refill(job_id, token)
+    assert store.ahead.claim_refill(job_id, ttl_s=30)
+
+
+def test_a_refill_lock_lapses_and_points_made_ahead_expire_and_go_with_the_job(
+    redis_store: JobStore, redis_client: redis.Redis
+) -> None:
+    job_id = new_job(redis_store)
+    assert redis_store.ahead.claim_refill(job_id, ttl_s=1.0)
+    time.sleep(1.1)  # its holder died: the next advance may ask again
+    assert redis_store.ahead.claim_refill(job_id, ttl_s=30)
+    redis_store.ahead.put(job_id, 0, 1, [{"lr": 0.1}])
+    assert redis_client.ttl(f"tuneq:job:{{{job_id}}}:ahead") > 0
+    redis_store.jobs.delete(job_id)
+    assert not redis_client.exists(f"tuneq:job:{{{job_id}}}:ahead")
+    assert not redis_client.exists(f"tuneq:job:{{{job_id}}}:refill")
+
+
 def test_a_lost_trial_fails_after_max_attempts(store: JobStore) -> None:
     job_id = new_job(store)
     store.trials.add(job_id, [{"a": 1}])

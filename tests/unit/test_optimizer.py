@@ -224,3 +224,50 @@ def test_surrogate_sample_keeps_the_best_half_and_a_spread() -> None:
     assert values[-50:] == [float(i) for i in range(250, 300)]
     assert values[0] == 0.0 and values[49] > 200  # the rest spread over the other 250
     assert surrogate_sample(done[:80], ys, 100) == done[:80]
+
+
+def test_a_batch_starts_with_the_point_asked_alone_and_spreads_out() -> None:
+    """The batch fits the kernel once (``constant_liar``): its first point is the one a batch
+    of one gets, and the lies push the rest apart."""
+    done = run(bayes(), 8)
+    alone = bayes().suggest(done, [], 1)
+    batch = bayes().suggest(done, [], 6)
+    assert batch[0] == alone[0]
+    assert len({tuple(sorted(p.items())) for p in batch}) == 6
+    assert all(in_space(p) for p in batch)
+
+
+@pytest.mark.parametrize("surrogate", ["GP", "RF", "ET", "GBRT"])
+def test_points_asked_ahead_come_after_the_initial_design(surrogate: str) -> None:
+    search = bayes(surrogate)
+    done = run(bayes(surrogate), 2)  # two of four initial points finished, none running
+    assert search.model_points(done, [], 5) == 3  # the other two initial points come first
+    ahead = search.ask_ahead(done, [], 3)
+    coming = search.suggest(done, [], 2)  # those two initial points
+    assert len(ahead) == 3 and all(in_space(p) for p in ahead)
+    assert not any(p in coming for p in ahead)
+
+
+def test_nothing_is_asked_ahead_without_two_scores_or_a_model() -> None:
+    done = [Observation(p, None) for p in bayes().suggest([], [], 4)]  # all failed
+    assert bayes().model_points(done, [], 3) == 0
+    assert bayes().ask_ahead(done, [], 3) == []
+    scored = run(bayes(), 4)
+    assert bayes("dummy").model_points(scored, [], 3) == 0
+    assert bayes("dummy").ask_ahead(scored, [], 3) == []
+
+
+def test_a_batch_never_repeats_a_point_told_before() -> None:
+    """Two refills at the same step sample the same candidates; the second, with the first's
+    points running, must not propose them again (seed 3 did, before candidates equal to a
+    told point were left out)."""
+    space = {
+        "learning_rate": Dimension("float", 1e-4, 1e-1, log=True),
+        "units": Dimension("int", 16, 512, log=True),
+    }
+    for seed in range(6):
+        search = bayes(seed=seed, space=space)
+        done = [Observation(p, 0.5 + i / 10) for i, p in enumerate(search.suggest([], [], 3))]
+        first = search.ask_ahead(done, [], 6)
+        second = search.ask_ahead(done, first[:3], 6)
+        assert not [p for p in second if p in first[:3]], seed

@@ -163,7 +163,7 @@ class BayesianSearch:
     ) -> list[dict[str, Any]]:
         start = len(finished) + len(pending)
         known = [*prior, *finished]
-        n_initial = max(0, self.n_initial - len(_scored(prior)))
+        n_initial = self._n_initial(prior)
         out: list[dict[str, Any]] = []
         while len(out) < n and start + len(out) < n_initial:
             out.append(self._initial_point(start + len(out), n_initial))
@@ -174,6 +174,51 @@ class BayesianSearch:
                 sample_point(self.space, self.seed, start + i) for i in range(len(out), n)
             ]
         return out + self._ask(known, [*pending, *out], n - len(out))
+
+    def model_points(
+        self,
+        finished: Sequence[Observation],
+        pending: Sequence[Mapping[str, Any]],
+        n: int,
+        prior: Sequence[Observation] = (),
+    ) -> int:
+        """How many of the next ``n`` points need the surrogate; the others come from the
+        initial design, or at random while fewer than two trials have a score."""
+        if self.surrogate == "dummy" or len(_scored([*prior, *finished])) < 2:
+            return 0
+        return n - min(n, self._initial_left(finished, pending, prior))
+
+    def ask_ahead(
+        self,
+        finished: Sequence[Observation],
+        pending: Sequence[Mapping[str, Any]],
+        n: int,
+        prior: Sequence[Observation] = (),
+    ) -> list[dict[str, Any]]:
+        """``n`` surrogate points for after the initial design, computed before they are
+        needed: the initial points still to come are told as running, like ``pending``."""
+        known = [*prior, *finished]
+        if n <= 0 or self.surrogate == "dummy" or len(_scored(known)) < 2:
+            return []
+        start = len(finished) + len(pending)
+        n_initial = self._n_initial(prior)
+        coming = [
+            self._initial_point(start + i, n_initial)
+            for i in range(self._initial_left(finished, pending, prior))
+        ]
+        return self._ask(known, [*pending, *coming], n)
+
+    def _n_initial(self, prior: Sequence[Observation]) -> int:
+        """The initial design's size: shorter by what a warm start brings."""
+        return max(0, self.n_initial - len(_scored(prior)))
+
+    def _initial_left(
+        self,
+        finished: Sequence[Observation],
+        pending: Sequence[Mapping[str, Any]],
+        prior: Sequence[Observation],
+    ) -> int:
+        return max(0, self._n_initial(prior) - len(finished) - len(pending))
 
     def _initial_point(self, number: int, n_initial: int) -> dict[str, Any]:
         if self.generator == "random":
@@ -218,7 +263,7 @@ class BayesianSearch:
     ) -> list[dict[str, Any]]:
         import skopt  # deferred: scheduling code paths that never go Bayesian skip the import
 
-        from worker.engine.skopt_compat import base_estimator
+        from worker.engine.skopt_compat import base_estimator, constant_liar
 
         ys = {
             id(o): self.to_minimize(o.value)
@@ -251,7 +296,7 @@ class BayesianSearch:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             optimizer.tell(xs, y)
-            points = optimizer.ask(n_points=n, strategy="cl_min") if n > 1 else [optimizer.ask()]
+            points = constant_liar(optimizer, lie, n)
         return [
             {name: to_python(value) for name, value in zip(self.names, point, strict=True)}
             for point in points

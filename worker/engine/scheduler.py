@@ -11,6 +11,7 @@ optimizer it asks is I/O-free too. ``advance_job`` reads what the plan needs and
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,9 +19,11 @@ from typing import Any
 from service.core.records import JobRecord, JobStatus, TrialRecord, TrialState
 from service.core.spec import Dimension, DimensionType, JobSpec, Strategy
 from service.core.store import JobNotFound
+from service.core.store.ahead import AheadPoint
 from service.core.store.protocols import EngineStore, Trials
 from service.core.vocabulary import active_params
-from worker.engine.optimizer import Observation, make_suggester
+from worker.engine.lookahead import AHEAD_BATCHES, REFILL_LEASE_S, take, uses_lookahead
+from worker.engine.optimizer import BayesianSearch, Observation, make_suggester
 
 OUT_OF_TIME = "max_duration_s reached"
 OUT_OF_BUDGET = "the tenant's daily compute budget is spent (TUNEQ_TENANT_TRIAL_EPOCHS_PER_DAY)"
@@ -29,17 +32,25 @@ OUT_OF_BUDGET = "the tenant's daily compute budget is spent (TUNEQ_TENANT_TRIAL_
 SendTrial = Callable[[int, "float | None"], None]
 """Sends trial ``n`` to the trials queue, with its time limit (seconds) if it has one."""
 
+SendRefill = Callable[[str], None]
+"""Sends the job's refill of suggestions made ahead, with the token of its refill lock."""
+
 
 @dataclass(frozen=True)
 class AdvancePlan:
     """What the job should do now: record and send ``new_points`` as trials, send again the
     queued trials in ``resend`` (recorded by an advance that died before sending them), or
-    finalize (with ``stop_reason`` when it ends before its budget)."""
+    finalize (with ``stop_reason`` when it ends before its budget). A parallel Bayesian job
+    also removes ``drop_ahead`` points made ahead (taken, or too old) and may ask for a
+    ``refill`` of them (``worker.engine.lookahead``)."""
 
     new_points: tuple[Mapping[str, Any], ...] = ()
     resend: tuple[int, ...] = ()
     finalize: bool = False
     stop_reason: str | None = None
+    drop_ahead: int = 0
+    ahead_batch: str = ""
+    refill: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,7 @@ class Advance:
     dispatched: list[int] = field(default_factory=list)
     finalize: bool = False
     busy: bool = False
+    refill_sent: bool = False
 
 
 def free_slots(
@@ -67,10 +79,12 @@ def plan_advance(
     now: float,
     prior: Sequence[Observation] = (),
     compute_left: int | None = None,
+    ahead: Sequence[AheadPoint] | None = None,
 ) -> AdvancePlan:
     """Decide the job's next step from what the store holds; ``prior`` holds the scored
     trials of the jobs it warm-starts from, ``compute_left`` the trial-epochs its tenant may
-    still use today (None: no limit)."""
+    still use today (None: no limit), ``ahead`` the points a refill made ahead (None: the
+    caller sends no refills, so surrogate points are computed here)."""
     spec = job.spec
     finished = [t for t in trials if t.state.is_finished]
     in_flight = [t for t in trials if not t.state.is_finished]
@@ -78,20 +92,28 @@ def plan_advance(
         t.number for t in in_flight if t.state == TrialState.QUEUED and t.dispatched_at is None
     )
     slots = free_slots(job, trials, now, compute_left)
-    points: tuple[Mapping[str, Any], ...] = ()
-    if slots > 0:
-        suggested = make_suggester(spec).suggest(
-            [_observation(t) for t in finished],
-            [t.params for t in in_flight],
-            slots,
-            prior=prior,
+    observed = [observation(t) for t in finished]
+    pending = [t.params for t in in_flight]
+    suggested: list[dict[str, Any]] = []
+    drop, batch, refill = 0, "", False
+    if ahead is not None and uses_lookahead(spec):
+        search = make_suggester(spec)
+        assert isinstance(search, BayesianSearch)
+        remaining = _remaining(job, trials, now, compute_left)
+        parallelism = spec.search.parallelism
+        created = [t.params for t in sorted(trials, key=lambda t: t.number)]
+        taken = take(
+            search, observed, pending, slots, remaining, ahead, parallelism, prior, created
         )
-        family, task, hps = spec.model.family, spec.task, spec.hyperparameters
-        points = tuple(active_params(spec.resolved_fixed, p, family, task, hps) for p in suggested)
+        suggested, drop, batch, refill = taken.points, taken.drop, taken.batch, taken.refill
+    elif slots > 0:
+        suggested = make_suggester(spec).suggest(observed, pending, slots, prior=prior)
+    family, task, hps = spec.model.family, spec.task, spec.hyperparameters
+    points = tuple(active_params(spec.resolved_fixed, p, family, task, hps) for p in suggested)
     if points or unsent:
-        return AdvancePlan(new_points=points, resend=unsent)
+        return AdvancePlan(points, unsent, drop_ahead=drop, ahead_batch=batch, refill=refill)
     if _remaining(job, trials, now, compute_left) > 0 or in_flight:
-        return AdvancePlan()
+        return AdvancePlan(drop_ahead=drop, ahead_batch=batch, refill=refill)
     reason = None
     if len(trials) < job.max_trials:
         reason = OUT_OF_TIME if _out_of_time(job, now) else OUT_OF_BUDGET
@@ -105,10 +127,13 @@ def advance_job(
     finalize_lease_s: float,
     send_trial: SendTrial,
     daily_compute: int = 0,
+    send_refill: SendRefill | None = None,
 ) -> Advance:
     """Plan and apply the job's next step while holding its lock (so that two advances never
     send the same new trial). Finalization is claimed under a lease before it is reported due.
-    ``daily_compute`` is what a tenant may use a day, in trial-epochs (0: no limit).
+    ``daily_compute`` is what a tenant may use a day, in trial-epochs (0: no limit). With
+    ``send_refill``, a parallel Bayesian job takes points made ahead and asks for refills
+    through it (``worker.engine.lookahead``); without, its points are computed here.
 
     Raises:
         JobNotFound: the job is gone.
@@ -125,9 +150,45 @@ def advance_job(
         now = store.server_time()
         left = daily_compute - store.usage.today(job.tenant) if daily_compute else None
         wants_points = free_slots(job, trials, now, left) > 0
-        prior = warm_start(store.trials, job.spec) if wants_points else []
-        plan = plan_advance(job, trials, now, prior, left)
-        return apply_advance(store, job, plan, finalize_lease_s, send_trial)
+        lookahead = send_refill is not None and uses_lookahead(job.spec)
+        prior = warm_start(store.trials, job.spec) if wants_points or lookahead else []
+        ahead = store.ahead.peek(job_id) if lookahead else None
+        plan = plan_advance(job, trials, now, prior, left, ahead)
+        step = apply_advance(store, job, plan, finalize_lease_s, send_trial)
+    if plan.refill and send_refill is not None:
+        token = store.ahead.claim_refill(job_id, REFILL_LEASE_S)
+        if token is not None:
+            send_refill(token)
+            step = dataclasses.replace(step, refill_sent=True)
+    return step
+
+
+def refill_job(store: EngineStore, job_id: str) -> int:
+    """Compute the parallel Bayesian job's next batch of points from what the store holds now
+    (without its lock: the batch replaces the stored one in one step) and store it; the
+    number of points stored (0: nothing to do).
+
+    Raises:
+        JobNotFound: the job is gone.
+    """
+    job = store.jobs.get(job_id)
+    if job.status.is_finished or job.status == JobStatus.STOPPING or not uses_lookahead(job.spec):
+        return 0
+    search = make_suggester(job.spec)
+    assert isinstance(search, BayesianSearch)
+    trials = store.trials.list(job_id)
+    finished = [observation(t) for t in trials if t.state.is_finished]
+    pending = [t.params for t in trials if not t.state.is_finished]
+    batch = min(AHEAD_BATCHES * job.spec.search.parallelism, job.max_trials - len(trials))
+    prior = warm_start(store.trials, job.spec)
+    spec = job.spec
+    family, task, hps = spec.model.family, spec.task, spec.hyperparameters
+    points = [
+        active_params(spec.resolved_fixed, p, family, task, hps)  # as the trials store them
+        for p in search.ask_ahead(finished, pending, batch, prior)
+    ]
+    stored = store.ahead.put(job_id, len(finished), len(trials), points)
+    return len(points) if stored else 0
 
 
 def apply_advance(
@@ -142,6 +203,7 @@ def apply_advance(
     training = job.spec.training
     limit = training.hard_time_limit_s or training.time_limit_s
     numbers = [*plan.resend, *store.trials.add(job.id, plan.new_points)]
+    store.ahead.drop(job.id, plan.ahead_batch, plan.drop_ahead)
     for number in numbers:
         send_trial(number, limit)
         store.trials.mark_dispatched(job.id, number)
@@ -166,7 +228,7 @@ def warm_start(trials: Trials, spec: JobSpec) -> list[Observation]:
         except JobNotFound:
             continue
         prior += [
-            _observation(t)
+            observation(t)
             for t in earlier
             if t.state.has_value and inside(spec.search_space, t.params)
         ]
@@ -200,6 +262,6 @@ def _out_of_time(job: JobRecord, now: float) -> bool:
     return job.deadline_at is not None and now > job.deadline_at
 
 
-def _observation(trial: TrialRecord) -> Observation:
+def observation(trial: TrialRecord) -> Observation:
     value = trial.value if trial.state.has_value else None
     return Observation(params=trial.params, value=value)

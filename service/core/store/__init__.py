@@ -3,11 +3,12 @@
 Nothing outside this package touches a Redis client. ``JobStore`` is a small facade over one
 module per concern, each reached as an attribute: ``jobs``, ``trials`` (and their leases),
 ``events``, ``webhooks``, ``stats``, ``fleet``, ``models`` (blobs), ``datasets``, ``api_keys``,
-``idempotency``, ``locks``, ``limits`` (request budgets), ``renders`` (reports and plots)
-and ``usage`` (compute per tenant and day).
+``idempotency``, ``locks``, ``ahead`` (suggestions made ahead of need), ``limits`` (request
+budgets), ``renders`` (reports and plots) and ``usage`` (compute per tenant and day).
 The engine sees only the Protocols in ``protocols``.
 
-What it promises (every Lua script is in ``scripts``, every key name in ``service.core.keys``):
+What it promises (every Lua script is in ``scripts`` but the two of ``ahead``, every key name in
+``service.core.keys``):
 
 - **Jobs.** A job moves queued -> running -> succeeded | failed | cancelled. Each change is one
   atomic step, logged with the Redis server's time, and writes the job's results (error,
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import redis
 
+from service.core.store.ahead import RedisAhead
 from service.core.store.apikeys import RedisApiKeys
 from service.core.store.blobs import ModelBlobs, RenderCache
 from service.core.store.connection import Connection, StoreUnavailable, connect, reachable
@@ -97,6 +99,7 @@ class JobStore:
         self.api_keys = RedisApiKeys(self._conn)
         self.idempotency = RedisIdempotency(self._conn)
         self.locks = RedisLocks(self._conn)
+        self.ahead = RedisAhead(self._conn)
         self.limits = RedisLimits(self._conn)
 
     @classmethod

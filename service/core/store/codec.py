@@ -84,6 +84,8 @@ def decode_job(
         deadline_at=_float(raw.get("deadline_at")),
         advances=int(raw.get("advances") or 0),
         advance_seconds=float(raw.get("advance_seconds") or 0.0),
+        refills=int(raw.get("refills") or 0),
+        refill_seconds=float(raw.get("refill_seconds") or 0.0),
         status_history=tuple(_status_change(entry) for entry in log),
         created_at=_float(raw.get("created_at")),
         started_at=_float(raw.get("started_at")),

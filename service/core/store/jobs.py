@@ -118,6 +118,8 @@ class RedisJobs:
             keys.job(job_id),
             keys.status_log(job_id),
             keys.job_lock(job_id),
+            keys.job_ahead(job_id),
+            keys.job_refill(job_id),
             keys.job_model(job_id),
             keys.job_events(job_id),
             keys.job_renders(job_id),
@@ -293,11 +295,13 @@ class RedisJobs:
         """Why the job ends before its budget (its time ran out, say)."""
         self._redis.hset(keys.job(job_id), "stop_reason", reason)
 
-    def record_advance(self, job_id: str, seconds: float) -> None:
-        """Account one scheduling step (for the job's scheduling statistics)."""
+    def record_advance(self, job_id: str, seconds: float, *, refill: bool = False) -> None:
+        """Account one scheduling step, or one refill of suggestions made ahead (for the
+        job's scheduling statistics)."""
+        count, total = ("refills", "refill_seconds") if refill else ("advances", "advance_seconds")
         pipe = self._redis.pipeline(transaction=False)
-        pipe.hincrby(keys.job(job_id), "advances", 1)
-        pipe.hincrbyfloat(keys.job(job_id), "advance_seconds", seconds)
+        pipe.hincrby(keys.job(job_id), count, 1)
+        pipe.hincrbyfloat(keys.job(job_id), total, seconds)
         pipe.execute()
 
     def claim_finalize(self, job_id: str, lease_s: float) -> bool:
@@ -343,6 +347,7 @@ class RedisJobs:
             keys.job_renders(job_id),
         ):
             pipe.expire(key, self.retention_s)
+        pipe.delete(keys.job_ahead(job_id))  # suggestions nobody will take
         for n in range(created):
             pipe.expire(keys.trial(job_id, n), self.retention_s)
         pipe.execute()

@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from service.core.records import JobRecord, JobStatus, TrialRecord, WebhookStatus
+from service.core.store.ahead import AheadPoint
 from service.core.store.trials import Claim, LeaseState, TrialOutcome
 
 
@@ -72,6 +73,20 @@ class Locks(Protocol):
     def advance(self, job_id: str, ttl_s: float = 30.0) -> AbstractContextManager[bool]: ...
 
 
+class Ahead(Protocol):
+    def put(
+        self, job_id: str, basis: int, created: int, points: Sequence[Mapping[str, Any]]
+    ) -> bool: ...
+
+    def peek(self, job_id: str) -> list[AheadPoint]: ...
+
+    def drop(self, job_id: str, batch: str, count: int) -> None: ...
+
+    def claim_refill(self, job_id: str, ttl_s: float) -> str | None: ...
+
+    def release_refill(self, job_id: str, token: str) -> None: ...
+
+
 class Webhooks(Protocol):
     def lock(self, job_id: str, ttl_s: int) -> bool: ...
 
@@ -107,6 +122,9 @@ class EngineStore(Protocol):
 
     @property
     def locks(self) -> Locks: ...
+
+    @property
+    def ahead(self) -> Ahead: ...
 
     @property
     def webhooks(self) -> Webhooks: ...

@@ -142,9 +142,11 @@ def test_warm_start_learns_only_from_scored_trials_inside_the_space(
     later = store.jobs.create("t1", load_spec(body))
     seen: list[list[Observation]] = []
 
-    def spy(job: Any, trials: Any, now: float, prior: Any = (), left: Any = None) -> Any:
+    def spy(
+        job: Any, trials: Any, now: float, prior: Any = (), left: Any = None, ahead: Any = ()
+    ) -> Any:
         seen.append(list(prior))
-        return plan_advance(job, trials, now, prior, left)
+        return plan_advance(job, trials, now, prior, left, ahead)
 
     monkeypatch.setattr(scheduler, "plan_advance", spy)
     advance(store, later)
