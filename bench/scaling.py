@@ -140,7 +140,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "scaling.json"))
     args = parser.parse_args()
     if args.smoke:
-        args.workers, args.trials, args.sleep = "1,2", 4, 0.1
+        args.workers, args.trials, args.sleep = "2", 4, 0.1
         args.out = str(Path(tempfile.gettempdir()) / "tuneq-scaling-smoke.json")
 
     port = free_port()
