@@ -108,8 +108,7 @@ def plan_advance(
         suggested, drop, batch, refill = taken.points, taken.drop, taken.batch, taken.refill
     elif slots > 0:
         suggested = make_suggester(spec).suggest(observed, pending, slots, prior=prior)
-    family, task, hps = spec.model.family, spec.task, spec.hyperparameters
-    points = tuple(active_params(spec.resolved_fixed, p, family, task, hps) for p in suggested)
+    points = tuple(_active(spec, p) for p in suggested)
     if points or unsent:
         return AdvancePlan(points, unsent, drop_ahead=drop, ahead_batch=batch, refill=refill)
     if _remaining(job, trials, now, compute_left) > 0 or in_flight:
@@ -181,12 +180,8 @@ def refill_job(store: EngineStore, job_id: str) -> int:
     pending = [t.params for t in trials if not t.state.is_finished]
     batch = min(AHEAD_BATCHES * job.spec.search.parallelism, job.max_trials - len(trials))
     prior = warm_start(store.trials, job.spec)
-    spec = job.spec
-    family, task, hps = spec.model.family, spec.task, spec.hyperparameters
-    points = [
-        active_params(spec.resolved_fixed, p, family, task, hps)  # as the trials store them
-        for p in search.ask_ahead(finished, pending, batch, prior)
-    ]
+    made = search.ask_ahead(finished, pending, batch, prior)
+    points = [_active(job.spec, p) for p in made]  # as the trials store them
     stored = store.ahead.put(job_id, len(finished), len(trials), points)
     return len(points) if stored else 0
 
@@ -256,6 +251,12 @@ def _remaining(
     if _out_of_time(job, now) or (compute_left is not None and compute_left <= 0):
         return 0
     return job.max_trials - len(trials)
+
+
+def _active(spec: JobSpec, point: Mapping[str, Any]) -> dict[str, Any]:
+    """A suggested point without the names inactive under the rest of its configuration."""
+    family, task, hps = spec.model.family, spec.task, spec.hyperparameters
+    return active_params(spec.resolved_fixed, point, family, task, hps)
 
 
 def _out_of_time(job: JobRecord, now: float) -> bool:
