@@ -114,6 +114,15 @@ def synthetic_spec(trials: int, sleep_s: float, epochs: int = 10, **model: Any) 
     }
 
 
+def wait_ready(store: JobStore, workers: int = 1, timeout_s: float = 60) -> None:
+    """Wait until ``workers`` workers beat (they beat once they consume): for a test whose
+    job must not lose its first seconds to a worker's start-up."""
+    deadline = time.monotonic() + timeout_s
+    while store.fleet.workers_alive() < workers:
+        assert time.monotonic() < deadline, "no worker became ready"
+        time.sleep(0.1)
+
+
 def wait_job(store: JobStore, job_id: str, timeout_s: float = 120) -> JobRecord:
     deadline = time.monotonic() + timeout_s
     while not (job := store.jobs.get(job_id)).status.is_finished:

@@ -17,7 +17,7 @@ from service.core.records import JobStatus
 from service.core.settings import Settings
 from service.core.store import JobStore
 from service.devstack import settings_env, worker_command
-from tests.helpers import Workers, api_client, synthetic_spec, wait_job
+from tests.helpers import Workers, api_client, synthetic_spec, wait_job, wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -74,6 +74,7 @@ def test_max_duration_ends_the_job_with_its_reason(
     fast_settings: Settings, store: JobStore, workers: Workers
 ) -> None:
     workers.start("w1")
+    wait_ready(store)  # a 3-second budget must not go on the worker's start-up
     spec = synthetic_spec(trials=20, sleep_s=1.0, epochs=2)
     spec["search"]["max_duration_s"] = 3
     client = api_client(fast_settings)
