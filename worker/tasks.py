@@ -54,6 +54,13 @@ def send_trial(job_id: str, number: int, time_limit_s: float | None = None) -> N
     run_trial.apply_async(args=(job_id, number), time_limit=limit)
 
 
+def _end_unschedulable(store: JobStore, job_id: str, step: str, exc: Exception) -> None:
+    """A scheduling step hit a bug or a spec the engine cannot search: the job ends, failed
+    with the reason, rather than stalling."""
+    log.exception("%s: job %s cannot continue", step, job_id)
+    store.jobs.set_status(job_id, JobStatus.FAILED, ACTIVE, error=f"scheduling failed: {exc}")
+
+
 @app.task(name=TASK_ADVANCE, bind=True, **_RETRY)
 def advance(self: Task, job_id: str) -> None:
     """Schedule the job's next trials, or its finalization once the budget is spent."""
@@ -76,8 +83,7 @@ def advance(self: Task, job_id: str) -> None:
     except StoreUnavailable:
         raise  # retried with backoff
     except Exception as exc:  # a bug or a spec the engine cannot search: end the job, visibly
-        log.exception("advance: job %s cannot continue", job_id)
-        store.jobs.set_status(job_id, JobStatus.FAILED, ACTIVE, error=f"scheduling failed: {exc}")
+        _end_unschedulable(store, job_id, "advance", exc)
         return
     if step.busy:
         raise self.retry(countdown=0.2)
@@ -102,8 +108,7 @@ def refill(job_id: str, token: str) -> None:
         raise  # retried with backoff; the lock is released below if Redis answers, and a
         # second refill meanwhile is harmless (each replaces the stored points whole)
     except Exception as exc:  # a bug: end the job visibly rather than stall it
-        log.exception("refill: job %s cannot continue", job_id)
-        store.jobs.set_status(job_id, JobStatus.FAILED, ACTIVE, error=f"scheduling failed: {exc}")
+        _end_unschedulable(store, job_id, "refill", exc)
         return
     finally:
         with contextlib.suppress(StoreUnavailable):

@@ -97,8 +97,7 @@ def plan_advance(
     suggested: list[dict[str, Any]] = []
     drop, batch, refill = 0, "", False
     if ahead is not None and uses_lookahead(spec):
-        search = make_suggester(spec)
-        assert isinstance(search, BayesianSearch)
+        search = _bayesian(spec)
         remaining = _remaining(job, trials, now, compute_left)
         parallelism = spec.search.parallelism
         created = [t.params for t in sorted(trials, key=lambda t: t.number)]
@@ -173,8 +172,7 @@ def refill_job(store: EngineStore, job_id: str) -> int:
     job = store.jobs.get(job_id)
     if job.status.is_finished or job.status == JobStatus.STOPPING or not uses_lookahead(job.spec):
         return 0
-    search = make_suggester(job.spec)
-    assert isinstance(search, BayesianSearch)
+    search = _bayesian(job.spec)
     trials = store.trials.list(job_id)
     finished = [observation(t) for t in trials if t.state.is_finished]
     pending = [t.params for t in trials if not t.state.is_finished]
@@ -251,6 +249,13 @@ def _remaining(
     if _out_of_time(job, now) or (compute_left is not None and compute_left <= 0):
         return 0
     return job.max_trials - len(trials)
+
+
+def _bayesian(spec: JobSpec) -> BayesianSearch:
+    """The search of a job that uses suggestions made ahead (always Bayesian)."""
+    search = make_suggester(spec)
+    assert isinstance(search, BayesianSearch)
+    return search
 
 
 def _active(spec: JobSpec, point: Mapping[str, Any]) -> dict[str, Any]:
