@@ -1,7 +1,8 @@
 """Scoring a trained model on one part of the data: every metric of ``catalog.METRICS``.
 
-Keras tracks the per-epoch ones (loss, accuracy / mse, mae); AUC, macro precision, recall and
-F1, balanced accuracy, RMSE and R² are computed from the predictions with scikit-learn, which
+The ones Keras tracks per epoch (loss, accuracy / mse, mae) come from one forward pass, as
+Keras computes them (``worker.engine.evaluation``); AUC, macro precision, recall and F1,
+balanced accuracy, RMSE and R² are computed from the predictions with scikit-learn, which
 defines them the way people compare them (macro averages, one-vs-rest AUC).
 """
 
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
 
 import keras
 import numpy as np
 from sklearn import metrics as sk
 
 from service.core.catalog import CLASSIFICATION
+from worker.engine.evaluation import measure
 
 
 def score(
@@ -26,10 +29,23 @@ def score(
     prefix: str = "",
 ) -> dict[str, float]:
     """``{prefix + name: value}`` for every metric the task reports that is defined on ``y``
-    (AUC is left out when only one class is present)."""
-    tracked = model.evaluate(x, y, verbose=0, return_dict=True, batch_size=1024)
+    (AUC is left out when only one class is present), from one forward pass
+    (``worker.engine.evaluation``)."""
+    tracked, predicted = measure(model, x, y, task)
+    return from_predictions(tracked, y, predicted, task, n_classes, prefix)
+
+
+def from_predictions(
+    tracked: Mapping[str, float],
+    y: np.ndarray,
+    predicted: np.ndarray,
+    task: str,
+    n_classes: int | None,
+    prefix: str = "",
+) -> dict[str, float]:
+    """``score``'s answer from the metrics Keras tracks (the loss...) and the predictions."""
     out = {name: float(value) for name, value in tracked.items()}
-    predicted = np.asarray(model.predict(x, verbose=0, batch_size=1024), dtype=np.float64)
+    predicted = np.asarray(predicted, dtype=np.float64)
     if task == CLASSIFICATION:
         out.update(_classification(y, predicted, int(n_classes or 2)))
     else:

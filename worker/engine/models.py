@@ -8,7 +8,7 @@ serves every family. ``service.core.spec.capacity`` counts these layers without 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import keras
@@ -50,6 +50,7 @@ def build_model(
     architecture: Architecture | None = None,
     plugin: str | None = None,
     max_params: int | None = None,
+    steps_per_execution: int | Callable[[keras.Model], int] = 1,
 ) -> keras.Model:
     """Build and compile the model a trial trains.
 
@@ -60,7 +61,9 @@ def build_model(
     whose indices are the input's last columns (``worker.engine.tables``). ``architecture``:
     the layers of a ``declared`` model (``worker.engine.declared``); ``plugin``: the name of
     an operator's family (``worker.plugins``), whose ``build`` makes the body; ``max_params``:
-    the server's cap, which a declared model's configuration is checked against first.
+    the server's cap, which a declared model's configuration is checked against first;
+    ``steps_per_execution``: optimizer steps per call into the compiled step (per-batch
+    callbacks then run once per call), or what gives it from the built model.
     """
     if family not in ("mlp", "declared", "plugin", *_CONV):
         raise ValueError(f"unknown model family {family!r}")
@@ -91,10 +94,13 @@ def build_model(
     if architecture is None or not architecture.output_layer:
         x = output_layer(task, n_classes)(x)
     model = keras.Model(inputs, x, name=str(family))
+    if callable(steps_per_execution):
+        steps_per_execution = steps_per_execution(model)
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch, max_epochs, rate),
         loss=loss_for(task, n_classes, config.get("loss", "mse")),
         metrics=metrics_for(task, n_classes),
+        steps_per_execution=steps_per_execution,
     )
     return model
 
@@ -172,7 +178,8 @@ def loss_for(task: str, n_classes: int | None, regression_loss: str = "mse") -> 
 
 def metrics_for(task: str, n_classes: int | None) -> list[keras.metrics.Metric]:
     """What Keras tracks per epoch (early stopping and pruning watch these); the rest of the
-    reported metrics are computed from predictions after training (``worker.engine.metrics``)."""
+    reported metrics are computed from predictions after training (``worker.engine.metrics``).
+    ``worker.engine.evaluation.compiled_metrics`` computes these from predictions: change both."""
     if task == CLASSIFICATION and (n_classes or 0) > 2:
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     if task == CLASSIFICATION:

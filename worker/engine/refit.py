@@ -25,7 +25,7 @@ import numpy as np
 from service.core.spec import JobSpec
 from worker.engine.dataset_loader import Dataset, holdout_split
 from worker.engine.export import model_bytes, served_input, served_model, signature
-from worker.engine.metrics import score, standard_error
+from worker.engine.metrics import from_predictions, standard_error
 from worker.engine.models import metrics_for
 from worker.engine.schedules import schedule_callbacks
 from worker.engine.training import (
@@ -119,9 +119,14 @@ def refit(
     shipped = model_bytes(served, metadata)  # as built: no optimizer or compile state
     served.compile(loss=model.loss, metrics=metrics_for(dataset.task, dataset.n_classes))
     x_test = served_input(scaler, dataset.x_test)
-    metrics = score(served, x_test, dataset.y_test, dataset.task, dataset.n_classes, "test_")
-    base = spec.training.objective.metric.removeprefix("val_")
+    # Keras's evaluate and predict: the served model may take a table's raw columns as a
+    # dict of arrays, which one forward pass over chunks of rows does not slice
+    tracked = served.evaluate(x_test, dataset.y_test, verbose=0, return_dict=True, batch_size=1024)
     predicted = np.asarray(served.predict(x_test, verbose=0, batch_size=1024), dtype=np.float64)
+    metrics = from_predictions(
+        tracked, dataset.y_test, predicted, dataset.task, dataset.n_classes, "test_"
+    )
+    base = spec.training.objective.metric.removeprefix("val_")
     se = standard_error(
         base, dataset.y_test, predicted, dataset.task, dataset.n_classes,
         regression_loss=str(config.get("loss", "mse")),
@@ -200,7 +205,9 @@ def _fixed_epochs(
     a point in the middle of where a swinging curve went, rather than wherever it stopped."""
     scaler = preprocessor_for(spec, dataset, config).fit(dataset.x_train)
     x_train = scaler.transform(dataset.x_train)
-    model, steps = compiled_model(spec, config, dataset, len(x_train), seed=seed, features=scaler)
+    model, steps = compiled_model(
+        spec, config, dataset, len(x_train), seed=seed, features=scaler, per_step_callbacks=False
+    )
     epochs = max(1, epochs)
     callbacks = [keras.callbacks.TerminateOnNaN(), *schedule_callbacks(config, steps, "loss")]
     average = _WeightAverage(epochs - max(1, round(AVERAGED_SHARE * epochs)))
@@ -209,6 +216,7 @@ def _fixed_epochs(
         dataset.y_train,
         epochs=epochs,
         batch_size=int(config["batch_size"]),
+        steps_per_epoch=steps,
         callbacks=[*callbacks, average] if averaged else callbacks,
         class_weight=class_weights(config, dataset.y_train, dataset.task),
         verbose=0,

@@ -85,7 +85,8 @@ class TrialMonitor:
             self.reason = reason
 
     def should_stop(self) -> bool:
-        """Polled after every batch: True once the trial must stop."""
+        """Polled after every call into the train step (one batch, or a few cheap ones:
+        ``worker.engine.execution``): True once the trial must stop."""
         if PREEMPT.is_set():
             self.stop(StopReason.PREEMPTED)
         if time.monotonic() >= self.soft_deadline:

@@ -8,8 +8,9 @@ flat across trials in one long-lived worker process.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,8 @@ from service.core.catalog import CLASSIFICATION
 from service.core.spec import JobSpec
 from service.core.spec.rules import input_shape
 from worker.engine.dataset_loader import Dataset, holdout_split
+from worker.engine.evaluation import Validation
+from worker.engine.execution import steps_per_execution
 from worker.engine.metrics import score
 from worker.engine.models import build_model
 from worker.engine.results import EpochHook, FitResult, StopCheck
@@ -34,7 +37,8 @@ Preprocessor = FeatureScaler | TableEncoder
 
 
 class _EpochReporter(keras.callbacks.Callback):
-    """Hands each epoch's logs to the hook, and stops at the next batch when told to."""
+    """Hands each epoch's logs to the hook, and stops at the next batch when told to (the
+    next call of several steps: ``worker.engine.execution``)."""
 
     def __init__(self, hook: EpochHook | None, stop_check: StopCheck | None, offset: int) -> None:
         super().__init__()
@@ -93,11 +97,17 @@ def compiled_model(
     rate: Any = None,
     features: Preprocessor | None = None,
     max_params: int | None = None,
+    per_step_callbacks: bool = True,
 ) -> tuple[keras.Model, int]:
     """A fresh, seeded, compiled model for ``config`` in a cleared Keras session, and the
     optimizer steps one epoch over ``rows`` samples takes (the schedule is placed by them).
-    A fitted table encoder (``features``) gives the input width and the embedded columns."""
+    A fitted table encoder (``features``) gives the input width and the embedded columns.
+    Unless the caller needs ``per_step_callbacks``, one call into the compiled step may run
+    several optimizer steps (``worker.engine.execution``)."""
     steps = max(1, math.ceil(rows / int(config["batch_size"])))
+    execution: Callable[[keras.Model], int] | int = 1
+    if not per_step_callbacks:
+        execution = functools.partial(steps_per_execution, config, steps)
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     shape, embedded = model_input_shape(spec, dataset), []
@@ -116,6 +126,7 @@ def compiled_model(
         architecture=spec.model.layers,
         plugin=spec.model.plugin.name if spec.model.plugin is not None else None,
         max_params=max_params,
+        steps_per_execution=execution,
     )
     return model, steps
 
@@ -197,11 +208,13 @@ def fit_fold(
     scaler = preprocessor_for(spec, dataset, config).fit(x_fit)
     x_fit, x_val = scaler.transform(x_fit), scaler.transform(x_val)
     model, steps = compiled_model(
-        spec, config, dataset, len(x_fit), seed=seed, features=scaler, max_params=max_params
-    )
+        spec, config, dataset, len(x_fit), seed=seed, features=scaler, max_params=max_params,
+        per_step_callbacks=False,
+    )  # fmt: skip
     reporter = _EpochReporter(on_epoch, stop_check, offset)
     stopping = spec.training.early_stopping
     callbacks = [
+        Validation(x_val, y_val, dataset.task),  # first: the others read what it measures
         keras.callbacks.TerminateOnNaN(),
         *schedule_callbacks(config, steps, stopping.monitor),
         reporter,
@@ -220,9 +233,9 @@ def fit_fold(
     model.fit(
         x_fit,
         y_fit,
-        validation_data=(x_val, y_val),
         epochs=spec.training.max_epochs,
         batch_size=int(config["batch_size"]),
+        steps_per_epoch=steps,  # known: Keras then makes one input iterator an epoch, not two
         callbacks=callbacks,
         class_weight=class_weights(config, y_fit, dataset.task),
         verbose=0,
