@@ -1,0 +1,256 @@
+"""Search methods ranked on many cheap problems, with enough seeds to tell them apart.
+
+The Keras tasks of ``bench/efficiency.py`` cannot rank searches: every method sits within one
+or two of 500 validation images. Here each evaluation takes milliseconds to a second
+(``bench/search_problems.py``: scikit-learn models by cross-validation, synthetic functions,
+a conditional space), so 20 seeds a method are affordable. Each method is driven through the
+optimizer interface the service uses (``worker.engine.optimizer``: the I/O-free ``suggest``
+given the finished and running trials), at the same budgets, sequentially and with 4 trials
+running at once (as 4 workers: each finished trial is told and one new point asked for, the
+other 3 pending).
+
+The score is bayesmark's normalised regret: (best found - optimum) / (random search's mean
+best at that budget - optimum), the optimum being the known minimum or the best any run
+found. 0 is the optimum, 1 is random search; lower is better. Reported: the mean and its
+standard error over seeds per problem, per family and overall, and each method's paired
+difference from tuneq's default with its standard error (significant beyond 2).
+
+Methods: ``tuneq`` (the default Bayesian search, as a job gets it), ``tuneq-random``, and
+where ``optuna`` is installed (``pip install -e '.[bench]'``) ``optuna-tpe`` (with its
+constant liar when trials run at once), and ``optuna-gp`` where PyTorch is installed too.
+
+    python bench/search_suite.py                          # 20 seeds, budgets 25 and 50
+    python bench/search_suite.py --seeds 5 --problems branin knn-wine --budgets 25
+    python bench/search_suite.py --smoke                  # seconds: keeps it working in CI
+"""
+
+from __future__ import annotations
+
+import os
+
+for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")  # one process per core does the parallel part
+
+import argparse  # noqa: E402
+import importlib.util  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from collections.abc import Mapping  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.machine import cores, save  # noqa: E402
+from bench.search_problems import Problem, problems  # noqa: E402
+
+DEFAULT = "tuneq"
+RUNNING = 4
+"""Trials running at once in the parallel variant."""
+
+
+def tuneq_suggester(problem: Problem, method: str, seed: int, budget: int) -> Any:
+    """The service's suggester for this method, with a job's defaults for the rest."""
+    from service.core.spec.types import SearchSpec
+    from worker.engine.optimizer import BayesianSearch, RandomSearch
+
+    if method == "tuneq-random":
+        return RandomSearch(problem.space, seed)
+    defaults = SearchSpec(max_trials=budget, seed=seed)
+    return BayesianSearch(
+        problem.space, seed=seed, n_initial=defaults.n_initial_points,
+        surrogate=defaults.surrogate.value, acquisition=defaults.acquisition.value,
+        metric="objective", direction="min", generator=defaults.initial_point_generator.value,
+    )  # fmt: skip
+
+
+def run_tuneq(problem: Problem, method: str, seed: int, budget: int, running: int) -> list:
+    """The objective of each trial in the order the trials finished."""
+    from worker.engine.optimizer import Observation
+
+    suggester = tuneq_suggester(problem, method, seed, budget)
+    finished: list[Observation] = []
+    pending: list[dict[str, Any]] = []
+    while len(finished) < budget:
+        while len(pending) < running and len(finished) + len(pending) < budget:
+            point = suggester.suggest(finished, pending, 1)[0]
+            pending.append({k: v for k, v in point.items() if problem.active(k, point)})
+        done = pending.pop(0)  # the oldest finishes first
+        finished.append(Observation(done, problem.evaluate(done)))
+    return [observation.value for observation in finished]
+
+
+def run_optuna(problem: Problem, method: str, seed: int, budget: int, running: int) -> list:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if method == "optuna-tpe":
+        sampler: Any = optuna.samplers.TPESampler(seed=seed, constant_liar=running > 1)
+    else:
+        sampler = optuna.samplers.GPSampler(seed=seed)
+    study = optuna.create_study(sampler=sampler)
+    values: list[float] = []
+    pending: list[tuple[Any, dict[str, Any]]] = []
+    while len(values) < budget:
+        while len(pending) < running and len(values) + len(pending) < budget:
+            trial = study.ask()
+            pending.append((trial, _suggest_optuna(trial, problem)))
+        trial, point = pending.pop(0)
+        value = problem.evaluate(point)
+        study.tell(trial, value)
+        values.append(value)
+    return values
+
+
+def _suggest_optuna(trial: Any, problem: Problem) -> dict[str, Any]:
+    """Define-by-run: a name is asked for only when the point so far makes it active."""
+    point: dict[str, Any] = {}
+    for name in sorted(problem.space, key=lambda n: n.startswith("units_")):
+        if not problem.active(name, {**point, name: None}):
+            continue
+        dim = problem.space[name]
+        if dim.type == "categorical":
+            point[name] = trial.suggest_categorical(name, list(dim.choices or ()))
+        elif dim.type == "int":
+            point[name] = trial.suggest_int(name, int(dim.low), int(dim.high), log=dim.log)
+        else:
+            point[name] = trial.suggest_float(name, dim.low, dim.high, log=dim.log)
+    return point
+
+
+def one_run(task: tuple[str, str, int, int, int]) -> tuple[tuple[str, str, int, int, int], list]:
+    name, method, seed, budget, running = task
+    problem = problems()[name]
+    run = run_optuna if method.startswith("optuna") else run_tuneq
+    return task, run(problem, method, seed, budget, running)
+
+
+def regrets(results: Mapping[tuple, list], optima: Mapping[str, float]) -> dict[tuple, float]:
+    """Each run's normalised regret: 0 the optimum, 1 random search's mean best."""
+    best = {task: min(values) for task, values in results.items()}
+    out = {}
+    for (name, method, seed, budget, running), value in best.items():
+        randoms = [v for (n, m, _, b, r), v in best.items()
+                   if (n, m, b, r) == (name, "tuneq-random", budget, running)]  # fmt: skip
+        clip = statistics.mean(randoms) - optima[name]
+        out[name, method, seed, budget, running] = (value - optima[name]) / clip if clip else 0.0
+    return out
+
+
+def summarise(scores: Mapping[tuple, float], methods: list[str], names: list[str]) -> dict:
+    """Per setting (budget, running): each method's mean regret with its standard error per
+    problem, per family and overall, and its paired difference from the default."""
+    suite = problems()
+    settings = sorted({(budget, running) for (_, _, _, budget, running) in scores})
+    seeds = sorted({seed for (_, _, seed, _, _) in scores})
+    out: dict[str, Any] = {}
+    for budget, running in settings:
+
+        def per_seed(method: str, chosen: list[str], at: tuple = (budget, running)) -> list:
+            """The method's mean regret over ``chosen`` problems, one per seed."""
+            return [statistics.mean(scores[n, method, s, *at] for n in chosen) for s in seeds]
+
+        families = sorted({suite[n].family for n in names})
+        table: dict[str, Any] = {}
+        for method in methods:
+            groups = {n: [n] for n in names}
+            groups |= {f"family:{f}": [n for n in names if suite[n].family == f] for f in families}
+            groups["overall"] = names
+            row = {group: _mean_se(per_seed(method, chosen)) for group, chosen in groups.items()}
+            if method != DEFAULT:
+                paired = [a - b for a, b in zip(per_seed(method, names),
+                                                per_seed(DEFAULT, names), strict=True)]  # fmt: skip
+                row["difference_from_default"] = _mean_se(paired)
+            table[method] = row
+        out[f"budget {budget}, {'sequential' if running == 1 else f'{running} running'}"] = table
+    return out
+
+
+def _mean_se(values: list[float]) -> dict[str, float]:
+    mean = statistics.mean(values)
+    se = statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else float("nan")
+    return {"mean": round(mean, 4), "se": round(se, 4)}
+
+
+def plot(summary: Mapping[str, Any], path: Path) -> None:
+    """Overall mean regret with its standard error per method, one panel per setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(summary), figsize=(4.6 * len(summary), 3.8), squeeze=False)
+    for axis, (setting, table) in zip(axes[0], summary.items(), strict=True):
+        methods = list(table)
+        means = [table[m]["overall"]["mean"] for m in methods]
+        errors = [table[m]["overall"]["se"] for m in methods]
+        axis.barh(methods, means, xerr=errors, color="#4c72b0", capsize=3)
+        axis.axvline(1.0, color="#999", linestyle="--", linewidth=1)
+        axis.set_title(setting, fontsize=10)
+        axis.set_xlabel("normalised regret (1 = random search)")
+        axis.invert_yaxis()
+    fig.suptitle("Search suite: mean over problems and seeds, lower is better", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--budgets", type=int, nargs="+", default=[25, 50])
+    parser.add_argument("--problems", nargs="+", default=list(problems()))
+    parser.add_argument("--methods", nargs="+")
+    parser.add_argument("--sequential-only", action="store_true")
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "search_suite.json"))
+    args = parser.parse_args()
+    methods = args.methods or [DEFAULT, "tuneq-random"]
+    if not args.methods and importlib.util.find_spec("optuna") is not None:
+        methods.append("optuna-tpe")
+        if importlib.util.find_spec("torch") is not None:  # Optuna's GP sampler needs it
+            methods.append("optuna-gp")
+    if args.smoke:
+        args.seeds, args.budgets, args.problems = 2, [8], ["branin", "layered", "knn-wine"]
+        methods = [DEFAULT, "tuneq-random"]
+        args.out = str(Path(tempfile.gettempdir()) / "tuneq-search-suite-smoke.json")
+    if "tuneq-random" not in methods:
+        methods.append("tuneq-random")  # the normalisation's reference
+    runnings = [1] if args.sequential_only else [1, RUNNING]
+    tasks = [
+        (name, method, seed, budget, running)
+        for name in args.problems for method in methods for seed in range(args.seeds)
+        for budget in args.budgets for running in runnings
+    ]  # fmt: skip
+    with ProcessPoolExecutor(max_workers=cores()) as pool:
+        results = dict(pool.map(one_run, tasks, chunksize=1))
+    suite = problems()
+    optima = {}
+    for name in args.problems:
+        seen = min(min(v) for (n, *_), v in results.items() if n == name)
+        known = suite[name].optimum
+        optima[name] = seen if known is None else min(known, seen)
+    summary = summarise(regrets(results, optima), methods, args.problems)
+    for setting, table in summary.items():
+        print(f"\n{setting}: mean normalised regret (+/- standard error over seeds)")
+        for method, row in table.items():
+            overall = row["overall"]
+            line = f"  {method:>13}: overall {overall['mean']:.3f} +/- {overall['se']:.3f}"
+            if "difference_from_default" in row:
+                diff = row["difference_from_default"]
+                line += f"   vs {DEFAULT}: {diff['mean']:+.3f} +/- {diff['se']:.3f}"
+            print(line)
+    picture = Path(args.out).with_suffix(".png")
+    plot(summary, picture)
+    print(f"wrote {picture}")
+    save(args.out, {
+        "seeds": args.seeds, "budgets": args.budgets, "problems": args.problems,
+        "methods": methods, "optima": optima, "summary": summary,
+    })  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
