@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.machine import save  # noqa: E402
+from bench.machine import in_fresh_process, save  # noqa: E402
 from service.core.spec import load_spec  # noqa: E402
 from service.core.vocabulary import configuration  # noqa: E402
 
@@ -195,13 +195,7 @@ def in_own_process(
     """``run_loop`` in a fresh Python process, as a trial worker is one: a loop run after
     another in this process inherits its graphs and heap, and ran up to 15 % slower."""
     rows = [(number, dict(params), value) for number, params, value in trials]
-    payload = json.dumps({"body": body, "trials": rows, "how": how})
-    done = subprocess.run(
-        [sys.executable, __file__, "--loop"], input=payload, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"the loop failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return in_fresh_process([__file__, "--loop"], {"body": body, "trials": rows, "how": how})
 
 
 def main() -> None:

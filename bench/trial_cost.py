@@ -35,7 +35,6 @@ import importlib.util
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.machine import save  # noqa: E402
+from bench.machine import in_fresh_process, save  # noqa: E402
 from bench.overhead import spec  # noqa: E402
 
 STEPS = ("one_pass", "one_iterator", "per_execution")
@@ -128,13 +127,7 @@ def run_variant(body: dict[str, Any], configs: list[dict[str, Any]], name: str) 
 
 def in_own_process(body: dict[str, Any], configs: list[dict[str, Any]], name: str) -> dict:
     env = {**os.environ, "KERAS_BACKEND": "jax" if name == "jax" else "tensorflow"}
-    done = subprocess.run(
-        [sys.executable, __file__, "--variant", name], input=json.dumps([body, configs]),
-        capture_output=True, text=True, env=env,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(f"variant {name} failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return in_fresh_process([__file__, "--variant", name], [body, configs], env)
 
 
 def main() -> None:
