@@ -11,7 +11,7 @@ from flask.json.provider import DefaultJSONProvider
 from flask.typing import ResponseReturnValue
 
 from service import metrics
-from service.api import auth, datasets, docs, events, jobs, models, openapi, reports, ui
+from service.api import auth, datasets, docs, events, extend, jobs, models, openapi, reports, ui
 from service.api.errors import ApiError, register_error_handlers
 from service.api.job_views import JobViews
 from service.core.logs import pop_context, push_context
@@ -62,6 +62,7 @@ def create_app(
     auth.install(app)
     metrics.install(app, app.extensions["tuneq.store"])
     app.register_blueprint(jobs.blueprint)
+    app.register_blueprint(extend.blueprint)
     events.install(app, settings)
     app.register_blueprint(reports.blueprint)
     datasets.install(app, settings)

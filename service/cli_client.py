@@ -115,6 +115,23 @@ def add_commands(sub: Any) -> None:
     )
     watch.add_argument("id")
 
+    extend = _parser(
+        sub, "extend", "give a finished job more trials (and wait, and gate the build)",
+        cli_gate.cmd_extend, common, waiting,
+    )  # fmt: skip
+    extend.add_argument("id")
+    extend.add_argument("--trials", type=int, required=True, help="trials to add")
+    extend.add_argument(
+        "--max-duration", type=cli_gate.duration, metavar="DURATION",
+        help="how long the extension may run, e.g. 30m (default: the job's own limit again)",
+    )  # fmt: skip
+    extend.add_argument("--wait", action="store_true", help="wait for the job to finish")
+    for flag, at_least in (("--fail-under", True), ("--fail-over", False)):
+        extend.add_argument(
+            flag, type=cli_gate.threshold(at_least), action="append", default=[],
+            metavar="METRIC=VALUE", help="as for submit; implies --wait",
+        )  # fmt: skip
+
     jobs = _parser(sub, "jobs", "the tenant's jobs, newest first", cli_show.cmd_jobs, common)
     jobs.add_argument("--status", choices=list(JOB_STATUSES))
     jobs.add_argument("--name")

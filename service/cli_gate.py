@@ -221,7 +221,7 @@ def interruptible() -> Iterator[None]:
 
 
 class _Run:
-    """One ``submit`` or ``watch``: what the JUnit report needs, whatever ends the run."""
+    """One ``submit``, ``extend`` or ``watch``: what the JUnit report needs, whatever ends it."""
 
     def __init__(self, args: argparse.Namespace, name: str, thresholds: list[Threshold]) -> None:
         self.args, self.name, self.thresholds = args, name, thresholds
@@ -310,6 +310,31 @@ def cmd_watch(args: argparse.Namespace, client: Client) -> int:
         except Interrupted as exc:
             return run.interrupted(client, exc, cancel=False)
         except (ApiError, ConnectionFailed) as exc:
+            run.refused(exc)
+            raise
+
+
+def cmd_extend(args: argparse.Namespace, client: Client) -> int:
+    """Give a finished job more trials; with ``--wait`` or a threshold, follow it and gate on
+    its best as ``submit`` does. An interrupt stops watching, never the job."""
+    thresholds = [*args.fail_under, *args.fail_over]
+    run = _Run(args, args.id, thresholds)
+    with interruptible():
+        try:
+            spec = client.get(args.id).raw["spec"]
+            check_metric_names(thresholds, _task(client, spec, None), spec)
+            run.job = client.extend(args.id, args.trials, max_duration_s=args.max_duration)
+            run.name = run.job.name
+            total = run.job.raw["progress"]["trials_total"]
+            print(f"Extended job {run.job.id} ({run.name}) to {total} trials", file=sys.stderr)
+            if not (args.wait or thresholds or args.junit):
+                if args.json:
+                    print(json.dumps(run.job.raw, indent=2, default=str))
+                return PASSED
+            return _wait_and_gate(run, client)
+        except Interrupted as exc:
+            return run.interrupted(client, exc, cancel=False)
+        except (ApiError, ConnectionFailed, SpecError) as exc:
             run.refused(exc)
             raise
 

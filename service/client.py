@@ -6,8 +6,9 @@
     job = client.wait(job.id, timeout_s=7200)
     print(job.best.metrics["test_accuracy"])
 
-Retries only where they are safe: reads, cancel (idempotent), uploads (content-addressed) and
-submissions (each carries an ``Idempotency-Key``, so a retried submit never makes two jobs).
+Retries only where they are safe: reads, cancel (idempotent), uploads (content-addressed),
+submissions and extensions (each carries an ``Idempotency-Key``, so a retried submit never makes
+two jobs and a retried extension never adds its trials twice).
 A 503, a 429 or a dropped connection is retried with backoff (``Retry-After`` when given).
 Each API error code has its own exception class.
 """
@@ -191,6 +192,24 @@ class Client:
         ``stopping`` while that trial is refit, then ``cancelled`` with its model and test
         metrics (``wait`` for it); ``refit=False`` stops at once, with no model."""
         return Job.from_api(self._json("POST", f"/v1/jobs/{job_id}/cancel", body={"refit": refit}))
+
+    def extend(
+        self,
+        job_id: str,
+        trials: int,
+        max_duration_s: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        """Reopen a succeeded or cancelled job with ``trials`` more (``wait`` for it): the
+        search goes on from all its trials, and its refit and test score run again at the end.
+        ``max_duration_s``: how long the extension may run (default: the job's own limit again).
+        The idempotency key (a fresh one unless given) makes retries safe."""
+        body: dict[str, Any] = {"trials": trials}
+        if max_duration_s is not None:
+            body["max_duration_s"] = max_duration_s
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        path = f"/v1/jobs/{job_id}/extend"
+        return Job.from_api(self._json("POST", path, body=body, headers=headers))
 
     def delete(self, job_id: str) -> None:
         """Delete a finished job with its trials and model (409 while it runs)."""

@@ -110,6 +110,7 @@ class MemoryJobs:
         summary: Mapping[str, Any] | None = None,
         test_metrics: Mapping[str, float] | None = None,
         model_bytes: int | None = None,
+        best: tuple[int, float] | None = None,
     ) -> bool:
         if self.get(job_id).status not in allowed_from:
             return False
@@ -120,11 +121,17 @@ class MemoryJobs:
             changes["summary"] = MappingProxyType(dict(summary))
         if test_metrics is not None:
             changes["test_metrics"] = MappingProxyType(dict(test_metrics))
+        if best is not None:
+            changes["best_trial"], changes["best_value"] = best
         self.log_status(job_id, status, **changes)
         return True
 
     def set_stop_reason(self, job_id: str, reason: str) -> None:
         self.update(job_id, stop_reason=reason)
+
+    def release_finalize(self, job_id: str) -> None:
+        if self.get(job_id).status.is_finished:
+            self.finalize_until.pop(job_id, None)
 
     def claim_finalize(self, job_id: str, lease_s: float) -> bool:
         now = self.clock.now()

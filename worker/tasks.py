@@ -155,6 +155,9 @@ def finalize(job_id: str) -> None:
     """Refit the best trial, score it on the test set, and mark the job finished."""
     from worker.engine.runner import finalize_job
 
+    if not job_store().jobs.finalizing(job_id):
+        log.info("finalize: job %s holds no finalization lease (finished, or reopened)", job_id)
+        return
     try:
         finalize_job(job_store(), job_id, max_model_bytes=settings.max_model_bytes)
     except JobNotFound:

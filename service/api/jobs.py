@@ -31,7 +31,7 @@ blueprint = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 MAX_WAIT_S = 60.0  # the longest a long poll may wait
 POLL_S = 0.25  # how often a long poll looks again
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 def _store() -> JobStore:
@@ -93,7 +93,7 @@ def submit_job() -> ResponseReturnValue:
     the same job."""
     payload = json_body(yaml_too=True)
     key = request.headers.get("Idempotency-Key")
-    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+    if key is not None and not IDEMPOTENCY_KEY.match(key):
         raise ApiError(
             400, "bad_request", "Idempotency-Key must be 1-255 printable ASCII characters."
         )
@@ -205,7 +205,7 @@ class JobQuery(Schema):
     wait = fields.Float(validate=validate.Range(min=0, max=MAX_WAIT_S))
 
 
-def _job_state(job_id: str) -> tuple[str, str, bool]:
+def job_state(job_id: str) -> tuple[str, str, bool]:
     """The job's view as JSON, its entity tag, and whether it is finished: one round trip to
     Redis, which checks the caller's key too (``KEY_CHECKED_BY_READ``), and no rendering when
     the job is as this process last rendered it (``job_views``)."""
@@ -239,7 +239,7 @@ _JOB_QUERY = JobQuery()
 def get_job(job_id: str) -> ResponseReturnValue:
     """The job. ``If-None-Match`` with its last ETag answers 304 when nothing changed; with
     ``wait=N`` the answer waits up to N seconds for a change first (long polling)."""
-    body, tag, finished = _job_state(job_id)
+    body, tag, finished = job_state(job_id)
     wait = _JOB_QUERY.load(request.args.to_dict()).get("wait", 0.0) if request.args else 0.0
     seen = request.if_none_match
     first = tag
@@ -251,7 +251,7 @@ def get_job(job_id: str) -> ResponseReturnValue:
 
     while not finished and time.monotonic() < deadline and unchanged(tag):
         time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
-        body, tag, finished = _job_state(job_id)
+        body, tag, finished = job_state(job_id)
     headers = {"ETag": f'"{tag}"', "Cache-Control": "no-cache"}
     if seen.contains_weak(tag):
         return "", 304, headers

@@ -41,6 +41,7 @@ _COMPONENTS = {
     "Health": schemas.HealthSchema,
     "Scaling": schemas.ScalingSchema,
     "Cancel": schemas.CancelRequestSchema,
+    "Extend": schemas.ExtendRequestSchema,
     "ModelImport": schemas.ModelImportSchema,
     "FamilyList": schemas.FamilyListSchema,
     "Importance": schemas.ImportanceSchema,

@@ -71,6 +71,14 @@ _JSON_SPEC = {
     },
 }
 
+_IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "A retry with the same key and body answers as the first request did.",
+    "schema": {"type": "string", "maxLength": 255},
+}
+
 _PARTIAL = {
     "X-Tuneq-Partial": {
         "description": "true while the job runs: built from the trials finished so far",
@@ -133,13 +141,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         (400, 404, 409, 413, 415, 422),
         requestBody=_JSON_SPEC,
         parameters=[
-            {
-                "name": "Idempotency-Key",
-                "in": "header",
-                "required": False,
-                "description": "A retry with the same key and body returns the same job.",
-                "schema": {"type": "string", "maxLength": 255},
-            }
+            _IDEMPOTENCY,
         ],
     ),
     ("/v1/jobs", "get"): _op(
@@ -235,6 +237,17 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         requestBody={
             "required": False,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Cancel"}}},
+        },
+    ),
+    ("/v1/jobs/{job_id}/extend", "post"): _op(
+        "Reopen a succeeded or cancelled job with more trials: the search goes on from all "
+        "its trials, and the refit and test score run again at the end",
+        _ok("The job, running again (as it is now, for a repeated key)", "Job", 202),
+        (400, 404, 409, 413, 415, 422),
+        parameters=[_JOB_ID, _IDEMPOTENCY],
+        requestBody={
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Extend"}}},
         },
     ),
     ("/v1/jobs/{job_id}/model", "get"): _op(

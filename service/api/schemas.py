@@ -7,10 +7,10 @@ against them) agree with what is really sent. A field that can be ``null`` says 
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from service.core.records import JobStatus, TrialState
-from service.core.strict_fields import StrictBoolean
+from service.core.strict_fields import StrictBoolean, StrictInteger, StrictNumber
 
 _JOB_STATES = [s.value for s in JobStatus]
 _TRIAL_STATES = [s.value for s in TrialState]
@@ -40,6 +40,7 @@ class LinksSchema(Schema):
     self_ = fields.String(data_key="self", required=True)
     trials = fields.String()
     cancel = fields.String()
+    extend = fields.String()
     model = fields.String()
 
 
@@ -53,6 +54,9 @@ class ProgressSchema(Schema):
     trials_finished = fields.Integer(required=True)
     trials_created = fields.Integer()
     trials_total = fields.Integer(required=True)
+    extensions = fields.Integer(
+        metadata={"description": "Times the job was reopened for more trials (POST .../extend)"}
+    )
     fraction = fields.Float()
 
 
@@ -266,8 +270,8 @@ class ModelImportSchema(Schema):
 
 
 class CancelRequestSchema(Schema):
-    """``POST /v1/jobs/{id}/cancel``'s optional body (the one request schema here: it is small
-    and only the API reads it); anything else is a 422."""
+    """``POST /v1/jobs/{id}/cancel``'s optional body (small request bodies that only the API
+    reads have their schemas here); anything else is a 422."""
 
     refit = StrictBoolean(
         load_default=True,
@@ -275,5 +279,22 @@ class CancelRequestSchema(Schema):
             "description": "Ship the best trial so far: refit it on the training data, score it "
             "on the test set and keep its model, as a finished search does (the default). "
             "false: stop at once, with no model."
+        },
+    )
+
+
+class ExtendRequestSchema(Schema):
+    """``POST /v1/jobs/{id}/extend``'s body; anything else is a 422."""
+
+    trials = StrictInteger(
+        required=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "Trials to add to the job's budget."},
+    )
+    max_duration_s = StrictNumber(
+        validate=validate.Range(min=1),
+        metadata={
+            "description": "Seconds the extension may run (no trial starts later). Default: "
+            "the job's own search.max_duration_s again, from now; none if it had none."
         },
     )

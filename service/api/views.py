@@ -59,6 +59,7 @@ def job_view(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
             "trials_finished": job.trials_finished,
             "trials_created": job.trials_created,
             "trials_total": job.max_trials,
+            "extensions": job.extensions,
             "fraction": round(job.trials_finished / job.max_trials, 4),
         },
         "objective": {"metric": objective.metric, "direction": objective.direction.value},
@@ -84,6 +85,7 @@ def job_view(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
             "self": f"/v1/jobs/{job.id}",
             "trials": f"/v1/jobs/{job.id}/trials",
             "cancel": f"/v1/jobs/{job.id}/cancel",
+            "extend": f"/v1/jobs/{job.id}/extend",
             "model": f"/v1/jobs/{job.id}/model",
         },
     }

@@ -152,12 +152,13 @@ class JobRecord:
     finished_at: float | None = None
     webhook: WebhookState | None = None  # only with a callback URL
     model_bytes: int | None = None  # the stored model's size; None: no model is kept
+    extensions: int = 0  # times it was reopened for more trials (POST .../extend)
 
     @property
     def render_version(self) -> str:
         """What a report, a plot or the importance of the job is drawn from: it changes with
-        every finished trial, a new best and the job's status."""
-        return f"{self.status.value}.{self.trials_finished}.{self.best_trial}"
+        every finished trial, a new best, the job's status and each reopening."""
+        return f"{self.status.value}.{self.trials_finished}.{self.best_trial}.{self.extensions}"
 
     @property
     def task(self) -> str:

@@ -117,6 +117,39 @@ def test_failed_trials_do_not_break_the_search() -> None:
     assert len(nxt) == 1 and in_space(nxt[0])
 
 
+def test_cancelled_trials_are_counted_but_not_told_to_the_surrogate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cancel stopped them, not their configuration: the surrogate must not learn they
+    failed. They still count where points are numbered, so no numbered point repeats."""
+    import skopt
+
+    done = run(bayes(), 6)
+    cancelled = Observation(bayes().suggest(done, [], 1)[0], None, cancelled=True)
+    told: list[list[Any]] = []
+    tell = skopt.Optimizer.tell
+
+    def spy(self: Any, x: Any, y: Any, fit: bool = True) -> Any:
+        told.append(list(x))
+        return tell(self, x, y, fit)
+
+    monkeypatch.setattr(skopt.Optimizer, "tell", spy)
+    bayes().suggest([*done, cancelled], [], 1)
+    vector = bayes()._vector(cancelled.params)
+    assert told and all(vector not in xs for xs in told)
+    assert len(told[0]) == len(done)
+    monkeypatch.undo()
+    failed = Observation(cancelled.params, None)  # a failure is told, as the worst seen
+    told.clear()
+    monkeypatch.setattr(skopt.Optimizer, "tell", spy)
+    bayes().suggest([*done, failed], [], 1)
+    assert vector in told[0]
+    randoms = RandomSearch(SPACE, seed=1)
+    first = randoms.suggest([], [], 3)
+    stopped = [Observation(first[0], 0.5), Observation(first[1], None, cancelled=True)]
+    assert randoms.suggest(stopped, [], 1) == [first[2]]
+
+
 def test_pending_trials_are_not_suggested_again() -> None:
     done = run(bayes(), 6)
     pending = bayes().suggest(done, [], 1)

@@ -106,6 +106,18 @@ def test_max_trials_out_of_range_or_wrong_type(
     assert_field_error(client, spec, "search.max_trials")
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("finalists", -1), ("finalists", 11), ("finalists", "3"), ("finalist_folds", 1),
+     ("finalist_folds", 11), ("finalist_folds", 2.5), ("finalist_folds", None)],
+)  # fmt: skip
+def test_finalists_out_of_range_or_wrong_type(
+    client: FlaskClient, spec: dict[str, Any], field: str, value: Any
+) -> None:
+    spec["search"][field] = value
+    assert_field_error(client, spec, f"search.{field}")
+
+
 def test_max_epochs_over_limit(client: FlaskClient, spec: dict[str, Any]) -> None:
     spec["training"]["max_epochs"] = 10_000
     assert_field_error(client, spec, "training.max_epochs")

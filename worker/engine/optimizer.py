@@ -37,10 +37,15 @@ ACQ_POINTS = 2000
 
 @dataclass(frozen=True)
 class Observation:
-    """A finished trial as the optimizer sees it; ``value`` None means it failed or diverged."""
+    """A finished trial as the optimizer sees it; ``value`` None means it failed or diverged,
+    or (``cancelled``) a cancel or the job's time limit stopped it. A cancelled trial counts
+    where points are numbered (random, grid, the initial design) but the surrogate is not told
+    of it: its configuration did not fail, and told as a failure it would steer an extended
+    job's search away from a point never tried."""
 
     params: Mapping[str, Any]
     value: float | None
+    cancelled: bool = False
 
 
 class Suggester(Protocol):
@@ -271,7 +276,9 @@ class BayesianSearch:
             if o.value is not None and math.isfinite(o.value)
         }
         worst = max(ys.values())
-        step, large = len(finished), len(finished) > LARGE_HISTORY
+        step = len(finished)
+        finished = [o for o in finished if not o.cancelled]
+        large = len(finished) > LARGE_HISTORY
         dimensions = [self._skopt_dimension(name) for name in self.names]
         options: dict[str, Any] = {}
         if large:

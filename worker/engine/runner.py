@@ -24,6 +24,7 @@ from service.core.spec import SYNTHETIC, JobSpec, Strategy
 from service.core.store import ClaimOutcome, LeaseState, StoreUnavailable, TrialOutcome
 from service.core.store.protocols import EngineStore
 from worker.engine.diagnosis import diagnosis_of
+from worker.engine.finalists import second_look
 from worker.engine.heap import freeze_startup_heap
 from worker.engine.lineage import warm_start_summary
 from worker.engine.pruning import Pruner
@@ -279,14 +280,19 @@ def finalize_job(store: EngineStore, job_id: str, max_model_bytes: int = 256 << 
     if spec.search.strategy == Strategy.LR_RANGE_TEST:
         return _finish_range_test(store, job_id, trials, summary)
     best = trial_numbered(trials, job.best_trial)
-    if best is not None and "diagnosis" in best.details:
-        summary["diagnosis"] = best.details["diagnosis"]
-    if (lineage := warm_start_summary(store, job, best)) is not None:
-        summary["warm_start"] = lineage
     if best is None:
         errors = [t.error for t in trials if t.error]
         reason = f"no trial completed; first error: {errors[0]}" if errors else "no trial completed"
+        if (lineage := warm_start_summary(store, job, best)) is not None:
+            summary["warm_start"] = lineage
         return _finish(store, job_id, JobStatus.FAILED, error=reason, summary=summary)
+    best, finalists = second_look(spec, trials, best, store.datasets.data)
+    if finalists:
+        summary["finalists"] = [f.view() for f in finalists]
+    if "diagnosis" in best.details:
+        summary["diagnosis"] = best.details["diagnosis"]
+    if (lineage := warm_start_summary(store, job, best)) is not None:
+        summary["warm_start"] = lineage
     config = spec.configuration(best.params)
     try:
         test_metrics, model, refit_summary = _refit(spec, config, best, store.datasets.data)
@@ -309,6 +315,7 @@ def finalize_job(store: EngineStore, job_id: str, max_model_bytes: int = 256 << 
         summary=summary,
         test_metrics=test_metrics,
         model_bytes=kept,
+        best=(best.number, float(best.value or 0.0)) if finalists else None,
     )
 
 
@@ -322,6 +329,7 @@ def _finish(store: EngineStore, job_id: str, status: JobStatus, **results: Any) 
         return JobStatus.CANCELLED
     if results.get("model_bytes") is not None:
         store.models.delete(job_id)
+    store.jobs.release_finalize(job_id)  # so that the job can be reopened at once
     return store.jobs.get(job_id).status
 
 

@@ -86,13 +86,12 @@ def plan_advance(
     still use today (None: no limit), ``ahead`` the points a refill made ahead (None: the
     caller sends no refills, so surrogate points are computed here)."""
     spec = job.spec
-    finished = [t for t in trials if t.state.is_finished]
     in_flight = [t for t in trials if not t.state.is_finished]
     unsent = tuple(
         t.number for t in in_flight if t.state == TrialState.QUEUED and t.dispatched_at is None
     )
     slots = free_slots(job, trials, now, compute_left)
-    observed = [observation(t) for t in finished]
+    observed = observations(trials)
     pending = [t.params for t in in_flight]
     suggested: list[dict[str, Any]] = []
     drop, batch, refill = 0, "", False
@@ -174,7 +173,7 @@ def refill_job(store: EngineStore, job_id: str) -> int:
         return 0
     search = _bayesian(job.spec)
     trials = store.trials.list(job_id)
-    finished = [observation(t) for t in trials if t.state.is_finished]
+    finished = observations(trials)
     pending = [t.params for t in trials if not t.state.is_finished]
     batch = min(AHEAD_BATCHES * job.spec.search.parallelism, job.max_trials - len(trials))
     prior = warm_start(store.trials, job.spec)
@@ -268,6 +267,12 @@ def _out_of_time(job: JobRecord, now: float) -> bool:
     return job.deadline_at is not None and now > job.deadline_at
 
 
+def observations(trials: Sequence[TrialRecord]) -> list[Observation]:
+    """The finished trials as the search sees them."""
+    return [observation(t) for t in trials if t.state.is_finished]
+
+
 def observation(trial: TrialRecord) -> Observation:
     value = trial.value if trial.state.has_value else None
-    return Observation(params=trial.params, value=value)
+    cancelled = trial.state == TrialState.CANCELLED
+    return Observation(params=trial.params, value=value, cancelled=cancelled)

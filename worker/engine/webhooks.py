@@ -196,6 +196,9 @@ def deliver_job_webhook(
         return DeliveryResult.NO_WEBHOOK if webhook is None else DeliveryResult.NOT_DUE
     best = store.trials.get(job_id, job.best_trial) if job.best_trial is not None else None
     attempt = webhook.attempts + 1
-    error = deliver(webhook.url, payload(job, best), secret, f"{job_id}-{attempt}", policy)
+    # unique per attempt: after an extension the next finish's deliveries count from 1 again
+    finish = f"-e{job.extensions}" if job.extensions else ""
+    delivery = f"{job_id}{finish}-{attempt}"
+    error = deliver(webhook.url, payload(job, best), secret, delivery, policy)
     status = store.webhooks.record(job_id, error, max_attempts, retry_delay_s(attempt))
     return _AFTER_ATTEMPT[status]

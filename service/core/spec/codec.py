@@ -177,4 +177,7 @@ def _search(data: Mapping[str, Any]) -> SearchSpec:
         grid_sample=data["grid_sample"],
         warm_start=tuple(data.get("warm_start", ())),
         lr_range=LrRangeSpec(**data["lr_range"]),
+        # a job stored before finalists existed is finalized as it would have been then
+        finalists=data.get("finalists", 0),
+        finalist_folds=data.get("finalist_folds", 3),
     )

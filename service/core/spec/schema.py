@@ -172,6 +172,8 @@ class SearchSchema(Schema):
         validate=validate.Length(max=MAX_WARM_START_JOBS),
     )
     lr_range = fields.Nested(LrRangeSchema, load_default=LrRangeSpec)
+    finalists = StrictInteger(load_default=3, validate=validate.Range(min=0, max=10))
+    finalist_folds = StrictInteger(load_default=3, validate=validate.Range(min=2, max=10))
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> SearchSpec:

@@ -219,6 +219,11 @@ class SearchSpec:
     grid_sample: bool = False
     warm_start: tuple[str, ...] = ()
     lr_range: LrRangeSpec = field(default_factory=LrRangeSpec)
+    # Before the refit, the best ``finalists`` trials are scored again by ``finalist_folds``-fold
+    # cross-validation on the training part and the refit takes the best of that second look
+    # (``worker.engine.finalists``); 0 or 1: the search's best is refit as it is.
+    finalists: int = 3
+    finalist_folds: int = 3
 
     @property
     def n_initial_points(self) -> int:

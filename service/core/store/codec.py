@@ -92,6 +92,7 @@ def decode_job(
         finished_at=_float(raw.get("finished_at")),
         webhook=_webhook(raw),
         model_bytes=_int(raw.get("model_bytes")),
+        extensions=int(raw.get("extensions") or 0),
     )
 
 

@@ -25,6 +25,7 @@ from service.core.store.connection import Connection
 from service.core.store.errors import ActiveJobsLimit, JobNotFound
 from service.core.store.events import RedisEvents
 from service.core.store.limits import ALLOWED, Budget, Verdict
+from service.core.store.reopen import RELEASE_FINALIZE, SETTLE_JOB, Reopened, reopen
 from service.core.store.stats import RedisStats
 from service.core.store.webhooks import RedisWebhooks
 
@@ -262,10 +263,13 @@ class RedisJobs:
         summary: Mapping[str, Any] | None = None,
         test_metrics: Mapping[str, float] | None = None,
         model_bytes: int | None = None,
+        best: tuple[int, float] | None = None,
     ) -> bool:
         """Move the job to ``status`` if it is in one of ``allowed_from``, writing the given
-        results in the same atomic step; True if it moved. A finished status also starts the
-        retention clock on the job and its trials, and makes its webhook due.
+        results in the same atomic step; True if it moved. ``best``: the trial (number, value)
+        the job ships when it is not the search's best (the finalists' second look chose it). A
+        finished status also starts the retention clock on the job and its trials, and makes
+        its webhook due.
         """
         fields: dict[str, str] = {}
         if error is not None:
@@ -276,6 +280,9 @@ class RedisJobs:
             fields["test_metrics"] = dumps(dict(test_metrics))
         if model_bytes is not None:
             fields["model_bytes"] = str(model_bytes)
+        if best is not None:
+            fields["best_trial"] = str(best[0])
+            fields["best_value"] = repr(float(best[1]))
         flat = [item for pair in fields.items() for item in pair]
         moved = bool(
             self._conn.script(scripts.SET_STATUS)(
@@ -286,9 +293,7 @@ class RedisJobs:
         if moved:
             self._events.emit(job_id, "job_status", status=status.value)
         if moved and status.is_finished:
-            self._expire(job_id)
-            self._webhooks.queue(job_id)
-            self._stats.count_job_finished(status)
+            self._settle(job_id, status)
         return moved
 
     def set_stop_reason(self, job_id: str, reason: str) -> None:
@@ -303,6 +308,17 @@ class RedisJobs:
         pipe.hincrby(keys.job(job_id), count, 1)
         pipe.hincrbyfloat(keys.job(job_id), total, seconds)
         pipe.execute()
+
+    def release_finalize(self, job_id: str) -> None:
+        """Give up a finalization lease on a job someone else finished (``reopen`` waits for
+        a live one)."""
+        self._conn.script(RELEASE_FINALIZE)(keys=[keys.job(job_id)], args=[])
+
+    def finalizing(self, job_id: str) -> bool:
+        """Whether a finalization of the job holds its lease now: a finalize task runs only
+        then (one sent before the job finished, or before it was reopened, finds none)."""
+        deadline = self._redis.hget(keys.job(job_id), "finalize_deadline")
+        return bool(deadline) and float(deadline) > self._conn.server_time()
 
     def claim_finalize(self, job_id: str, lease_s: float) -> bool:
         """True for one caller per ``lease_s``: the one that runs the job's finalization."""
@@ -325,10 +341,30 @@ class RedisJobs:
         if int(moved):
             self._events.emit(job_id, "job_status", status=status)
         if int(moved) and status == JobStatus.CANCELLED:
-            self._expire(job_id)
-            self._webhooks.queue(job_id)
-            self._stats.count_job_finished(JobStatus.CANCELLED)
+            self._settle(job_id, JobStatus.CANCELLED)
         return JobStatus(status)
+
+    def extend(
+        self, job_id: str, trials: int, *, most_trials: int, run_s: float | None, max_active: int
+    ) -> Reopened:
+        """Reopen a succeeded or cancelled job with ``trials`` more (at most ``most_trials`` in
+        all), running for ``run_s`` seconds from now (None: no limit), unless its tenant has
+        ``max_active`` unfinished jobs (0: no limit); all in one step (``reopen``). The search
+        goes on from every trial; the earlier finish's results and model are dropped, since the
+        next finish replaces them."""
+        status_keys = self._status_keys(job_id)[:4]
+        reopened = reopen(self._conn, job_id, status_keys, trials, most_trials, run_s, max_active)
+        if reopened.extended:
+            self._events.emit(job_id, "job_status", status=JobStatus.RUNNING.value)
+        return reopened
+
+    def _settle(self, job_id: str, status: JobStatus) -> None:
+        """A finish's last steps: the retention clock, the webhook, the count; then marked done
+        (``reopen`` refuses a job until then)."""
+        self._expire(job_id)
+        self._webhooks.queue(job_id)
+        self._stats.count_job_finished(status)
+        self._conn.script(SETTLE_JOB)(keys=[keys.job(job_id)], args=[])
 
     def _status_keys(self, job_id: str) -> tuple[str, ...]:
         """The keys a status change touches (its tenant's active set among them)."""

@@ -33,11 +33,14 @@ class Jobs(Protocol):
         summary: Mapping[str, Any] | None = None,
         test_metrics: Mapping[str, float] | None = None,
         model_bytes: int | None = None,
+        best: tuple[int, float] | None = None,
     ) -> bool: ...
 
     def set_stop_reason(self, job_id: str, reason: str) -> None: ...
 
     def claim_finalize(self, job_id: str, lease_s: float) -> bool: ...
+
+    def release_finalize(self, job_id: str) -> None: ...
 
 
 class Trials(Protocol):

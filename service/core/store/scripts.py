@@ -3,7 +3,7 @@
 Each runs as one Redis command, so a redelivered task or a second worker sees either the state
 before or the state after, never half of it. Time comes from the Redis server's clock (``TIME``)
 so leases do not depend on the workers' clocks agreeing. Each script body may use the helpers
-named in its ``_lua`` call.
+named in its ``lua`` call.
 """
 
 from __future__ import annotations
@@ -47,13 +47,13 @@ end
 }
 
 
-def _lua(body: str, *helpers: str) -> str:
+def lua(body: str, *helpers: str) -> str:
     return "".join(_HELPERS[name] for name in ("now", *helpers)) + body
 
 
 # KEYS: job. ARGV[1]: trial key prefix; ARGV[2..]: params JSON of each new trial.
 # Returns the numbers of the trials created (fewer than asked when the budget runs out).
-ADD_TRIALS = _lua("""
+ADD_TRIALS = lua("""
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return redis.error_reply('NOJOB') end
 if status ~= 'queued' and status ~= 'running' then return {} end
@@ -72,7 +72,7 @@ return out
 """)
 
 # KEYS: trial. Marks a queued trial as sent to the queue (the sweep re-sends stale ones).
-MARK_DISPATCHED = _lua("""
+MARK_DISPATCHED = lua("""
 if redis.call('HGET', KEYS[1], 'state') ~= 'queued' then return 0 end
 redis.call('HSET', KEYS[1], 'dispatched_at', stamp(now))
 return 1
@@ -82,7 +82,7 @@ return 1
 # attempts. Returns {outcome, attempt}: claimed | leased (someone holds a live lease) |
 # finished | missing | job_finished | exhausted (a lost worker's trial out of attempts: now
 # failed) | expired (the job's max_duration_s passed before it started: now cancelled).
-CLAIM_TRIAL = _lua(
+CLAIM_TRIAL = lua(
     """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'missing', '0'} end
@@ -126,7 +126,7 @@ return {'claimed', tostring(attempt)}
 # with the renewal.
 # Returns 0 when the caller lost the lease (nothing is written), 1 when it holds it, 2 when it
 # holds it but the job was cancelled (the trial should stop).
-RENEW_LEASE = _lua("""
+RENEW_LEASE = lua("""
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
 if redis.call('HGET', KEYS[1], 'lease_token') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'lease_deadline', stamp(now + tonumber(ARGV[2])))
@@ -139,7 +139,7 @@ return 1
 
 # KEYS: trial, the leases set. ARGV: token. A preempted trial (its worker is shutting down) goes
 # back to the queue; the preemption does not count as an attempt. Returns 1 or 0.
-RELEASE_TRIAL = _lua("""
+RELEASE_TRIAL = lua("""
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
 if redis.call('HGET', KEYS[1], 'lease_token') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'queued', 'lease_deadline', '0', 'lease_token', '')
@@ -154,7 +154,7 @@ return 1
 # Finishes the trial exactly once and keeps the job's best (completed trials only) up to date
 # while its search goes on: a trial ending after a cancel (a stopping job ships the best it had)
 # changes it no more. Returns 1 or 0.
-FINISH_TRIAL = _lua("""
+FINISH_TRIAL = lua("""
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
 if redis.call('HGET', KEYS[1], 'lease_token') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'finished_at', stamp(now), 'lease_deadline', '0')
@@ -182,7 +182,7 @@ return 1
 # max duration in seconds ('' for none), then field/value pairs of the job.
 # Creates the queued job unless the tenant is at its limit, in one step, so parallel
 # submissions cannot pass it. Returns {1 (created) or 0 (refused), the tenant's active jobs}.
-CREATE_JOB = _lua(
+CREATE_JOB = lua(
     """
 local active = redis.call('SCARD', KEYS[5])
 local most = tonumber(ARGV[3])
@@ -203,8 +203,9 @@ return {1, active + 1}
 
 # KEYS: job, status log, active-jobs set, the tenant's active jobs, the leases set. ARGV: new
 # status, comma-separated statuses it may move from, then field/value pairs. Returns 1 when the
-# status changed, else 0. A finished job's finalization lease ends with it.
-SET_STATUS = _lua(
+# status changed, else 0. A finished job's finalization lease ends with it (a later
+# finalize task finds none and does nothing; ``reopen`` waits while one is live).
+SET_STATUS = lua(
     """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return redis.error_reply('NOJOB') end
@@ -215,6 +216,7 @@ if ARGV[1] == 'succeeded' or ARGV[1] == 'failed' or ARGV[1] == 'cancelled' then
   redis.call('SREM', KEYS[3], redis.call('HGET', KEYS[1], 'id'))
   redis.call('SREM', KEYS[4], redis.call('HGET', KEYS[1], 'id'))
   redis.call('ZREM', KEYS[5], KEYS[1] .. ':finalize')
+  redis.call('HDEL', KEYS[1], 'finalize_deadline')
 end
 for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
@@ -229,7 +231,7 @@ return 1
 # the finalization that refits the best and ends it cancelled); else, or when a stopping job is
 # cancelled without the refit, straight to 'cancelled'. Returns {the job's status afterwards,
 # 1 if this call changed it else 0}.
-CANCEL_JOB = _lua(
+CANCEL_JOB = lua(
     """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return redis.error_reply('NOJOB') end
@@ -264,7 +266,7 @@ return {'cancelled', 1}
 # KEYS: job, the leases set. ARGV: lease seconds. True for one caller at a time: finalization
 # holds a lease so that a finalizer that died can be replaced (the sweep asks again once it
 # expired).
-CLAIM_FINALIZE = _lua("""
+CLAIM_FINALIZE = lua("""
 local deadline = tonumber(redis.call('HGET', KEYS[1], 'finalize_deadline') or '0')
 if deadline > now then return 0 end
 redis.call('HSET', KEYS[1], 'finalize_deadline', stamp(now + tonumber(ARGV[1])))
@@ -289,7 +291,7 @@ return 0
 # the job's parts come back empty: the caller still holds what they would render to. The key's
 # keys lie outside the job's hash slot: right for one Redis (and Sentinel), which is what tuneq
 # runs on, not for Redis Cluster.
-READ_JOB = _lua(
+READ_JOB = lua(
     """
 local job = redis.call('HGETALL', KEYS[1])
 local key = {}
@@ -357,7 +359,7 @@ return 0
 # KEYS: the caller's open streams. ARGV: stream id, most streams, seconds until it lapses.
 # Drops streams that lapsed, then opens this one if the caller has fewer than the most.
 # Returns 1 when opened, else 0.
-OPEN_STREAM = _lua("""
+OPEN_STREAM = lua("""
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
@@ -367,7 +369,7 @@ return 1
 
 # KEYS: a counter. ARGV: the cost, the most per window, the window (ms). Counts the cost unless
 # that would pass the most; returns {1 (counted) or 0 (refused), ms until the window ends}.
-TAKE = _lua(
+TAKE = lua(
     """
 return take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
 """,
@@ -377,7 +379,7 @@ return take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
 # KEYS: an API key's record, its request counter. ARGV: as TAKE. Finds the key and, when it
 # exists, counts the request against it: {digest, tenant, counted, ms until the window ends}
 # (digest and tenant empty for an unknown key, which is counted nowhere).
-AUTHENTICATE = _lua(
+AUTHENTICATE = lua(
     """
 local key = redis.call('HMGET', KEYS[1], 'digest', 'tenant')
 if not key[1] then return {'', '', 0, 0} end

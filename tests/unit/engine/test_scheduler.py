@@ -184,3 +184,27 @@ def test_a_spent_compute_budget_starts_nothing_and_finalizes_with_its_reason() -
     assert step() == Advance(finalize=True)
     assert store.jobs.get(job_id).stop_reason == scheduler.OUT_OF_BUDGET
     assert len(store.trials.list(job_id)) == 2
+
+
+def test_cancelled_trials_reach_the_search_marked_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
+    """They count where points are numbered; the surrogate leaves them out (test_optimizer)."""
+    store = MemoryStore()
+    job_id = new_job(store, trials=6, parallelism=1, strategy="bayesian", initial_points=2)
+    for _ in range(3):
+        advance(store, job_id)
+        finish_all_running_or_queued(store, job_id, value=0.5)
+    store.trials.add(job_id, [{"learning_rate": 0.01, "units": 32}])
+    store.jobs.cancel(job_id)
+    told: list[list[Observation]] = []
+
+    class Spy:
+        def suggest(self, finished: Any, pending: Any, n: int, prior: Any = ()) -> list[dict]:
+            told.append(list(finished))
+            return [{"learning_rate": 0.02, "units": 16}] * n
+
+    monkeypatch.setattr(scheduler, "make_suggester", lambda spec: Spy())
+    trials = store.trials.list(job_id)
+    assert [t.state for t in trials][-1] == TrialState.CANCELLED
+    plan_advance(store.jobs.get(job_id), trials, now=0.0)
+    expected = [Observation(t.params, 0.5) for t in trials[:3]]
+    assert told == [[*expected, Observation(trials[3].params, None, cancelled=True)]]
