@@ -287,11 +287,7 @@ def cmd_submit(args: argparse.Namespace, client: Client) -> int:
             check_metric_names(thresholds, _task(client, spec, uploaded_task), spec)
             run.job = client.submit(spec, idempotency_key=args.idempotency_key)
             print(f"Submitted job {run.job.id} ({run.job.name})", file=sys.stderr)
-            if not (args.wait or thresholds or args.junit):
-                if args.json:
-                    print(json.dumps(run.job.raw, indent=2, default=str))
-                return PASSED
-            return _wait_and_gate(run, client)
+            return _follow(run, client)
         except Interrupted as exc:
             return run.interrupted(client, exc, cancel=not args.detach_on_interrupt)
         except (ApiError, ConnectionFailed, SpecError, OSError) as exc:
@@ -327,16 +323,23 @@ def cmd_extend(args: argparse.Namespace, client: Client) -> int:
             run.name = run.job.name
             total = run.job.raw["progress"]["trials_total"]
             print(f"Extended job {run.job.id} ({run.name}) to {total} trials", file=sys.stderr)
-            if not (args.wait or thresholds or args.junit):
-                if args.json:
-                    print(json.dumps(run.job.raw, indent=2, default=str))
-                return PASSED
-            return _wait_and_gate(run, client)
+            return _follow(run, client)
         except Interrupted as exc:
             return run.interrupted(client, exc, cancel=False)
         except (ApiError, ConnectionFailed, SpecError) as exc:
             run.refused(exc)
             raise
+
+
+def _follow(run: _Run, client: Client) -> int:
+    """After a submit or an extend: wait and gate when asked to (a threshold or a JUnit
+    report implies waiting), else print the job and return."""
+    args = run.args
+    if args.wait or run.thresholds or args.junit:
+        return _wait_and_gate(run, client)
+    if args.json:
+        print(json.dumps(run.job.raw if run.job else None, indent=2, default=str))
+    return PASSED
 
 
 def _wait_and_gate(run: _Run, client: Client) -> int:

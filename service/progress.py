@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from service.core.refit_summary import describe_model_io, describe_refit
+from service.core.refit_summary import describe_finalists, describe_model_io, describe_refit
 from service.core.vocabulary import origin
 
 if TYPE_CHECKING:
@@ -71,8 +71,9 @@ def summary(job: dict[str, Any], gated: Sequence[str] = ()) -> str:
     lines.append(f"Best trial: number {best['trial']} of {total} (numbered from 0), "
                  f"{best['epochs']} epochs{folds}")  # fmt: skip
     lines += _scores(best["metrics"], gated)
-    refit = (job.get("summary") or {}).get("refit") or {}
-    lines += describe_refit(refit, objective.get("metric", ""))
+    summary = job.get("summary") or {}
+    lines += describe_finalists(summary.get("finalists"), objective.get("metric", ""))
+    lines += describe_refit(summary.get("refit") or {}, objective.get("metric", ""))
     model = job.get("model") or {}
     lines += describe_model_io(model.get("input") or {}, model.get("class_names"))
     carried = ((job.get("summary") or {}).get("warm_start") or {}).get("best") or {}

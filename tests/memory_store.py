@@ -129,6 +129,13 @@ class MemoryJobs:
     def set_stop_reason(self, job_id: str, reason: str) -> None:
         self.update(job_id, stop_reason=reason)
 
+    def renew_finalize(self, job_id: str, lease_s: float) -> bool:
+        now = self.clock.now()
+        if self.finalize_until.get(job_id, 0.0) <= now:
+            return False
+        self.finalize_until[job_id] = now + lease_s
+        return True
+
     def release_finalize(self, job_id: str) -> None:
         if self.get(job_id).status.is_finished:
             self.finalize_until.pop(job_id, None)

@@ -159,7 +159,12 @@ def finalize(job_id: str) -> None:
         log.info("finalize: job %s holds no finalization lease (finished, or reopened)", job_id)
         return
     try:
-        finalize_job(job_store(), job_id, max_model_bytes=settings.max_model_bytes)
+        finalize_job(
+            job_store(),
+            job_id,
+            max_model_bytes=settings.max_model_bytes,
+            lease_s=settings.max_trial_time_s,
+        )
     except JobNotFound:
         log.warning("finalize: job %s is gone", job_id)
         return

@@ -49,6 +49,25 @@ def describe_refit(refit: Mapping[str, Any], metric: str) -> list[str]:
     return lines
 
 
+def describe_finalists(finalists: Any, metric: str) -> list[str]:
+    """Lines: the finalists' second look, each finalist's search and re-scored values, and
+    which one the refit took (nothing when the job had none)."""
+    if not finalists:
+        return []
+    base = metric.removeprefix("val_")
+    chosen = next((f["trial"] for f in finalists if f.get("chosen")), None)
+    lines = [f"Second look: the best {len(finalists)} trials scored again by k-fold "
+             f"cross-validation on the training part; the refit took trial {chosen}"]  # fmt: skip
+    for f in finalists:
+        again = f.get("rescored_value")
+        spread = f" +/- {f['rescored_std']:.4f}" if f.get("rescored_std") is not None else ""
+        second = f"{again:.4f}{spread}" if again is not None else f"not scored ({f.get('error')})"
+        mark = " (chosen)" if f.get("chosen") else ""
+        lines.append(f"  trial {f['trial']}: {base} search {f['search_value']:.4f}, "
+                     f"k-fold {second}{mark}")  # fmt: skip
+    return lines
+
+
 def describe_model_io(model_input: Mapping[str, Any], class_names: Any) -> list[str]:
     """Lines: what the shipped model takes, when it is a table's dict of columns, and the class
     each output stands for, when the classes have names."""

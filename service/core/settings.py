@@ -55,6 +55,10 @@ class Settings:
     # Every job gets a time limit: this one when its spec sets none (0: none), at most the other.
     default_max_duration_s: float = 24 * 3600.0
     max_duration_limit_s: float = 7 * 24 * 3600.0
+    # A spec that does not say how to validate gets k-fold cross-validation (5 folds, fewer for
+    # a rare class) on a dataset of fewer rows than this (0: always the 20 % hold-out): one
+    # hold-out of a small dataset is too few rows to pick a model by.
+    kfold_below_rows: int = 1000
     # Requests per minute one API key may make (429 with Retry-After above it; 0: no limit).
     rate_limit_per_minute: int = 1200
     # Failed authentications per minute from one address (429 above it; 0: no limit).
@@ -128,6 +132,7 @@ class Settings:
             max_dimensions=self.max_search_dimensions,
             max_duration_s=self.max_duration_limit_s,
             trial_epochs_per_day=self.tenant_trial_epochs_per_day,
+            kfold_below_rows=self.kfold_below_rows,
             webhook_hosts=self.webhook_hosts,
             webhook_http_loopback=self.webhook_allow_http_loopback,
         )
@@ -198,6 +203,7 @@ class Settings:
             "auth_failures_per_minute",
             "tenant_trial_epochs_per_day",
             "default_max_duration_s",
+            "kfold_below_rows",
         ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"TUNEQ_{name.upper()} must be 0 (off) or positive")

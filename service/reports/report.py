@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from service.core.records import JobRecord, TrialRecord
-from service.core.refit_summary import describe_model_io, describe_refit
+from service.core.refit_summary import describe_finalists, describe_model_io, describe_refit
 from service.core.vocabulary import origin
 
 MAX_TRIAL_ROWS = 200
@@ -81,7 +81,8 @@ def _content(job: JobRecord, best: TrialRecord | None, configuration: dict[str, 
             if k.startswith(("val_", "test_")) and not k.endswith("_std")
         },
         "diagnosis": (best.details.get("diagnosis") if best else None) or None,
-        "refit": describe_refit(job.summary.get("refit") or {}, objective.metric)
+        "refit": describe_finalists(job.summary.get("finalists"), objective.metric)
+        + describe_refit(job.summary.get("refit") or {}, objective.metric)
         + describe_model_io(info.model_input(), info.output_names()),
     }
 

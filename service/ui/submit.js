@@ -189,6 +189,7 @@ function exampleFor(dataset, base) {
   spec.name = `${dataset.name || "dataset"}-search`.slice(0, 100);
   spec.dataset = { id: dataset.id };
   spec.training = { ...spec.training };
+  delete spec.training.validation; // the server's default: k-fold for a small table, and it says why
   spec.training.objective = dataset.task === "regression" ? { metric: "val_loss", direction: "min" } : { metric: "val_accuracy", direction: "max" };
   return spec;
 }

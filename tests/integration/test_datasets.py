@@ -315,6 +315,11 @@ def test_folds_bounded_by_the_rarest_class(settings: Settings, spec: dict[str, A
     spec["training"]["validation"] = {"method": "dataset"}
     response = client.post("/v1/jobs", json=spec)
     assert "training.validation.method" in response.get_json()["error"]["fields"]
+    spec["training"]["validation"] = {"split": 0.2}
+    spec["search"]["finalist_folds"] = 17  # the finalists' second look is bounded too
+    response = client.post("/v1/jobs", json=spec)
+    assert response.status_code == 422
+    assert "search.finalist_folds" in response.get_json()["error"]["fields"]
 
 
 def test_a_job_tunes_on_an_uploaded_dataset(

@@ -299,6 +299,18 @@ def test_finalization_is_leased(store: JobStore) -> None:
     assert not store.jobs.claim_finalize(job_id, 0.05)
     time.sleep(0.1)
     assert store.jobs.claim_finalize(job_id, 0.05)  # the first finalizer died: another may go
+    assert store.jobs.renew_finalize(job_id, 0.3)  # a live finalizer keeps it
+    time.sleep(0.1)
+    assert not store.jobs.claim_finalize(job_id, 0.05)
+    time.sleep(0.3)
+    assert not store.jobs.renew_finalize(job_id, 0.3)  # lapsed: it may be another's now
+    assert store.jobs.claim_finalize(job_id, 30)
+    store.jobs.release_finalize(job_id)  # the job is not finished: the lease stays
+    assert not store.jobs.claim_finalize(job_id, 30)
+    store.jobs.set_status(job_id, JobStatus.CANCELLED, (JobStatus.QUEUED,))
+    store.jobs.claim_finalize(job_id, 30)  # a finalizer that started before the cancel
+    store.jobs.release_finalize(job_id)  # ... finds the job finished by someone else
+    assert store.jobs.claim_finalize(job_id, 30)
 
 
 def test_read_job_is_the_job_its_best_trial_and_the_key_in_one_read(

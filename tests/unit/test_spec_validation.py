@@ -3,6 +3,7 @@ reaches the store or the queue."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from flask.testing import FlaskClient
 from service.app import create_app
 from service.core.settings import Settings
 from service.core.spec import load_spec, spec_from_dict, spec_to_dict
+from service.core.spec.types import SpecLimits, ValidationMethod, ValidationSpec
 from service.core.store import JobNotFound, JobRead
 
 
@@ -339,3 +341,37 @@ def test_suggestions_name_public_fields_only(spec: dict[str, Any]) -> None:
         "famly": ["Unknown field. Did you mean 'family'?"],
         "sleep": ["Unknown field."],
     }
+
+
+SMALL = SpecLimits(kfold_below_rows=1000, trial_epochs_per_day=250_000)
+
+
+def test_a_small_dataset_gets_k_fold_when_the_spec_does_not_say(spec: dict[str, Any]) -> None:
+    del spec["training"]["validation"]
+    validation = load_spec(spec, SMALL).training.validation  # iris: 150 rows
+    assert validation.method == ValidationMethod.KFOLD and validation.folds == 5
+    assert validation.reason is not None and "150 rows" in validation.reason
+    assert "TUNEQ_KFOLD_BELOW_ROWS" in validation.reason
+    # the job's spec says so, and loads again as it is (a copied spec keeps the reason)
+    again = load_spec(spec_to_dict(load_spec(spec, SMALL)), SMALL).training.validation
+    assert again == validation
+    spec["dataset"] = {"builtin": "digits"}  # 1,797 rows: the plain hold-out, no reason
+    assert load_spec(spec, SMALL).training.validation == ValidationSpec()
+    spec["dataset"] = {"builtin": "iris"}
+    assert load_spec(spec).training.validation == ValidationSpec()  # the setting is off (0)
+
+
+def test_a_small_dataset_keeps_the_hold_out_where_k_fold_cannot_go_and_says_why(
+    spec: dict[str, Any],
+) -> None:
+    del spec["training"]["validation"]
+    written = {**spec, "training": {**spec["training"], "validation": {"split": 0.3}}}
+    assert load_spec(written, SMALL).training.validation == ValidationSpec(split=0.3)
+    pruned = {**spec, "search": {**spec["search"], "pruning": {"rule": "median"}}}
+    validation = load_spec(pruned, SMALL).training.validation
+    assert validation.method == ValidationMethod.HOLDOUT
+    assert validation.reason is not None and "pruning" in validation.reason
+    tight = dataclasses.replace(SMALL, trial_epochs_per_day=100)  # 5 trials x 8 epochs x 5
+    validation = load_spec(spec, tight).training.validation
+    assert validation.method == ValidationMethod.HOLDOUT
+    assert validation.reason is not None and "200 trial-epochs" in validation.reason

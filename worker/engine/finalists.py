@@ -7,8 +7,11 @@ are trained again by ``search.finalist_folds``-fold cross-validation on the whol
 (the hold-out rows included) and the refit takes the best mean: each finalist is then judged on
 every training row, not on the one split that flattered it. ``bench/selection.py`` measures it.
 
-A job searched by k-fold already averages over splits; a synthetic job trains nothing; a range
-test has one trial: none of them gets a second look.
+A job searched by k-fold already averages over splits, and one validated on the dataset's own
+validation part was told which rows to judge by; a synthetic job trains nothing; a range test
+has one trial: none of them gets a second look. Nor does a job cancelled with its best to ship,
+or out of time: it wants its model now. The second look renews the finalization lease before
+each training, so that no second finalizer joins a live one, and stops when the lease is lost.
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ import dataclasses
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service.core.records import TrialRecord, TrialState
 from service.core.spec import SYNTHETIC, JobSpec, Strategy, ValidationSpec
 from service.core.spec.types import Direction, ValidationMethod
+
+if TYPE_CHECKING:  # the loader brings scikit-learn; it is imported when a second look runs
+    from worker.engine.dataset_loader import Dataset, Fetch
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +44,7 @@ class Finalist:
     rescored_value: float | None
     rescored_std: float | None = None
     chosen: bool = False
+    error: str | None = None  # why it could not be scored again
 
     def view(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -50,7 +57,7 @@ def candidates(spec: JobSpec, trials: Sequence[TrialRecord]) -> list[TrialRecord
     search = spec.search
     if (
         search.finalists < 2
-        or spec.training.validation.method == ValidationMethod.KFOLD
+        or spec.training.validation.method != ValidationMethod.HOLDOUT
         or spec.model.family == SYNTHETIC
         or search.strategy == Strategy.LR_RANGE_TEST
     ):
@@ -79,22 +86,36 @@ def cross_validated(spec: JobSpec) -> JobSpec:
     return dataclasses.replace(spec, training=dataclasses.replace(spec.training, validation=folds))
 
 
-def rescore(spec: JobSpec, finalists: Sequence[TrialRecord], dataset: Any) -> list[Finalist]:
+def rescore(
+    spec: JobSpec,
+    finalists: Sequence[TrialRecord],
+    dataset: Dataset,
+    keep_going: Callable[[], bool] = lambda: True,
+) -> list[Finalist] | None:
     """Each finalist trained again on ``finalist_folds`` folds of the training part, with the
     seed its trial had; the best mean is ``chosen`` (the search's order breaks ties, and when
-    none could be scored again the search's best stays)."""
+    none could be scored again the search's best stays). None as soon as ``keep_going`` (asked
+    before each finalist) says to stop."""
     from worker.engine.training import fit_trial
 
     kfold = cross_validated(spec)
     metric = spec.training.objective.metric
     scored: list[Finalist] = []
     for trial in finalists:
-        result = fit_trial(
-            kfold,
-            spec.configuration(trial.params),
-            dataset,
-            seed=spec.search.seed * 100_003 + trial.number,
-        )
+        if not keep_going():
+            return None
+        try:
+            result = fit_trial(
+                kfold,
+                spec.configuration(trial.params),
+                dataset,
+                seed=spec.search.seed * 100_003 + trial.number,
+            )
+        except Exception as exc:  # this finalist is out; the others still count
+            log.exception("finalist %s of %s could not be scored again", trial.number, spec.name)
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            scored.append(Finalist(trial.number, float(trial.value or 0.0), None, error=error))
+            continue
         value = result.metrics.get(metric)
         usable = not result.diverged and value is not None and math.isfinite(value)
         spread = result.metrics.get(f"{metric}_std")
@@ -122,11 +143,16 @@ def mark_chosen(spec: JobSpec, scored: Sequence[Finalist]) -> list[Finalist]:
 
 
 def second_look(
-    spec: JobSpec, trials: Sequence[TrialRecord], best: TrialRecord, fetch: Any
-) -> tuple[TrialRecord, list[Finalist]]:
+    spec: JobSpec,
+    trials: Sequence[TrialRecord],
+    best: TrialRecord,
+    fetch: Fetch,
+    keep_going: Callable[[], bool] = lambda: True,
+) -> tuple[TrialRecord, list[Finalist]] | None:
     """The trial the refit takes (the search's ``best`` when there is no second look) and the
-    finalists as scored. A re-scoring that fails outright keeps the search's best: the job
-    still ships, as it would have without the second look."""
+    finalists as scored; None when ``keep_going`` said to stop (the finalization lease was
+    lost: another finalizer, or a reopened job, owns what comes next). A dataset that fails to
+    load keeps the search's best: the job still ships, as without the second look."""
     chosen = candidates(spec, trials)
     if not chosen:
         return best, []
@@ -135,11 +161,12 @@ def second_look(
 
     freeze_startup_heap()
     try:
-        scored = rescore(spec, chosen, load_dataset(spec.dataset, fetch))
+        dataset = load_dataset(spec.dataset, fetch)
     except Exception:
-        log.exception(
-            "finalists of %s could not be scored again; the search's best stands", spec.name
-        )
+        log.exception("finalists of %s not scored again; the search's best stands", spec.name)
         return best, []
+    scored = rescore(spec, chosen, dataset, keep_going)
+    if scored is None:
+        return None
     winner = next(f.trial for f in scored if f.chosen)
     return next(t for t in chosen if t.number == winner), scored

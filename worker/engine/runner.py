@@ -263,10 +263,14 @@ def _fit(
     )
 
 
-def finalize_job(store: EngineStore, job_id: str, max_model_bytes: int = 256 << 20) -> JobStatus:
+def finalize_job(
+    store: EngineStore, job_id: str, max_model_bytes: int = 256 << 20, lease_s: float = 0.0
+) -> JobStatus:
     """Refit the best configuration on the training data, score it on the test set, keep the
     model (up to ``max_model_bytes``), finish: succeeded, or cancelled for a ``stopping`` job
-    (cancelled with its best to ship; its trials still running are not waited for).
+    (cancelled with its best to ship; its trials still running are not waited for). With
+    ``lease_s``, the finalization lease is renewed by that much before each training of the
+    finalists' second look, which stops (and this finalization with it) once it is lost.
 
     Raises:
         JobNotFound: the job is gone.
@@ -286,7 +290,14 @@ def finalize_job(store: EngineStore, job_id: str, max_model_bytes: int = 256 << 
         if (lineage := warm_start_summary(store, job, best)) is not None:
             summary["warm_start"] = lineage
         return _finish(store, job_id, JobStatus.FAILED, error=reason, summary=summary)
-    best, finalists = second_look(spec, trials, best, store.datasets.data)
+    hurry = job.status == JobStatus.STOPPING or (job.deadline_at or math.inf) < store.server_time()
+    looked = (best, []) if hurry else second_look(
+        spec, trials, best, store.datasets.data,
+        lambda: not lease_s or store.jobs.renew_finalize(job_id, lease_s),
+    )  # fmt: skip
+    if looked is None:  # the lease was lost: what comes next is another finalizer's
+        return store.jobs.get(job_id).status
+    best, finalists = looked
     if finalists:
         summary["finalists"] = [f.view() for f in finalists]
     if "diagnosis" in best.details:

@@ -148,6 +148,7 @@ def _training(data: Mapping[str, Any]) -> TrainingSpec:
             method=ValidationMethod(validation["method"]),
             split=validation["split"],
             folds=validation["folds"],
+            reason=validation.get("reason"),
         ),
         time_limit_s=data.get("time_limit_s"),
         hard_time_limit_s=data.get("hard_time_limit_s"),

@@ -52,10 +52,52 @@ def resolved_fixed(data: dict[str, Any]) -> dict[str, Any]:
     return {**earlier_defaults(data["model"].family, version), **data["fixed"]}
 
 
+KFOLD_FOLDS = 5
+
+
+def default_validation(data: dict[str, Any], limits: SpecLimits | None) -> ValidationSpec | None:
+    """The validation of a spec that does not say, on a dataset of fewer rows than
+    ``limits.kfold_below_rows``: k-fold, with the reason (None: the plain 20 % hold-out). One
+    hold-out of a small dataset is a few dozen rows: the best of many trials on it is the
+    luckiest split, not the best model. Where k-fold cannot go (pruning compares one curve per
+    trial, a class too rare for two folds, more trial-epochs than a tenant may use a day) the
+    hold-out stays and the reason says why."""
+    info, training, search = data["dataset"].info, data["training"], data["search"]
+    most = limits.kfold_below_rows if limits is not None else 0
+    if (
+        not most
+        or "validation" in training
+        or info.n_samples >= most
+        or search.strategy == Strategy.LR_RANGE_TEST
+        or data["model"].family == SYNTHETIC
+    ):
+        return None
+    small = (
+        f"the dataset has {info.n_samples:,} rows, fewer than TUNEQ_KFOLD_BELOW_ROWS "
+        f"({most:,}): one 20 % hold-out of them is too few to pick a model by"
+    )
+    folds = min(KFOLD_FOLDS, info.min_class_count or KFOLD_FOLDS)
+    budget = limits.trial_epochs_per_day if limits is not None else 0
+    epochs = search.max_trials * training.get("max_epochs", 30) * folds
+    why_not = None
+    if search.pruning is not None:
+        why_not = "pruning compares one learning curve per trial"
+    elif folds < 2:
+        why_not = "its rarest class has a single training row"
+    elif budget and epochs > budget:
+        why_not = f"{folds} folds would train {epochs:,} trial-epochs, over the {budget:,} a day"
+    if why_not is not None:
+        return ValidationSpec(reason=f"the 20 % hold-out, not k-fold although {small}: {why_not}")
+    reason = f"{folds}-fold cross-validation by default: {small}; set training.validation to choose"
+    return ValidationSpec(method=ValidationMethod.KFOLD, folds=folds, reason=reason)
+
+
 def check_spec(data: dict[str, Any], limits: SpecLimits | None, add: Add) -> None:
     """Report every cross-field problem of a loaded spec through ``add(path, message)``."""
     info = data["dataset"].info
     problems: list[str] = []
+    if (chosen := default_validation(data, limits)) is not None:
+        data["training"]["validation"] = chosen  # checked below like one the spec wrote
 
     def counted(path: str, message: str) -> None:
         problems.append(path)
@@ -259,6 +301,12 @@ def _check_training(data: dict[str, Any], info: DatasetInfo, add: Add) -> None:
             "many folds.",
         )
     search: SearchSpec = data["search"]
+    rarest = info.min_class_count
+    if search.finalists >= 2 and rarest is not None and search.finalist_folds > rarest:
+        add(
+            "search.finalist_folds",
+            f"The rarest class has {rarest} training samples; use at most that many folds.",
+        )
     if search.pruning is not None:
         if validation.method == ValidationMethod.KFOLD:
             add("search.pruning", "Pruning compares per-epoch curves; use holdout validation.")

@@ -98,9 +98,16 @@ class ValidationSchema(Schema):
         load_default=0.2,
         validate=validate.Range(min=0.05, max=0.5, error="Must be between 0.05 and 0.5."),
     )
+    reason = fields.String(
+        validate=validate.Length(max=500),
+        metadata={"description": "Why this validation was chosen when the spec did not say "
+                  "(set by the server). Accepted, and dropped, in a spec copied from a job: "
+                  "it then says how to validate itself."},
+    )  # fmt: skip
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> ValidationSpec:
+        data.pop("reason", None)  # the server's note on a job it chose for, not an input
         return ValidationSpec(**{**data, "method": ValidationMethod(data["method"])})
 
 
@@ -131,7 +138,7 @@ class TrainingSchema(Schema):
             raise ValidationError({"hard_time_limit_s": ["Must exceed time_limit_s."]})
 
     early_stopping = fields.Nested(EarlyStoppingSchema, load_default=EarlyStoppingSpec)
-    validation = fields.Nested(ValidationSchema, load_default=ValidationSpec)
+    validation = fields.Nested(ValidationSchema)  # absent: ``rules.default_validation``
     objective = fields.Nested(ObjectiveSchema, load_default=dict)
 
 

@@ -164,6 +164,9 @@ class ValidationSpec:
     method: ValidationMethod = ValidationMethod.HOLDOUT
     split: float = 0.2
     folds: int = 5
+    # why this validation, when the spec did not say (``rules.default_validation``); not part
+    # of how a job validates (two jobs that validate alike compare equal)
+    reason: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -297,3 +300,5 @@ class SpecLimits:
     webhook_http_loopback: bool = False  # allow http:// to a loopback host (development)
     max_duration_s: float = 7 * 24 * 3600.0
     trial_epochs_per_day: int = 0  # a tenant's daily compute (0: no limit)
+    # a spec that does not say how to validate gets k-fold on a dataset of fewer rows (0: never)
+    kfold_below_rows: int = 0

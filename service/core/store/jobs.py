@@ -24,8 +24,9 @@ from service.core.store.codec import (
 from service.core.store.connection import Connection
 from service.core.store.errors import ActiveJobsLimit, JobNotFound
 from service.core.store.events import RedisEvents
+from service.core.store.finalization import FinalizeLease
 from service.core.store.limits import ALLOWED, Budget, Verdict
-from service.core.store.reopen import RELEASE_FINALIZE, SETTLE_JOB, Reopened, reopen
+from service.core.store.reopen import SETTLE_JOB, Reopened, reopen
 from service.core.store.stats import RedisStats
 from service.core.store.webhooks import RedisWebhooks
 
@@ -47,7 +48,7 @@ class JobRead:
     unchanged: bool = False
 
 
-class RedisJobs:
+class RedisJobs(FinalizeLease):
     def __init__(
         self,
         conn: Connection,
@@ -308,24 +309,6 @@ class RedisJobs:
         pipe.hincrby(keys.job(job_id), count, 1)
         pipe.hincrbyfloat(keys.job(job_id), total, seconds)
         pipe.execute()
-
-    def release_finalize(self, job_id: str) -> None:
-        """Give up a finalization lease on a job someone else finished (``reopen`` waits for
-        a live one)."""
-        self._conn.script(RELEASE_FINALIZE)(keys=[keys.job(job_id)], args=[])
-
-    def finalizing(self, job_id: str) -> bool:
-        """Whether a finalization of the job holds its lease now: a finalize task runs only
-        then (one sent before the job finished, or before it was reopened, finds none)."""
-        deadline = self._redis.hget(keys.job(job_id), "finalize_deadline")
-        return bool(deadline) and float(deadline) > self._conn.server_time()
-
-    def claim_finalize(self, job_id: str, lease_s: float) -> bool:
-        """True for one caller per ``lease_s``: the one that runs the job's finalization."""
-        claimed = self._conn.script(scripts.CLAIM_FINALIZE)(
-            keys=[keys.job(job_id), keys.leases()], args=[lease_s]
-        )
-        return bool(claimed)
 
     def cancel(
         self, job_id: str, reason: str = "cancelled by the client", *, refit: bool = False

@@ -100,16 +100,6 @@ if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'settled'
 return 0
 """
 
-# KEYS: job. A finalization that found its job finished by someone else (cancelled outright
-# while it refit) gives up its lease, so that the job can be reopened at once.
-RELEASE_FINALIZE = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if status == 'succeeded' or status == 'failed' or status == 'cancelled' then
-  redis.call('HDEL', KEYS[1], 'finalize_deadline')
-end
-return 0
-"""
-
 
 @dataclass(frozen=True)
 class Reopened:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import pytest
+
 from service.core.records import TrialRecord, TrialState
 from service.core.spec import load_spec
-from service.core.spec.types import ValidationMethod
+from service.core.spec.types import ValidationMethod, ValidationSpec
 from tests.helpers import VALID_SPEC, synthetic_spec
 from worker.engine.dataset_loader import load_builtin
 from worker.engine.finalists import Finalist, candidates, cross_validated, mark_chosen, rescore
@@ -52,6 +54,10 @@ def test_no_second_look_where_it_adds_nothing() -> None:
     kfold = load_spec({**VALID_SPEC, "training": {**VALID_SPEC["training"],
                        "validation": {"method": "kfold", "folds": 3}}})  # fmt: skip
     assert candidates(kfold, trials) == []  # already cross-validated
+    base = spec_with()
+    dataset = ValidationSpec(method=ValidationMethod.DATASET)
+    own = dataclasses.replace(base, training=dataclasses.replace(base.training, validation=dataset))
+    assert candidates(own, trials) == []  # the user said which rows to judge by
     synthetic = load_spec(synthetic_spec(3, sleep_s=0.0))
     assert candidates(synthetic, trials) == []
 
@@ -80,3 +86,28 @@ def test_finalists_are_trained_again_by_k_fold() -> None:
     for finalist in scored:
         assert finalist.rescored_value is not None and 0.0 <= finalist.rescored_value <= 1.0
         assert finalist.rescored_std is not None and finalist.rescored_std >= 0.0
+
+
+def test_a_finalist_that_fails_is_out_and_a_lost_lease_stops_the_second_look(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import worker.engine.training as training
+
+    spec = spec_with(finalists=2, finalist_folds=2)
+    finalists = [trial(0, 0.9, units=8), trial(1, 0.8, units=16)]
+    data = load_builtin("iris")
+    asked: list[int] = []
+    assert rescore(spec, finalists, data, keep_going=lambda: bool(asked.append(1))) is None
+    assert len(asked) == 1  # asked before the first training, which never ran
+    real = training.fit_trial
+
+    def fit(spec: Any, config: Any, *args: Any, **kwargs: Any) -> Any:
+        if config["units"] == 8:
+            raise MemoryError("out of memory")
+        return real(spec, config, *args, **kwargs)
+
+    monkeypatch.setattr(training, "fit_trial", fit)
+    scored = rescore(spec, finalists, data)
+    assert scored is not None
+    assert scored[0].rescored_value is None and "MemoryError" in (scored[0].error or "")
+    assert scored[1].rescored_value is not None and scored[1].chosen
