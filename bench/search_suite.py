@@ -20,6 +20,7 @@ where ``optuna`` is installed (``pip install -e '.[bench]'``) ``optuna-tpe`` (wi
 constant liar when trials run at once), and ``optuna-gp`` where PyTorch is installed too.
 
     python bench/search_suite.py                          # 20 seeds, budgets 25 and 50
+    python bench/search_suite.py --seeds 10 --budgets 50 --running-only   # 4 at once only
     python bench/search_suite.py --seeds 5 --problems branin knn-wine --budgets 25
     python bench/search_suite.py --smoke                  # seconds: keeps it working in CI
 """
@@ -205,6 +206,7 @@ def main() -> None:
     parser.add_argument("--problems", nargs="+", default=list(problems()))
     parser.add_argument("--methods", nargs="+")
     parser.add_argument("--sequential-only", action="store_true")
+    parser.add_argument("--running-only", action="store_true", help=f"only {RUNNING} at once")
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "search_suite.json"))
     args = parser.parse_args()
@@ -219,7 +221,7 @@ def main() -> None:
         args.out = str(Path(tempfile.gettempdir()) / "tuneq-search-suite-smoke.json")
     if "tuneq-random" not in methods:
         methods.append("tuneq-random")  # the normalisation's reference
-    runnings = [1] if args.sequential_only else [1, RUNNING]
+    runnings = [1] if args.sequential_only else [RUNNING] if args.running_only else [1, RUNNING]
     tasks = [
         (name, method, seed, budget, running)
         for name in args.problems for method in methods for seed in range(args.seeds)
