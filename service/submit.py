@@ -102,12 +102,8 @@ def submit_job(
     if reservation.outcome == ReservationOutcome.REPLAY:
         job_id = str(reservation.job_id)
         return Submitted(job_id, _status_or_gone(store.jobs, job_id), replayed=True)
-    try:
+    with store.idempotency.released_on_failure(tenant, idempotency_key):
         submitted = _submit(store, dispatcher, settings, tenant, payload)
-    except BaseException:
-        with contextlib.suppress(StoreUnavailable):
-            store.idempotency.release(tenant, idempotency_key)
-        raise
     store.idempotency.complete(tenant, idempotency_key, digest, submitted.job_id)
     return submitted
 

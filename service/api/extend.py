@@ -25,7 +25,7 @@ from service.core.records import JobRecord, JobStatus
 from service.core.settings import Settings
 from service.core.spec import Strategy
 from service.core.spec.types import ValidationMethod
-from service.core.store import JobStore, ReservationOutcome, StoreUnavailable, body_hash
+from service.core.store import JobStore, ReservationOutcome, body_hash
 from service.core.store.usage import seconds_to_next_day
 from service.dispatch import Dispatcher, QueueUnavailable
 
@@ -65,12 +65,8 @@ def extend_job(job_id: str) -> ResponseReturnValue:
         )  # fmt: skip
     if reservation.outcome == ReservationOutcome.REPLAY:
         return _view(job.id, {"Idempotent-Replayed": "true"})
-    try:
+    with store.idempotency.released_on_failure(tenant, key):
         answer = _extend(store, job, body)
-    except BaseException:
-        with contextlib.suppress(StoreUnavailable):
-            store.idempotency.release(tenant, key)
-        raise
     store.idempotency.complete(tenant, key, digest, job.id)
     return answer
 

@@ -67,7 +67,7 @@ def candidates(spec: JobSpec, trials: Sequence[TrialRecord]) -> list[TrialRecord
         for t in trials
         if t.state == TrialState.COMPLETED and t.value is not None and math.isfinite(t.value)
     ]
-    sign = -1.0 if spec.training.objective.direction == Direction.MAX else 1.0
+    sign = _sign(spec)
     chosen: list[TrialRecord] = []
     seen: set[str] = set()
     for trial in sorted(done, key=lambda t: (sign * float(t.value or 0.0), t.number)):
@@ -132,7 +132,7 @@ def rescore(
 
 def mark_chosen(spec: JobSpec, scored: Sequence[Finalist]) -> list[Finalist]:
     """The finalists with the best re-scored value marked ``chosen``."""
-    sign = -1.0 if spec.training.objective.direction == Direction.MAX else 1.0
+    sign = _sign(spec)
     usable = [(i, f) for i, f in enumerate(scored) if f.rescored_value is not None]
     best = (
         min(usable, key=lambda p: (sign * float(p[1].rescored_value or 0.0), p[0]))[0]
@@ -170,3 +170,8 @@ def second_look(
         return None
     winner = next(f.trial for f in scored if f.chosen)
     return next(t for t in chosen if t.number == winner), scored
+
+
+def _sign(spec: JobSpec) -> float:
+    """-1 where the objective is maximised: sorting by ``sign * value`` puts the best first."""
+    return -1.0 if spec.training.objective.direction == Direction.MAX else 1.0

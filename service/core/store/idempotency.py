@@ -9,13 +9,15 @@ fails releases its key, so a corrected retry can use it again. Keys are per tena
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
 from service.core import keys
-from service.core.store.connection import Connection
+from service.core.store.connection import Connection, StoreUnavailable
 
 TTL_S = 24 * 3600
 PENDING_TTL_S = 60  # a reservation whose request died frees itself
@@ -68,3 +70,14 @@ class RedisIdempotency:
 
     def release(self, tenant: str, key: str) -> None:
         self._redis.delete(keys.idempotency(tenant, _digest(key)))
+
+    @contextlib.contextmanager
+    def released_on_failure(self, tenant: str, key: str) -> Iterator[None]:
+        """Around the work a new reservation stands for: if it fails, the key is released
+        (best effort), so that a retry with it does the work rather than waiting on it."""
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(StoreUnavailable):
+                self.release(tenant, key)
+            raise
