@@ -11,6 +11,12 @@ stopping, the same seeds per trial number), in process, so the comparison is the
 - tuneq random
 - Optuna TPE, when ``optuna`` is installed (``pip install -e '.[bench]'``)
 - KerasTuner's BayesianOptimization oracle (its defaults), when ``keras-tuner`` is installed
+- the methods that stop trials early, each with three times the trials (a stopped trial costs
+  a fraction of one): tuneq bayesian with ASHA (rungs at 5 and 15 epochs, the top third goes
+  on), tuneq hyperband and tuneq BOHB (their defaults: brackets judging from epoch 1, the top
+  third goes on). They stop trials with the engine's own pruner (``worker.engine.pruning``)
+  from the epoch hook, against the trials before, as a job with one trial at a time would;
+  their best so far counts a stopped trial's partial value, as the service's does
 
 Reported per method: mean and spread (min-max over seeds) of the best so far after 5, 10 and 25
 trials and within a quarter, half and all of the least training time any run took (best
@@ -24,6 +30,7 @@ reaches the accuracy digits allows (results in ``efficiency_digits.json`` and ``
     python bench/efficiency.py                   # small digits: 3 seeds x 25 trials per method
     python bench/efficiency.py --task digits     # digits: 3 seeds x 10 trials per method
     python bench/efficiency.py --smoke           # seconds: keeps the script working in CI
+    python bench/efficiency.py --only "tuneq hyperband"   # one method, keeping the others'
 """
 
 from __future__ import annotations
@@ -50,6 +57,8 @@ from service.core.spec import Dimension, JobSpec, ValidationSpec, load_spec  # n
 from service.core.vocabulary import configuration  # noqa: E402
 from worker.engine.dataset_loader import Dataset, holdout_split, load_builtin  # noqa: E402
 from worker.engine.optimizer import Observation, make_suggester  # noqa: E402
+from worker.engine.pruning import pruner_for  # noqa: E402
+from worker.engine.results import EpochHook  # noqa: E402
 from worker.engine.training import fit_trial  # noqa: E402
 
 SPACE = {
@@ -74,13 +83,24 @@ def small_digits(train: int, val: int) -> Dataset:
     return dataclasses.replace(full, x_train=x, y_train=y, x_val=x_val, y_val=y_val)
 
 
-def job_spec(strategy: str, seed: int, trials: int, epochs: int) -> JobSpec:
+# The methods that stop trials early: the strategy, and what else their ``search`` says.
+STAGED: dict[str, tuple[str, dict[str, Any]]] = {
+    "tuneq bayesian+ASHA": (
+        "bayesian", {"pruning": {"rule": "asha", "min_epochs": 5, "reduction_factor": 3}}
+    ),
+    "tuneq hyperband": ("hyperband", {}),
+    "tuneq BOHB": ("bohb", {}),
+}  # fmt: skip
+STAGED_TRIALS = 3  # times the others' trials
+
+
+def job_spec(strategy: str, seed: int, trials: int, epochs: int, **search: Any) -> JobSpec:
     spec = load_spec(
         {
             "dataset": {"builtin": "digits"},
             "search_space": SPACE,
             "training": {"max_epochs": epochs, "early_stopping": {"patience": 5}},
-            "search": {"strategy": strategy, "max_trials": trials, "seed": seed},
+            "search": {"strategy": strategy, "max_trials": trials, "seed": seed, **search},
         }
     )  # fmt: skip
     return dataclasses.replace(
@@ -88,18 +108,34 @@ def job_spec(strategy: str, seed: int, trials: int, epochs: int) -> JobSpec:
     )
 
 
-def run_tuneq(strategy: str, seed: int, trials: int, epochs: int, data: Dataset) -> dict:
-    spec = job_spec(strategy, seed, trials, epochs)
+def run_tuneq(
+    strategy: str, seed: int, trials: int, epochs: int, data: Dataset, **search: Any
+) -> dict:
+    spec = job_spec(strategy, seed, trials, epochs, **search)
     suggester = make_suggester(spec)
     done: list[Observation] = []
 
     def ask() -> dict[str, Any]:
         return suggester.suggest(done, [], 1)[0]
 
-    def tell(params: dict[str, Any], value: float | None) -> None:
-        done.append(Observation(params, value))
+    def tell(params: dict[str, Any], value: float | None, curve: list[float]) -> None:
+        done.append(Observation(params, value, curve=tuple(curve)))
 
     return _loop(spec, trials, data, ask, tell)
+
+
+def pruning_hook(spec: JobSpec, number: int, curves: dict[int, list[float]]) -> EpochHook | None:
+    """Trial ``number``'s epoch hook: stop when the job's rule says so, against the curves of
+    the trials before it that it is compared with (None: nothing stops it)."""
+    pruner = pruner_for(spec, number)
+    if pruner is None:
+        return None
+    peers = [curve for n, curve in curves.items() if pruner.peer(n)]
+
+    def hook(epoch: int, history: dict[str, list[float]]) -> bool:
+        return not pruner.should_prune(epoch, history.get("val_accuracy", []), peers)
+
+    return hook
 
 
 def run_optuna(seed: int, trials: int, epochs: int, data: Dataset) -> dict:
@@ -116,7 +152,7 @@ def run_optuna(seed: int, trials: int, epochs: int, data: Dataset) -> dict:
         current.append(trial)
         return dict(trial.params)
 
-    def tell(params: dict[str, Any], value: float | None) -> None:
+    def tell(params: dict[str, Any], value: float | None, curve: list[float]) -> None:
         study.tell(current.pop(), value if value is not None else 0.0)
 
     return _loop(spec, trials, data, ask, tell)
@@ -158,7 +194,7 @@ def run_kerastuner(seed: int, trials: int, epochs: int, data: Dataset) -> dict:
         current.append(trial)
         return dict(trial.hyperparameters.values)
 
-    def tell(params: dict[str, Any], value: float | None) -> None:
+    def tell(params: dict[str, Any], value: float | None, curve: list[float]) -> None:
         trial = current.pop()
         with contextlib.redirect_stdout(quiet):
             oracle.update_trial(trial.trial_id, {"val_accuracy": value or 0.0})
@@ -187,23 +223,28 @@ def _loop(
     trials: int,
     data: Dataset,
     ask: Callable[[], dict[str, Any]],
-    tell: Callable[[dict[str, Any], float | None], None],
+    tell: Callable[[dict[str, Any], float | None, list[float]], None],
 ) -> dict:
     best, curve, elapsed, fit_s = -math.inf, [], [], 0.0
+    curves: dict[int, list[float]] = {}
     start = time.perf_counter()
     for number in range(trials):
         params = ask()
         config = configuration(spec.fixed, params)
+        hook = pruning_hook(spec, number, curves)
         began = time.perf_counter()
-        result = fit_trial(spec, config, data, seed=spec.search.seed * 100_003 + number)
+        seed = spec.search.seed * 100_003 + number
+        result = fit_trial(spec, config, data, seed=seed, on_epoch=hook)
         fit_s += time.perf_counter() - began
+        curves[number] = list(result.history.get("val_accuracy", []))
         value = None if result.diverged else result.metrics["val_accuracy"]
-        tell(params, value)
+        tell(params, value, curves[number])
         best = max(best, value if value is not None else -math.inf)
         curve.append(best)
         elapsed.append(fit_s)
     return {
         "curve": curve,
+        "epochs": sum(len(c) for c in curves.values()),
         "fit_elapsed_s": elapsed,
         "fit_s": fit_s,
         "wall_s": time.perf_counter() - start,
@@ -282,6 +323,8 @@ def summarize(results: dict[str, list[dict]], checkpoints: list[int]) -> dict[st
         table[name] = {
             "best_after": {str(c): _spread(v) for c, v in zip(checkpoints, after, strict=True)},
             "best_within_s": {str(b): _spread(v) for b, v in zip(budgets, within, strict=True)},
+            "trials": len(runs[0]["curve"]),
+            "epochs": float(np.mean([r.get("epochs", 0) for r in runs])),
             "fit_s": sum(r["fit_s"] for r in runs),
             "wall_s": sum(r["wall_s"] for r in runs),
             "runs": runs,
@@ -309,12 +352,17 @@ def main() -> int:
     )
     args = parser.parse_args()
     trials = args.trials or (25 if args.task == "small-digits" else 10)
-    seeds, trials, epochs = (1, 3, 2) if args.smoke else (args.seeds, trials, args.epochs)
+    seeds, trials, epochs = (1, 3, 3) if args.smoke else (args.seeds, trials, args.epochs)
     data = task_data(args.task)
     methods: dict[str, Callable[[int], dict]] = {
         "tuneq bayesian": lambda s: run_tuneq("bayesian", s, trials, epochs, data),
         "tuneq random": lambda s: run_tuneq("random", s, trials, epochs, data),
     }
+    for name, (strategy, search) in STAGED.items():
+        more = trials * STAGED_TRIALS
+        methods[name] = lambda s, st=strategy, se=search, n=more: run_tuneq(
+            st, s, n, epochs, data, **se
+        )
     try:
         import optuna  # noqa: F401
 
@@ -345,14 +393,14 @@ def main() -> int:
     checkpoints = [c for c in CHECKPOINTS if c <= trials] or [trials]
     table = summarize(results, checkpoints)
     print(f"best validation accuracy, {TASKS[args.task]}, {seeds} seeds (mean [min-max])")
-    print(f"{'after trials':<16}" + "".join(f"{'@' + str(c):>26}" for c in checkpoints))
+    print(f"{'after trials':<22}" + "".join(f"{'@' + str(c):>26}" for c in checkpoints))
     for name, entry in table.items():
-        print(f"{name:<16}{_row(entry['best_after'])}  fit {entry['fit_s']:.1f} s"
+        print(f"{name:<22}{_row(entry['best_after'])}  fit {entry['fit_s']:.1f} s"
               f"  wall {entry['wall_s']:.1f} s")  # fmt: skip
     budgets = next(iter(table.values()))["best_within_s"]
-    print(f"{'within fit s':<16}" + "".join(f"{b + ' s':>26}" for b in budgets))
+    print(f"{'within fit s':<22}" + "".join(f"{b + ' s':>26}" for b in budgets))
     for name, entry in table.items():
-        print(f"{name:<16}{_row(entry['best_within_s'])}")
+        print(f"{name:<22}{_row(entry['best_within_s'])}")
     save(
         saved,
         {
@@ -364,7 +412,12 @@ def main() -> int:
         },
     )
     plot = saved.with_suffix(".png")
-    plot_against_time(results, f"{args.task}: best against cumulative training time", plot)
+    plain = {name: runs for name, runs in results.items() if name not in STAGED}
+    plot_against_time(plain, f"{args.task}: best against cumulative training time", plot)
+    staged = {n: r for n, r in results.items() if n in STAGED or n == "tuneq bayesian"}
+    if len(staged) > 1:
+        title = f"{args.task}: stopping trials early, best against training time"
+        plot_against_time(staged, title, saved.with_name(saved.stem + "_staged.png"))
     print(f"wrote {plot}")
     return 0
 

@@ -33,7 +33,7 @@ blueprint = Blueprint("extend", __name__, url_prefix="/v1/jobs")
 
 # Strategies whose search has no end of its own: a grid ends with its grid, a range test is one
 # trial.
-EXTENDABLE = (Strategy.BAYESIAN, Strategy.RANDOM)
+EXTENDABLE = (Strategy.BAYESIAN, Strategy.RANDOM, Strategy.HYPERBAND, Strategy.BOHB)
 
 
 @blueprint.post("/<job_id>/extend")

@@ -178,10 +178,11 @@ def test_what_cannot_be_extended_is_refused_and_left_as_it_was(
     spent = refused(done, {"trials": 1}, 429, "compute_budget", via=metered)
     assert int(spent.headers["Retry-After"]) > 0
 
-    # A trial that completed after a cancel (not counted as best then) is the best again; a
-    # delivered webhook is due again at the next finish; the job stops expiring; the first
-    # finish's model is gone.
-    server.hset(keys.trial(done, 0), mapping={"state": "completed", "value": "0.5"})
+    # A trial that completed after a cancel (not counted as best then) is the best again, not
+    # one stopped early with a higher partial value (as at a trial's finish); a delivered
+    # webhook is due again at the next finish; the job stops expiring; the first finish's model
+    # is gone.
+    server.hset(keys.trial(done, 0), mapping={"state": "pruned", "value": "0.9"})
     server.hset(keys.trial(done, 1), mapping={"state": "completed", "value": "0.75"})
     server.hset(
         keys.job(done),

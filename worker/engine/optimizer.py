@@ -11,14 +11,18 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from service.core.spec import Dimension, JobSpec, Strategy
+from service.core.spec.brackets import brackets, budgets
 from service.core.spec.grid import distinct_grid, grid_point, grid_size
+from worker.engine.bohb import BudgetedSearch
+from worker.engine.observation import Observation, Suggester
 from worker.engine.space import sample_point, to_python
+
+__all__ = ["BayesianSearch", "Observation", "Suggester", "make_suggester"]
 
 # Metrics at most 1 and maximised: modelled as log(1 - value), which spreads out the differences
 # near 1.0 that matter and keeps hopeless corners from dominating the surrogate.
@@ -33,32 +37,6 @@ _EPS = 1e-4
 LARGE_HISTORY = 50
 SURROGATE_TRIALS = 100
 ACQ_POINTS = 2000
-
-
-@dataclass(frozen=True)
-class Observation:
-    """A finished trial as the optimizer sees it; ``value`` None means it failed or diverged,
-    or (``cancelled``) a cancel or the job's time limit stopped it. A cancelled trial counts
-    where points are numbered (random, grid, the initial design) but the surrogate is not told
-    of it: its configuration did not fail, and told as a failure it would steer an extended
-    job's search away from a point never tried."""
-
-    params: Mapping[str, Any]
-    value: float | None
-    cancelled: bool = False
-
-
-class Suggester(Protocol):
-    def suggest(
-        self,
-        finished: Sequence[Observation],
-        pending: Sequence[Mapping[str, Any]],
-        n: int,
-        prior: Sequence[Observation] = (),
-    ) -> list[dict[str, Any]]:
-        """``n`` new points given this job's finished and running trials; ``prior`` holds the
-        finished trials of earlier jobs to learn from (warm start)."""
-        ...
 
 
 class RandomSearch:
@@ -362,7 +340,9 @@ def make_suggester(spec: JobSpec) -> Suggester:
         )
     if search.strategy == Strategy.LR_RANGE_TEST:
         return RangeTest()
-    return BayesianSearch(
+    if search.strategy == Strategy.HYPERBAND:
+        return RandomSearch(spec.search_space, search.seed)
+    bayesian = BayesianSearch(
         spec.search_space,
         seed=search.seed,
         n_initial=search.n_initial_points,
@@ -372,3 +352,9 @@ def make_suggester(spec: JobSpec) -> Suggester:
         direction=spec.training.objective.direction.value,
         generator=search.initial_point_generator.value,
     )
+    if search.strategy != Strategy.BOHB:
+        return bayesian
+    # BOHB fits its model once the results at a budget outnumber the dimensions (d + 1)
+    epochs = budgets(spec.training.max_epochs, brackets(spec.training.max_epochs, search.hyperband))
+    direction = spec.training.objective.direction.value
+    return BudgetedSearch(bayesian, epochs, len(spec.search_space) + 1, direction)

@@ -26,8 +26,9 @@ from service.core.store.protocols import EngineStore
 from worker.engine.diagnosis import diagnosis_of
 from worker.engine.finalists import second_look
 from worker.engine.heap import freeze_startup_heap
+from worker.engine.job_summary import trial_summary
 from worker.engine.lineage import warm_start_summary
-from worker.engine.pruning import Pruner
+from worker.engine.pruning import pruner_for
 from worker.engine.results import FitResult
 from worker.engine.trial_terms import Execution, StopReason, TrialPolicy
 
@@ -62,8 +63,7 @@ class TrialMonitor:
         soft = spec.training.time_limit_s or hard
         start = time.monotonic()
         self.soft_deadline, self.hard_deadline = start + soft, start + hard
-        pruning = spec.search.pruning
-        self.pruner = Pruner(pruning, spec.training.max_epochs) if pruning else None
+        self.pruner = pruner_for(spec, number)
         self.reason: StopReason | None = None
         self.history: dict[str, list[float]] = {}
         self._peers: list[list[float]] = []
@@ -125,7 +125,9 @@ class TrialMonitor:
             self._peers = [
                 self._curve(t.history)
                 for t in self.store.trials.list(self.job_id)
-                if t.number != self.number and t.state != TrialState.QUEUED
+                if t.number != self.number
+                and t.state != TrialState.QUEUED
+                and self.pruner.peer(t.number)
             ]
             self._peers_at = time.monotonic()
         return self.pruner.should_prune(epochs, self._curve(self.history), self._peers)
@@ -280,7 +282,7 @@ def finalize_job(
         return job.status
     spec = job.spec
     trials = store.trials.list(job_id)
-    summary = _summary(spec, trials)
+    summary = trial_summary(spec, trials)
     if spec.search.strategy == Strategy.LR_RANGE_TEST:
         return _finish_range_test(store, job_id, trials, summary)
     best = trial_numbered(trials, job.best_trial)
@@ -377,20 +379,6 @@ def _refit(
     dataset = load_dataset(spec.dataset, fetch)
     epochs, most = _refit_epochs(best), best.epochs_per_fold
     return ship(spec, config, dataset, best.value, epochs=epochs, most=most)
-
-
-def _summary(spec: JobSpec, trials: Sequence[TrialRecord]) -> dict[str, object]:
-    """Trial counts by state, and the epochs pruning saved (max_epochs minus epochs run)."""
-    states: dict[str, int] = {}
-    for trial in trials:
-        states[trial.state.value] = states.get(trial.state.value, 0) + 1
-    pruned = [t for t in trials if t.state == TrialState.PRUNED]
-    return {
-        "trials_by_state": states,
-        "pruned_trials": len(pruned),
-        "epochs_saved_by_pruning": sum(spec.training.max_epochs - t.epochs for t in pruned),
-        "epochs_trained": sum(t.epochs for t in trials),
-    }
 
 
 def _describe(exc: BaseException) -> str:

@@ -91,7 +91,7 @@ def plan_advance(
         t.number for t in in_flight if t.state == TrialState.QUEUED and t.dispatched_at is None
     )
     slots = free_slots(job, trials, now, compute_left)
-    observed = observations(trials)
+    observed = observations(trials, spec.training.objective.metric)
     pending = [t.params for t in in_flight]
     suggested: list[dict[str, Any]] = []
     drop, batch, refill = 0, "", False
@@ -267,12 +267,13 @@ def _out_of_time(job: JobRecord, now: float) -> bool:
     return job.deadline_at is not None and now > job.deadline_at
 
 
-def observations(trials: Sequence[TrialRecord]) -> list[Observation]:
-    """The finished trials as the search sees them."""
-    return [observation(t) for t in trials if t.state.is_finished]
+def observations(trials: Sequence[TrialRecord], metric: str = "") -> list[Observation]:
+    """The finished trials as the search sees them, with their ``metric`` per epoch."""
+    return [observation(t, metric) for t in trials if t.state.is_finished]
 
 
-def observation(trial: TrialRecord) -> Observation:
+def observation(trial: TrialRecord, metric: str = "") -> Observation:
     value = trial.value if trial.state.has_value else None
     cancelled = trial.state == TrialState.CANCELLED
-    return Observation(params=trial.params, value=value, cancelled=cancelled)
+    curve = tuple(trial.history.get(metric, ())) if metric else ()
+    return Observation(params=trial.params, value=value, cancelled=cancelled, curve=curve)

@@ -24,6 +24,7 @@ from service.core.spec.types import (
     DimensionType,
     Direction,
     EarlyStoppingSpec,
+    HyperbandSpec,
     InitialPointGenerator,
     JobSpec,
     LrRangeSpec,
@@ -54,6 +55,8 @@ def spec_to_dict(spec: JobSpec) -> dict[str, Any]:
         data["model"].update(spec.model.layers.to_json())
     if spec.model.plugin is not None:  # by name, as a client names it
         data["model"] = {"family": spec.model.plugin.name}
+    if not spec.search.hyperband_brackets:  # a copied spec must submit again as it is
+        del data["search"]["hyperband"]
     return data
 
 
@@ -178,6 +181,7 @@ def _search(data: Mapping[str, Any]) -> SearchSpec:
         grid_sample=data["grid_sample"],
         warm_start=tuple(data.get("warm_start", ())),
         lr_range=LrRangeSpec(**data["lr_range"]),
+        hyperband=HyperbandSpec(**data.get("hyperband", {})),
         # a job stored before finalists existed is finalized as it would have been then
         finalists=data.get("finalists", 0),
         finalist_folds=data.get("finalist_folds", 3),

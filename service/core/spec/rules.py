@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from service.core.architecture import vocabulary
 from service.core.architecture.slots import uses
 from service.core.catalog import OBJECTIVES, DatasetInfo, monitorable
+from service.core.spec.brackets import too_short
 from service.core.spec.capacity import largest_model, largest_value
 from service.core.spec.declared_rules import (
     OWN,
@@ -80,8 +81,9 @@ def default_validation(data: dict[str, Any], limits: SpecLimits | None) -> Valid
     budget = limits.trial_epochs_per_day if limits is not None else 0
     epochs = search.max_trials * training.get("max_epochs", 30) * folds
     why_not = None
-    if search.pruning is not None:
-        why_not = "pruning compares one learning curve per trial"
+    if search.stops_early:
+        rule = "pruning" if search.pruning is not None else "Hyperband"
+        why_not = f"{rule} compares one learning curve per trial"
     elif folds < 2:
         why_not = "its rarest class has a single training row"
     elif budget and epochs > budget:
@@ -307,15 +309,21 @@ def _check_training(data: dict[str, Any], info: DatasetInfo, add: Add) -> None:
             "search.finalist_folds",
             f"The rarest class has {rarest} training samples; use at most that many folds.",
         )
-    if search.pruning is not None:
+    if search.stops_early:
+        path, what = "search.pruning", "Pruning"
+        if search.pruning is None:
+            path, what = "search.strategy", "Hyperband"
         if validation.method == ValidationMethod.KFOLD:
-            add("search.pruning", "Pruning compares per-epoch curves; use holdout validation.")
+            add(path, f"{what} compares per-epoch curves; use holdout validation.")
         chosen = metric or next(iter(allowed))
         if chosen not in monitorable(task):
             add(
-                "search.pruning",
-                f"Pruning needs an objective measured every epoch: {sorted(monitorable(task))}.",
+                path,
+                f"{what} needs an objective measured every epoch: {sorted(monitorable(task))}.",
             )
+    epochs = data["training"].get("max_epochs", 30)
+    if search.hyperband_brackets and (problem := too_short(epochs, search.hyperband)):
+        add("search.hyperband.min_epochs", problem)
 
 
 def _check_search(data: dict[str, Any], add: Add) -> None:

@@ -31,6 +31,7 @@ from service.core.spec.types import (
     DatasetRef,
     Direction,
     EarlyStoppingSpec,
+    HyperbandSpec,
     InitialPointGenerator,
     JobSpec,
     LrRangeSpec,
@@ -126,6 +127,15 @@ class PruningSchema(Schema):
         return PruningSpec(**{**data, "rule": PruningRule(data["rule"])})
 
 
+class HyperbandSchema(Schema):
+    min_epochs = StrictInteger(load_default=1, validate=validate.Range(min=1, max=10_000))
+    reduction_factor = StrictInteger(load_default=3, validate=validate.Range(min=2, max=10))
+
+    @post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> HyperbandSpec:
+        return HyperbandSpec(**data)
+
+
 class TrainingSchema(Schema):
     max_epochs = StrictInteger(load_default=30, validate=validate.Range(min=1))
     time_limit_s = StrictNumber(validate=validate.Range(min=1))
@@ -179,8 +189,19 @@ class SearchSchema(Schema):
         validate=validate.Length(max=MAX_WARM_START_JOBS),
     )
     lr_range = fields.Nested(LrRangeSchema, load_default=LrRangeSpec)
+    hyperband = fields.Nested(HyperbandSchema)
     finalists = StrictInteger(load_default=3, validate=validate.Range(min=0, max=10))
     finalist_folds = StrictInteger(load_default=3, validate=validate.Range(min=2, max=10))
+
+    @validates_schema
+    def _hyperband_alone(self, data: dict[str, Any], **kwargs: Any) -> None:
+        brackets = (Strategy.HYPERBAND.value, Strategy.BOHB.value)
+        if data.get("strategy") not in brackets and "hyperband" in data:
+            raise ValidationError({"hyperband": ["Only for strategy hyperband or bohb."]})
+        if data.get("strategy") in brackets and "pruning" in data:
+            raise ValidationError(
+                {"pruning": ["Hyperband stops trials at its own rungs; leave pruning out."]}
+            )
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> SearchSpec:

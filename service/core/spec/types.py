@@ -31,6 +31,8 @@ class Strategy(StrEnum):
     RANDOM = "random"
     GRID = "grid"
     LR_RANGE_TEST = "lr_range_test"
+    HYPERBAND = "hyperband"  # random configurations in brackets of successive halving
+    BOHB = "bohb"  # the same brackets, configurations from the surrogate (Falkner et al. 2018)
 
 
 class Direction(StrEnum):
@@ -198,6 +200,16 @@ class PruningSpec:
 
 
 @dataclass(frozen=True)
+class HyperbandSpec:
+    """Hyperband's brackets over epochs: the most aggressive first stops trials at
+    ``min_epochs`` or more; each rung keeps the best ``1 / reduction_factor``
+    (``service.core.hyperband``)."""
+
+    min_epochs: int = 1
+    reduction_factor: int = 3
+
+
+@dataclass(frozen=True)
 class LrRangeSpec:
     """The learning-rate range test: ``steps`` optimizer steps from ``min_lr`` to ``max_lr``."""
 
@@ -222,11 +234,23 @@ class SearchSpec:
     grid_sample: bool = False
     warm_start: tuple[str, ...] = ()
     lr_range: LrRangeSpec = field(default_factory=LrRangeSpec)
+    hyperband: HyperbandSpec = field(default_factory=HyperbandSpec)
     # Before the refit, the best ``finalists`` trials are scored again by ``finalist_folds``-fold
     # cross-validation on the training part and the refit takes the best of that second look
     # (``worker.engine.finalists``); 0 or 1: the search's best is refit as it is.
     finalists: int = 3
     finalist_folds: int = 3
+
+    @property
+    def hyperband_brackets(self) -> bool:
+        """Whether trials run in Hyperband's brackets (and are stopped at its rungs)."""
+        return self.strategy in (Strategy.HYPERBAND, Strategy.BOHB)
+
+    @property
+    def stops_early(self) -> bool:
+        """Whether trials may be stopped from the learning curves of others: one curve per
+        trial is compared, so validation must be one hold-out."""
+        return self.pruning is not None or self.hyperband_brackets
 
     @property
     def n_initial_points(self) -> int:

@@ -79,7 +79,7 @@ for n = 0, created - 1 do
   redis.call('PERSIST', trial)
   local state = redis.call('HGET', trial, 'state')
   local value = tonumber(redis.call('HGET', trial, 'value') or '')
-  if (state == 'completed' or state == 'pruned') and value and value == value
+  if state == 'completed' and value and value == value
       and (best == nil or (maximise and value > best_value) or
            (not maximise and value < best_value)) then
     best, best_value = n, value

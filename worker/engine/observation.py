@@ -1,0 +1,39 @@
+"""What a search knows of a finished trial, and the interface every search offers.
+
+Apart from ``worker.engine.optimizer`` so that searches built around another (BOHB's budgets,
+``worker.engine.bohb``) can share them without an import circle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A finished trial as the optimizer sees it; ``value`` None means it failed or diverged,
+    or (``cancelled``) a cancel or the job's time limit stopped it. A cancelled trial counts
+    where points are numbered (random, grid, the initial design) but the surrogate is not told
+    of it: its configuration did not fail, and told as a failure it would steer an extended
+    job's search away from a point never tried. ``curve`` is the objective after each epoch,
+    for the searches that compare trials at a number of epochs (BOHB)."""
+
+    params: Mapping[str, Any]
+    value: float | None
+    cancelled: bool = False
+    curve: tuple[float, ...] = ()
+
+
+class Suggester(Protocol):
+    def suggest(
+        self,
+        finished: Sequence[Observation],
+        pending: Sequence[Mapping[str, Any]],
+        n: int,
+        prior: Sequence[Observation] = (),
+    ) -> list[dict[str, Any]]:
+        """``n`` new points given this job's finished and running trials; ``prior`` holds the
+        finished trials of earlier jobs to learn from (warm start)."""
+        ...
