@@ -16,7 +16,7 @@ stopping, the same seeds per trial number), in process, so the comparison is the
   on), tuneq hyperband and tuneq BOHB (their defaults: brackets judging from epoch 1, the top
   third goes on). They stop trials with the engine's own pruner (``worker.engine.pruning``)
   from the epoch hook, against the trials before, as a job with one trial at a time would;
-  their best so far counts a stopped trial's partial value, as the service's does
+  their best so far counts the trials that were not stopped, as the service's best does
 
 Reported per method: mean and spread (min-max over seeds) of the best so far after 5, 10 and 25
 trials and within a quarter, half and all of the least training time any run took (best
@@ -118,22 +118,28 @@ def run_tuneq(
     def ask() -> dict[str, Any]:
         return suggester.suggest(done, [], 1)[0]
 
-    def tell(params: dict[str, Any], value: float | None, curve: list[float]) -> None:
-        done.append(Observation(params, value, curve=tuple(curve)))
+    def tell(params: dict[str, Any], value: float | None, curve: list[float], full: bool) -> None:
+        done.append(Observation(params, value, curve=tuple(curve), complete=full))
 
     return _loop(spec, trials, data, ask, tell)
 
 
-def pruning_hook(spec: JobSpec, number: int, curves: dict[int, list[float]]) -> EpochHook | None:
-    """Trial ``number``'s epoch hook: stop when the job's rule says so, against the curves of
-    the trials before it that it is compared with (None: nothing stops it)."""
+def pruning_hook(
+    spec: JobSpec, number: int, curves: dict[int, list[float]], stopped: set[int]
+) -> EpochHook | None:
+    """Trial ``number``'s epoch hook: stop it (and add it to ``stopped``) when the job's rule
+    says so, against the curves of the trials before it that it is compared with (None:
+    nothing stops it)."""
     pruner = pruner_for(spec, number)
     if pruner is None:
         return None
     peers = [curve for n, curve in curves.items() if pruner.peer(n)]
 
     def hook(epoch: int, history: dict[str, list[float]]) -> bool:
-        return not pruner.should_prune(epoch, history.get("val_accuracy", []), peers)
+        if pruner.should_prune(epoch, history.get("val_accuracy", []), peers):
+            stopped.add(number)
+            return False
+        return True
 
     return hook
 
@@ -152,7 +158,7 @@ def run_optuna(seed: int, trials: int, epochs: int, data: Dataset) -> dict:
         current.append(trial)
         return dict(trial.params)
 
-    def tell(params: dict[str, Any], value: float | None, curve: list[float]) -> None:
+    def tell(params: dict[str, Any], value: float | None, curve: list[float], full: bool) -> None:
         study.tell(current.pop(), value if value is not None else 0.0)
 
     return _loop(spec, trials, data, ask, tell)
@@ -194,7 +200,7 @@ def run_kerastuner(seed: int, trials: int, epochs: int, data: Dataset) -> dict:
         current.append(trial)
         return dict(trial.hyperparameters.values)
 
-    def tell(params: dict[str, Any], value: float | None, curve: list[float]) -> None:
+    def tell(params: dict[str, Any], value: float | None, curve: list[float], full: bool) -> None:
         trial = current.pop()
         with contextlib.redirect_stdout(quiet):
             oracle.update_trial(trial.trial_id, {"val_accuracy": value or 0.0})
@@ -223,23 +229,25 @@ def _loop(
     trials: int,
     data: Dataset,
     ask: Callable[[], dict[str, Any]],
-    tell: Callable[[dict[str, Any], float | None, list[float]], None],
+    tell: Callable[[dict[str, Any], float | None, list[float], bool], None],
 ) -> dict:
     best, curve, elapsed, fit_s = -math.inf, [], [], 0.0
     curves: dict[int, list[float]] = {}
+    stopped: set[int] = set()
     start = time.perf_counter()
     for number in range(trials):
         params = ask()
         config = configuration(spec.fixed, params)
-        hook = pruning_hook(spec, number, curves)
+        hook = pruning_hook(spec, number, curves, stopped)
         began = time.perf_counter()
         seed = spec.search.seed * 100_003 + number
         result = fit_trial(spec, config, data, seed=seed, on_epoch=hook)
         fit_s += time.perf_counter() - began
         curves[number] = list(result.history.get("val_accuracy", []))
         value = None if result.diverged else result.metrics["val_accuracy"]
-        tell(params, value, curves[number])
-        best = max(best, value if value is not None else -math.inf)
+        tell(params, value, curves[number], number not in stopped)
+        if number not in stopped:  # a stopped trial's value is partial, not a model's
+            best = max(best, value if value is not None else -math.inf)
         curve.append(best)
         elapsed.append(fit_s)
     return {

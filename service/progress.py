@@ -8,7 +8,12 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from service.core.refit_summary import describe_finalists, describe_model_io, describe_refit
+from service.core.refit_summary import (
+    describe_finalists,
+    describe_model_io,
+    describe_pareto,
+    describe_refit,
+)
 from service.core.vocabulary import origin
 
 if TYPE_CHECKING:
@@ -72,6 +77,7 @@ def summary(job: dict[str, Any], gated: Sequence[str] = ()) -> str:
                  f"{best['epochs']} epochs{folds}")  # fmt: skip
     lines += _scores(best["metrics"], gated)
     summary = job.get("summary") or {}
+    lines += describe_pareto(summary.get("pareto"))
     lines += describe_finalists(summary.get("finalists"), objective.get("metric", ""))
     lines += describe_refit(summary.get("refit") or {}, objective.get("metric", ""))
     model = job.get("model") or {}

@@ -88,6 +88,10 @@ OBJECTIVES: dict[str, dict[str, str]] = {
     for task, metrics in METRICS.items()
 }
 
+# What a trained model costs, measured after each trial (``worker.engine.cost``): objectives
+# beside a validation metric, never the first (nothing measures them per epoch).
+COST_METRICS: dict[str, str] = {"param_count": "min", "inference_ms": "min"}
+
 # What Keras itself tracks per epoch, so early stopping and pruning can watch it.
 _PER_EPOCH = {CLASSIFICATION: ("loss", "accuracy"), REGRESSION: ("loss", "mse", "mae")}
 

@@ -79,3 +79,24 @@ def describe_model_io(model_input: Mapping[str, Any], class_names: Any) -> list[
     if any(name != str(i) for i, name in enumerate(names)):
         lines.append(f"Its outputs are the classes {', '.join(names)}, in that order.")
     return lines
+
+
+MAX_FRONT_LINES = 10
+
+
+def describe_pareto(pareto: Any) -> list[str]:
+    """Lines: the Pareto front of a job with several objectives, its hypervolume, and its
+    trials (at most ``MAX_FRONT_LINES``; the job's summary has them all)."""
+    if not pareto or not pareto.get("front"):
+        return []
+    goals = ", ".join(f"{o['direction']}imize {o['metric']}" for o in pareto["objectives"])
+    front = pareto["front"]
+    lines = [f"Pareto front ({goals}): {len(front)} trials not dominated; they dominate "
+             f"{pareto['hypervolume_normalised']:.1%} of the box from the best values to the "
+             "reference point (the worst values, a tenth of their range further)"]  # fmt: skip
+    for entry in front[:MAX_FRONT_LINES]:
+        values = ", ".join(f"{m} {v:.6g}" for m, v in entry["values"].items())
+        lines.append(f"  trial {entry['trial']}: {values}")
+    if len(front) > MAX_FRONT_LINES:
+        lines.append(f"  and {len(front) - MAX_FRONT_LINES} more (the job's summary.pareto)")
+    return lines

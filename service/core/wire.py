@@ -8,4 +8,6 @@ JOB_STATUSES = ("queued", "running", "stopping", "succeeded", "failed", "cancell
 FINISHED = ("succeeded", "failed", "cancelled")
 
 # The plots a report may hold (what ``GET /v1/jobs/{id}/plots/<name>`` draws).
-PLOTS = ("convergence", "learning_curves", "objective", "parallel_coordinates", "lr_range")
+PLOTS = (
+    "convergence", "learning_curves", "objective", "parallel_coordinates", "lr_range", "pareto",
+)  # fmt: skip

@@ -18,6 +18,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter, StrMethodFormatter
 
+from service.core.pareto import job_front
 from service.core.records import JobRecord, TrialRecord, TrialState, trial_numbered
 from service.core.spec import Dimension, DimensionType, Strategy
 
@@ -268,10 +269,45 @@ def lr_range(job: JobRecord, trials: list[TrialRecord]) -> bytes:
     return _png(figure)
 
 
+def pareto(job: JobRecord, trials: list[TrialRecord]) -> bytes:
+    """The completed trials on the first two objectives, the Pareto front over all of them
+    marked, numbered and joined in order of the second."""
+    objectives = job.spec.training.objectives
+    found = job_front(trials, objectives)
+    if not objectives or found is None:
+        raise NoPlot("Only a job with several objectives and a completed trial has a front.")
+    (first, second), signs = objectives[:2], [1 if o.direction == "min" else -1 for o in objectives]
+    values = {n: [s * c for s, c in zip(signs, p, strict=True)] for n, p in found.points.items()}
+    figure = Figure(figsize=(7, 4.5))
+    axes = figure.add_subplot()
+    rest = [v for n, v in values.items() if n not in found.trials]
+    if rest:
+        axes.scatter([v[1] for v in rest], [v[0] for v in rest], s=18, color="#9aa5b1",
+                     alpha=0.8, label="trial")  # fmt: skip
+    ahead = sorted(found.trials, key=lambda n: signs[1] * values[n][1])
+    xs, ys = [values[n][1] for n in ahead], [values[n][0] for n in ahead]
+    if len(objectives) == 2:  # the region it dominates; with more, the view is a projection
+        axes.step(xs, ys, where="post", color="#d64545", linewidth=1, alpha=0.6)
+    axes.scatter(xs, ys, s=34, color="#d64545", zorder=3, label="Pareto front")
+    for n, x, y in zip(ahead, xs, ys, strict=True):
+        axes.annotate(str(n), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    every = [v[1] for v in values.values()]
+    if min(every) > 0 and max(every) / min(every) > 50:
+        axes.set_xscale("log")
+    axes.set_xlabel(f"{second.metric} ({second.direction.value}imize)")
+    axes.set_ylabel(f"{first.metric} ({first.direction.value}imize)")
+    over = f" over all {len(objectives)} objectives, seen on two" if len(objectives) > 2 else ""
+    axes.set_title(f"Pareto front{over}: hypervolume {found.normalised:.1%} of the box")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    return _png(figure)
+
+
 DRAW: dict[str, Callable[[JobRecord, list[TrialRecord]], bytes]] = {
     "convergence": convergence,
     "learning_curves": learning_curves,
     "objective": objective,
     "parallel_coordinates": parallel_coordinates,
     "lr_range": lr_range,
+    "pareto": pareto,
 }

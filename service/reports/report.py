@@ -16,7 +16,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from service.core.records import JobRecord, TrialRecord
-from service.core.refit_summary import describe_finalists, describe_model_io, describe_refit
+from service.core.refit_summary import (
+    describe_finalists,
+    describe_model_io,
+    describe_pareto,
+    describe_refit,
+)
 from service.core.vocabulary import origin
 
 MAX_TRIAL_ROWS = 200
@@ -81,6 +86,7 @@ def _content(job: JobRecord, best: TrialRecord | None, configuration: dict[str, 
             if k.startswith(("val_", "test_")) and not k.endswith("_std")
         },
         "diagnosis": (best.details.get("diagnosis") if best else None) or None,
+        "pareto": describe_pareto(job.summary.get("pareto")),
         "refit": describe_finalists(job.summary.get("finalists"), objective.metric)
         + describe_refit(job.summary.get("refit") or {}, objective.metric)
         + describe_model_io(info.model_input(), info.output_names()),
@@ -134,6 +140,8 @@ def markdown(
     if c["metrics"]:
         out += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
         out += [f"| {_md(k)} | {_md(_fmt(v))} |" for k, v in c["metrics"].items()]
+    if c["pareto"]:
+        out += ["", "## Several objectives", ""] + [f"- {_md(line)}" for line in c["pareto"]]
     if c["refit"]:
         out += ["", "## The shipped model", ""] + [f"- {_md(line)}" for line in c["refit"]]
     if c["diagnosis"]:
@@ -206,6 +214,10 @@ def html_report(
             "<h2>Metrics</h2>",
             _table(["metric", "value"], [[k, _fmt(v)] for k, v in c["metrics"].items()]),
         ]
+    if c["pareto"]:
+        parts.append("<h2>Several objectives</h2><ul>")
+        parts += [f"<li>{html.escape(line)}</li>" for line in c["pareto"]]
+        parts.append("</ul>")
     if c["refit"]:
         parts.append("<h2>The shipped model</h2><ul>")
         parts += [f"<li>{html.escape(line)}</li>" for line in c["refit"]]

@@ -12,7 +12,7 @@ from service.core.records import TrialState
 from service.core.settings import Settings
 from service.core.store import JobStore
 from tests.helpers import Workers, api_client, wait_job, wait_running
-from tests.integration.test_hyperband import assert_ran_in_brackets, hyperband_spec
+from tests.integration.test_hyperband import FULL, assert_ran_in_brackets, hyperband_spec
 
 pytestmark = pytest.mark.integration
 
@@ -24,20 +24,22 @@ def test_sigkill_of_a_worker_child_mid_bracket(
     workers.start("w1")
     workers.start("w2", beat=False)
     response = api_client(fast_settings).post(
-        "/v1/jobs", json=hyperband_spec(strategy, 17, sleep_s=1.8)
+        "/v1/jobs", json=hyperband_spec(strategy, 17, sleep_s=3.6)
     )
     assert response.status_code == 202, response.get_json()
     job_id = response.get_json()["id"]
-    wait_running(store, job_id, 14, epochs=2, timeout_s=120)  # bracket 0: trains all 9 epochs
-    trial = store.trials.get(job_id, 14)
-    assert trial is not None and trial.worker is not None
+    victim = FULL[1]  # trial 9, in the bracket that trains every trial for all 9 epochs
+    wait_running(store, job_id, victim, epochs=2, timeout_s=120)
+    trial = store.trials.get(job_id, victim)
+    assert trial is not None and trial.worker is not None and trial.epochs < 8
     os.kill(int(trial.worker.rsplit(":", 1)[1]), signal.SIGKILL)  # the pool child training it
 
-    job = wait_job(store, job_id, timeout_s=180)
+    job = wait_job(store, job_id, timeout_s=240)
     trials = store.trials.list(job_id)
     assert [t.number for t in trials] == list(range(17))
     assert_ran_in_brackets(job, trials)
-    assert [t.attempt for t in trials] == [1] * 14 + [2, 1, 1]
-    assert trials[14].state == TrialState.COMPLETED and len(trials[14].history["val_accuracy"]) == 9
+    assert [t.attempt for t in trials] == [2 if n == victim else 1 for n in range(17)]
+    again = trials[victim]
+    assert again.state == TrialState.COMPLETED and len(again.history["val_accuracy"]) == 9
     assert job.trials_finished == 17
     assert sum(r["trials"] for r in job.summary["brackets"]) == 17

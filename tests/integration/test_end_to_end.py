@@ -82,6 +82,10 @@ def test_bayesian_classification_job(
         assert 1 <= trial["epochs"] <= spec["training"]["max_epochs"]
         assert len(trial["history"]["val_loss"]) == trial["epochs"]
         assert trial["value"] == metrics["val_accuracy"]
+        # what the model costs, for any job: at least its dense weights, and a latency
+        units = trial["params"]["units"]
+        assert metrics["param_count"] >= 4 * units + units * 3 and metrics["param_count"] % 1 == 0
+        assert 0.0 < metrics["inference_ms"] < 1000.0
 
     best = max(trials, key=lambda t: t["value"])
     assert job["best"]["value"] == best["value"]

@@ -41,21 +41,27 @@ def test_the_brackets_are_those_of_li_et_al() -> None:
     assert too_short(3, HyperbandSpec(1, 3)) is None
 
 
-def test_trials_fill_the_brackets_of_a_round_then_start_the_next() -> None:
+def test_the_brackets_take_turns_within_a_round_in_proportion_to_their_sizes() -> None:
     layout = brackets(9, HyperbandSpec(1, 3))  # sizes 9, 5, 3
-    assert [bracket_of(n, layout).index for n in range(20)] == [2] * 9 + [1] * 5 + [0] * 3 + [2] * 3
+    order = [bracket_of(n, layout).index for n in range(17)]
+    assert order == [2, 1, 2, 0, 2, 1, 2, 2, 1, 0, 2, 1, 2, 2, 0, 1, 2]
+    assert [order.count(s) for s in (2, 1, 0)] == [9, 5, 3]
+    assert [bracket_of(n, layout).index for n in range(17, 34)] == order  # the next round
+    # a budget shorter than a round (49 trials) still hedges over every bracket
+    first = [bracket_of(n, brackets(30, HyperbandSpec(1, 3))).index for n in range(20)]
+    assert [first.count(s) for s in (3, 2, 1, 0)] == [11, 5, 2, 2]
 
 
 def test_a_bracket_judges_at_its_own_rungs_against_its_own_trials(
     spec: dict[str, Any],
 ) -> None:
     job = load_spec(hyperband_spec(spec))
-    first, second, last = (pruner_for(job, n) for n in (0, 9, 14))
+    first, second, last = (pruner_for(job, n) for n in (0, 1, 3))
     assert isinstance(first, BracketPruner) and isinstance(second, BracketPruner)
     assert [e for e in range(1, 10) if first.checks_at(e)] == [1, 3]
     assert [e for e in range(1, 10) if second.checks_at(e)] == [3]
     assert isinstance(last, BracketPruner) and not any(last.checks_at(e) for e in range(1, 10))
-    assert first.peer(8) and not first.peer(9) and first.peer(17)  # 17 opens the next round
+    assert first.peer(2) and not first.peer(1) and first.peer(17)  # 17 opens the next round
     good, bad = [0.9, 0.9, 0.9], [0.1, 0.1, 0.1]
     peers = [good, [0.8] * 3, [0.7] * 3]
     assert first.should_prune(1, bad[:1], peers)  # not in the top third of four
@@ -68,35 +74,40 @@ def test_a_bracket_judges_at_its_own_rungs_against_its_own_trials(
     assert pruner_for(load_spec(spec), 0) is None
 
 
-def observed(value: float | None, curve: Sequence[float], **params: Any) -> Observation:
-    return Observation(params=params or {"x": value}, value=value, curve=tuple(curve))
+def observed(value: float | None, curve: Sequence[float], complete: bool = False) -> Observation:
+    return Observation({"x": value}, value, curve=tuple(curve), complete=complete)
 
 
 def test_bohb_fits_at_the_largest_budget_that_enough_trials_reached() -> None:
     finished = [
         observed(0.5, [0.5]),  # stopped at the first rung
-        observed(0.6, [0.4, 0.5, 0.6]),
-        observed(0.8, [0.3, 0.7, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]),
+        observed(0.6, [0.4, 0.5, 0.6]),  # stopped at the second
+        observed(0.8, [0.3, 0.7, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8], complete=True),
+        observed(0.75, [0.6, 0.75], complete=True),  # early stopping ended it: all it gets
         observed(None, [0.1, float("nan")]),  # diverged: a failure at any budget
         Observation({"x": 9}, None, cancelled=True),
     ]
-    assert fitting_budget(finished, (1, 3, 9), min_points=2) == 3
-    assert fitting_budget(finished, (1, 3, 9), min_points=1) == 9
-    assert fitting_budget(finished, (1, 3, 9), min_points=4) == 1  # none has enough: the least
+    assert fitting_budget(finished, (1, 3, 9), min_points=3) == 3
+    assert fitting_budget(finished, (1, 3, 9), min_points=2) == 9
+    assert fitting_budget(finished, (1, 3, 9), min_points=5) is None  # random until then
     seen = at_budget(finished, 3, "max")
     assert [(o.value, o.cancelled) for o in seen] == [
         (None, True),  # short of the budget: counted, not told
         (0.6, False),
         (0.8, False),  # its best up to epoch 3, not its final value
+        (0.75, False),  # past the end of its curve: its own value
         (None, False),
         (None, True),
     ]
-    assert [o.value for o in at_budget(finished, 1, "min")][:3] == [0.5, 0.4, 0.3]
+    assert [o.value for o in at_budget(finished, 9, "max")][:4] == [None, None, 0.8, 0.75]
+    assert [o.value for o in at_budget(finished, 1, "min")][:4] == [0.5, 0.4, 0.3, 0.6]
+    assert all(o.value is None for o in at_budget(finished, None, "max"))
 
 
 class Recording:
     def __init__(self) -> None:
         self.told: list[Observation] = []
+        self.prior: list[Observation] = []
 
     def suggest(
         self,
@@ -105,7 +116,7 @@ class Recording:
         n: int,
         prior: Sequence[Observation] = (),
     ) -> list[dict[str, Any]]:
-        self.told = list(finished)
+        self.told, self.prior = list(finished), list(prior)
         return [{"x": 1}] * n
 
 
@@ -119,18 +130,21 @@ def test_the_strategies_build_their_searches(spec: dict[str, Any]) -> None:
     assert bohb.budgets == (1, 3, 9) and bohb.min_points == len(spec["search_space"]) + 1
     inner = Recording()
     search = BudgetedSearch(inner, (1, 2), min_points=1, direction="max")
-    assert (
-        search.suggest([observed(0.2, [0.2, 0.4]), observed(0.9, [0.9])], [], 2) == [{"x": 1}] * 2
-    )
+    prior = [observed(0.5, [0.3, 0.5, 0.5], complete=True)]  # a warm start's, told likewise
+    finished = [observed(0.2, [0.2, 0.4]), observed(0.9, [0.9])]
+    assert search.suggest(finished, [], 2, prior) == [{"x": 1}] * 2
     assert [(o.value, o.cancelled) for o in inner.told] == [(0.4, False), (None, True)]
+    assert [o.value for o in inner.prior] == [0.5]
 
 
 def test_bohb_proposes_from_the_model_after_its_initial_points(spec: dict[str, Any]) -> None:
     job = load_spec(hyperband_spec(spec, "bohb", initial_points=3))
     search = make_suggester(job)
-    points = search.suggest([], [], 3)
+    values = [0.5, 0.7, 0.9, 0.6, 0.8]  # d + 1 = 5 trials reached the last budget
+    points = search.suggest([], [], 3) + RandomSearch(job.search_space, 9).suggest([], [], 2)
     finished = [
-        Observation(p, v, curve=(v / 2, v, v)) for p, v in zip(points, [0.5, 0.7, 0.9], strict=True)
+        Observation(p, v, curve=(v / 2, v, v), complete=True)
+        for p, v in zip(points, values, strict=True)
     ]
     first = search.suggest(finished, [], 1)
     assert first == search.suggest(finished, [], 1)  # the same results, the same suggestion
@@ -171,21 +185,21 @@ def trial(number: int, state: TrialState, value: float | None, epochs: int) -> T
 def test_the_summary_tells_how_each_bracket_went(spec: dict[str, Any]) -> None:
     job = load_spec(hyperband_spec(spec))
     trials = [
-        trial(0, TrialState.COMPLETED, 0.7, 9),
-        trial(1, TrialState.PRUNED, 0.3, 1),
-        trial(2, TrialState.PRUNED, 0.9, 3),  # a partial value: not a best, as for the job
-        trial(9, TrialState.COMPLETED, 0.8, 9),
-        trial(10, TrialState.FAILED, None, 2),
+        trial(0, TrialState.COMPLETED, 0.7, 9),  # brackets 2, 1, 2, 0, 2 (the round's order)
+        trial(1, TrialState.PRUNED, 0.3, 3),
+        trial(2, TrialState.PRUNED, 0.9, 1),  # a partial value: not a best, as for the job
+        trial(3, TrialState.COMPLETED, 0.8, 9),
+        trial(4, TrialState.FAILED, None, 2),
     ]
     summary = trial_summary(job, trials)
     assert summary["brackets"] == [
-        {"bracket": 2, "rungs": [1, 3], "trials": 3, "pruned": 2, "epochs_trained": 13,
+        {"bracket": 2, "rungs": [1, 3], "trials": 3, "pruned": 1, "epochs_trained": 12,
          "best_value": 0.7, "best_trial": 0},
-        {"bracket": 1, "rungs": [3], "trials": 2, "pruned": 0, "epochs_trained": 11,
-         "best_value": 0.8, "best_trial": 9},
-        {"bracket": 0, "rungs": [], "trials": 0, "pruned": 0, "epochs_trained": 0,
+        {"bracket": 1, "rungs": [3], "trials": 1, "pruned": 1, "epochs_trained": 3,
          "best_value": None, "best_trial": None},
+        {"bracket": 0, "rungs": [], "trials": 1, "pruned": 0, "epochs_trained": 9,
+         "best_value": 0.8, "best_trial": 3},
     ]  # fmt: skip
-    assert summary["epochs_saved_by_pruning"] == 8 + 6
+    assert summary["epochs_saved_by_pruning"] == 6 + 8
     assert "brackets" not in trial_summary(load_spec(spec), trials)
     assert isinstance(brackets(9, job.search.hyperband)[0], Bracket)

@@ -1,11 +1,13 @@
-"""The counts a finished job's summary gives about its trials: by state, what pruning saved,
-and for Hyperband how each bracket went (so that a person can see which early judgement paid)."""
+"""What a finished job's summary says about its trials: counts by state, what pruning saved,
+for Hyperband how each bracket went (which early judgement paid), and for several objectives
+the Pareto front."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from service.core.pareto import job_front
 from service.core.records import TrialRecord, TrialState
 from service.core.spec import JobSpec
 from service.core.spec.brackets import bracket_of, brackets
@@ -25,7 +27,40 @@ def trial_summary(spec: JobSpec, trials: Sequence[TrialRecord]) -> dict[str, obj
     }
     if spec.search.hyperband_brackets:
         summary["brackets"] = bracket_summary(spec, trials)
+    if spec.training.objectives:
+        summary["pareto"] = pareto_summary(spec, trials)
     return summary
+
+
+def pareto_summary(spec: JobSpec, trials: Sequence[TrialRecord]) -> dict[str, Any]:
+    """The Pareto front over the job's objectives (best first by the first objective), each
+    trial with its parameters and values, and the hypervolume it dominates
+    (``service.core.pareto`` says up to which reference point)."""
+    objectives = spec.training.objectives
+    found = job_front(trials, objectives)
+    described = [{"metric": o.metric, "direction": o.direction.value} for o in objectives]
+    if found is None:
+        return {"objectives": described, "front": [], "hypervolume": None}
+    by_number = {t.number: t for t in trials}
+    signs = [1.0 if o.direction == "min" else -1.0 for o in objectives]
+    ordered = sorted(found.trials, key=lambda n: found.points[n])
+    return {
+        "objectives": described,
+        "front": [
+            {
+                "trial": n,
+                "params": dict(by_number[n].params),
+                "values": {o.metric: by_number[n].metrics[o.metric] for o in objectives},
+            }
+            for n in ordered
+        ],
+        "hypervolume": found.hypervolume,
+        "hypervolume_normalised": found.normalised,
+        "reference": {
+            o.metric: sign * r
+            for o, sign, r in zip(objectives, signs, found.reference, strict=True)
+        },
+    }
 
 
 def bracket_summary(spec: JobSpec, trials: Sequence[TrialRecord]) -> list[dict[str, Any]]:

@@ -52,6 +52,7 @@ def uses_lookahead(spec: JobSpec) -> bool:
         search.strategy == Strategy.BAYESIAN
         and search.parallelism > 1
         and search.surrogate.value == "GP"
+        and not spec.training.objectives  # ParEGO draws new weights at every step
     )
 
 

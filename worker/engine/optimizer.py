@@ -20,6 +20,7 @@ from service.core.spec.brackets import brackets, budgets
 from service.core.spec.grid import distinct_grid, grid_point, grid_size
 from worker.engine.bohb import BudgetedSearch
 from worker.engine.observation import Observation, Suggester
+from worker.engine.parego import ParEGO
 from worker.engine.space import sample_point, to_python
 
 __all__ = ["BayesianSearch", "Observation", "Suggester", "make_suggester"]
@@ -342,16 +343,20 @@ def make_suggester(spec: JobSpec) -> Suggester:
         return RangeTest()
     if search.strategy == Strategy.HYPERBAND:
         return RandomSearch(spec.search_space, search.seed)
+    objectives = spec.training.objectives
     bayesian = BayesianSearch(
         spec.search_space,
         seed=search.seed,
         n_initial=search.n_initial_points,
         surrogate=search.surrogate.value,  # scikit-optimize gets plain strings
         acquisition=search.acquisition.value,
-        metric=spec.training.objective.metric,
-        direction=spec.training.objective.direction.value,
+        # ParEGO's scalarised costs are minimised (modelled as log(cost + eps), as losses are)
+        metric="parego" if objectives else spec.training.objective.metric,
+        direction="min" if objectives else spec.training.objective.direction.value,
         generator=search.initial_point_generator.value,
     )
+    if objectives:
+        return ParEGO(bayesian, objectives, search.seed)
     if search.strategy != Strategy.BOHB:
         return bayesian
     # BOHB fits its model once the results at a budget outnumber the dimensions (d + 1)

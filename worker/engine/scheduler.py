@@ -209,20 +209,21 @@ def apply_advance(
 
 
 def warm_start(trials: Trials, spec: JobSpec) -> list[Observation]:
-    """The scored trials of the spec's earlier jobs that lie inside its search space (jobs that
-    expired since are skipped)."""
+    """The completed trials of the spec's earlier jobs that lie inside its search space (jobs
+    that expired since are skipped; a trial stopped early has a partial value, not a model's)."""
     prior: list[Observation] = []
-    if spec.search.strategy != Strategy.BAYESIAN:
+    if spec.search.strategy not in (Strategy.BAYESIAN, Strategy.BOHB):
         return prior  # only a model learns from them; random and grid points do not change
+    metric = spec.training.objective.metric
     for job_id in spec.search.warm_start:
         try:
             earlier = trials.list(job_id)
         except JobNotFound:
             continue
         prior += [
-            observation(t)
+            observation(t, metric)
             for t in earlier
-            if t.state.has_value and inside(spec.search_space, t.params)
+            if t.state == TrialState.COMPLETED and inside(spec.search_space, t.params)
         ]
     return prior
 
@@ -276,4 +277,5 @@ def observation(trial: TrialRecord, metric: str = "") -> Observation:
     value = trial.value if trial.state.has_value else None
     cancelled = trial.state == TrialState.CANCELLED
     curve = tuple(trial.history.get(metric, ())) if metric else ()
-    return Observation(params=trial.params, value=value, cancelled=cancelled, curve=curve)
+    complete = trial.state == TrialState.COMPLETED
+    return Observation(trial.params, value, cancelled, curve, complete, trial.metrics)

@@ -7,6 +7,7 @@ cancellation have something to act on), and can be told to crash or hang their p
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import signal
@@ -73,8 +74,17 @@ def run_synthetic(
         if stop_check is not None and stop_check():
             break
     done = len(history.get("val_accuracy", []))
-    metrics = {name: values[-1] for name, values in history.items()}
+    metrics = {name: values[-1] for name, values in history.items()} | synthetic_cost(config)
     return FitResult(metrics, history, done, done or None, diverged=False)
+
+
+def synthetic_cost(config: Mapping[str, Any]) -> dict[str, float]:
+    """What an MLP of this shape on 64 inputs and 10 classes would cost, for the objectives
+    that trade accuracy against size: its parameters, and a latency that grows with them."""
+    units, layers = int(config.get("units", 64)), int(config["n_layers"])
+    widths = [64] + [units] * layers + [10]
+    params = sum((a + 1) * b for a, b in itertools.pairwise(widths))
+    return {"param_count": float(params), "inference_ms": 0.2 + params / 20_000}
 
 
 def _sleep(seconds: float, stop_check: StopCheck | None) -> None:

@@ -21,6 +21,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from service.core.catalog import CLASSIFICATION
 from service.core.spec import JobSpec
 from service.core.spec.rules import input_shape
+from worker.engine.cost import model_cost
 from worker.engine.dataset_loader import Dataset, holdout_split
 from worker.engine.evaluation import Validation
 from worker.engine.execution import steps_per_execution
@@ -248,6 +249,8 @@ def fit_fold(
     metrics = score(model, x_fit, y_fit, dataset.task, dataset.n_classes)
     metrics.update(score(model, x_val, y_val, dataset.task, dataset.n_classes, "val_"))
     diverged = not all(math.isfinite(v) for v in metrics.values())
+    if not diverged:
+        metrics.update(model_cost(model, x_val))
     best = None if diverged else _best_epoch(history, stopping.monitor)
     restored = _kept_best_weights(model, stopper)
     result = FitResult(

@@ -5,20 +5,23 @@ Hyperband (Li et al., JMLR 2018) hedges over how early a configuration can be ju
 successive halving, where ``s_max`` is the largest ``s`` with ``min_epochs * eta**s <= R``.
 Bracket ``s`` starts ``n_s = ceil((s_max + 1) / (s + 1) * eta**s)`` configurations and judges
 them at the rungs ``R / eta**k`` epochs (``k = s .. 1``), keeping the best ``1 / eta`` at each;
-bracket 0 trains its ``s_max + 1`` configurations for all ``R`` epochs, as plain random search
-would. One *round* is every bracket once, the most aggressive first.
+bracket 0 trains its ``s_max + 1`` configurations for all ``R`` epochs (less where early
+stopping ends them), as plain random search would. One *round* is every bracket's trials.
 
 Our trials are independent tasks on any worker, so the brackets run asynchronously, as in Li et
 al.'s ASHA paper (MLSys 2020): trial ``n`` belongs to the bracket at its position in the round,
 and at each of its bracket's rungs it goes on only while among the best ``1 / eta`` of the
 trials of its bracket that have reached that rung so far (``worker.engine.pruning``). Nothing
 waits for a rung to fill, which keeps every worker busy and makes a killed or redelivered trial
-an ordinary one: where a trial belongs follows from its number alone.
+an ordinary one: where a trial belongs follows from its number alone. The brackets are
+interleaved in the round in proportion to their sizes (a smooth weighted round-robin), so a
+budget shorter than a round (49 trials for ``R`` = 30) still hedges over every bracket instead
+of running the most aggressive one alone.
 """
 
 from __future__ import annotations
 
-import math
+import functools
 from dataclasses import dataclass
 
 from service.core.spec.types import HyperbandSpec
@@ -45,20 +48,24 @@ def brackets(max_epochs: int, spec: HyperbandSpec) -> tuple[Bracket, ...]:
         return ()
     out = []
     for s in range(s_max, -1, -1):
-        size = math.ceil((s_max + 1) / (s + 1) * eta**s)
-        rungs = {max(spec.min_epochs, round(max_epochs / eta**k)) for k in range(1, s + 1)}
+        size = -(-(s_max + 1) * eta**s // (s + 1))  # the ceiling, in integers
+        rungs = {round(max_epochs / eta**k) for k in range(1, s + 1)}  # each >= min_epochs
         out.append(Bracket(s, size, tuple(sorted(r for r in rungs if r < max_epochs))))
     return tuple(out)
 
 
+@functools.cache
+def _round(layout: tuple[Bracket, ...]) -> tuple[Bracket, ...]:
+    """The brackets at each position of a round: bracket ``b``'s ``k``-th trial at
+    ``(k + 0.5) / b.size`` of the way through, the more aggressive first on a tie."""
+    slots = [((k + 0.5) / b.size, -b.index, b) for b in layout for k in range(b.size)]
+    return tuple(b for _, _, b in sorted(slots, key=lambda slot: slot[:2]))
+
+
 def bracket_of(number: int, layout: tuple[Bracket, ...]) -> Bracket:
     """The bracket of trial ``number``: its position in its round."""
-    position = number % sum(b.size for b in layout)
-    for bracket in layout:
-        if position < bracket.size:
-            return bracket
-        position -= bracket.size
-    raise AssertionError("unreachable: positions are within the round")
+    order = _round(layout)
+    return order[number % len(order)]
 
 
 def budgets(max_epochs: int, layout: tuple[Bracket, ...]) -> tuple[int, ...]:

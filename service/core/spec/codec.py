@@ -57,6 +57,8 @@ def spec_to_dict(spec: JobSpec) -> dict[str, Any]:
         data["model"] = {"family": spec.model.plugin.name}
     if not spec.search.hyperband_brackets:  # a copied spec must submit again as it is
         del data["search"]["hyperband"]
+    if not spec.training.objectives:
+        del data["training"]["objectives"]
     return data
 
 
@@ -155,6 +157,10 @@ def _training(data: Mapping[str, Any]) -> TrainingSpec:
         ),
         time_limit_s=data.get("time_limit_s"),
         hard_time_limit_s=data.get("hard_time_limit_s"),
+        objectives=tuple(
+            ObjectiveSpec(o["metric"], Direction(o["direction"]))
+            for o in data.get("objectives", ())
+        ),
     )
 
 

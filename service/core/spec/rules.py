@@ -25,10 +25,12 @@ from service.core.spec.declared_rules import (
     spec_vocabulary,
 )
 from service.core.spec.grid import MAX_GRID_POINTS, distinct_grid_size, grid_size
+from service.core.spec.objectives import check_objectives
 from service.core.spec.types import (
     SYNTHETIC,
     DimensionType,
     EarlyStoppingSpec,
+    HyperbandSpec,
     ModelFamily,
     SearchSpec,
     SpecLimits,
@@ -284,6 +286,7 @@ def _check_training(data: dict[str, Any], info: DatasetInfo, add: Add) -> None:
         add("training.objective.metric", f"For {task} use one of {sorted(allowed)}.")
     elif metric is not None and objective.get("direction") not in (None, allowed[metric]):
         add("training.objective.direction", f"{metric} must be {allowed[metric]}imized.")
+    check_objectives(data, task, add)
     stopping = training.get("early_stopping", EarlyStoppingSpec())
     if stopping.monitor not in monitorable(task):
         add(
@@ -323,7 +326,8 @@ def _check_training(data: dict[str, Any], info: DatasetInfo, add: Add) -> None:
             )
     epochs = data["training"].get("max_epochs", 30)
     if search.hyperband_brackets and (problem := too_short(epochs, search.hyperband)):
-        add("search.hyperband.min_epochs", problem)
+        default = search.hyperband == HyperbandSpec()  # then the epochs are what to change
+        add("training.max_epochs" if default else "search.hyperband.min_epochs", problem)
 
 
 def _check_search(data: dict[str, Any], add: Add) -> None:

@@ -22,6 +22,7 @@ from service.core.families import FamilyLookup
 from service.core.spec.dimensions import FixedField, SearchSpaceField
 from service.core.spec.grid import distinct_grid_size
 from service.core.spec.model_schema import ModelSchema
+from service.core.spec.objectives import MAX_OBJECTIVES, resolved_objectives
 from service.core.spec.rules import check_spec, resolved_fixed
 from service.core.spec.suggest import name_unknown_fields
 from service.core.spec.types import (
@@ -117,6 +118,10 @@ class ObjectiveSchema(Schema):
     direction = fields.String(validate=_one_of(Direction))
 
 
+class ObjectivesItemSchema(ObjectiveSchema):
+    metric = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
 class PruningSchema(Schema):
     rule = fields.String(load_default=PruningRule.MEDIAN.value, validate=_one_of(PruningRule))
     min_epochs = StrictInteger(load_default=5, validate=validate.Range(min=1, max=10_000))
@@ -150,6 +155,9 @@ class TrainingSchema(Schema):
     early_stopping = fields.Nested(EarlyStoppingSchema, load_default=EarlyStoppingSpec)
     validation = fields.Nested(ValidationSchema)  # absent: ``rules.default_validation``
     objective = fields.Nested(ObjectiveSchema, load_default=dict)
+    objectives = fields.List(
+        fields.Nested(ObjectivesItemSchema), validate=validate.Length(min=2, max=MAX_OBJECTIVES)
+    )
 
 
 class LrRangeSchema(Schema):
@@ -283,9 +291,11 @@ class JobSpecSchema(Schema):
     def _make(self, data: dict[str, Any], **kwargs: Any) -> JobSpec:
         task = data["dataset"].info.task
         training = dict(data["training"])
-        objective = training.pop("objective", {})
+        objectives = training.pop("objectives", [])
+        objective = training.pop("objective", {}) or (objectives[0] if objectives else {})
         metric = objective.get("metric") or next(iter(OBJECTIVES[task]))
         direction = Direction(objective.get("direction") or OBJECTIVES[task][metric])
+        training["objectives"] = resolved_objectives(objectives, task)
         search = data["search"]
         if search.strategy == Strategy.LR_RANGE_TEST:
             search = dataclasses.replace(search, max_trials=1, parallelism=1)

@@ -188,6 +188,13 @@ class TrainingSpec:
     validation: ValidationSpec = field(default_factory=ValidationSpec)
     time_limit_s: float | None = None
     hard_time_limit_s: float | None = None
+    # Two or more objectives, the first being ``objective``: the job reports their Pareto front
+    # (``service.core.pareto``); empty for a job with one objective.
+    objectives: tuple[ObjectiveSpec, ...] = ()
+
+    @property
+    def all_objectives(self) -> tuple[ObjectiveSpec, ...]:
+        return self.objectives or (self.objective,)
 
 
 @dataclass(frozen=True)
@@ -201,9 +208,9 @@ class PruningSpec:
 
 @dataclass(frozen=True)
 class HyperbandSpec:
-    """Hyperband's brackets over epochs: the most aggressive first stops trials at
+    """Hyperband's brackets over epochs: the most aggressive judges trials first after
     ``min_epochs`` or more; each rung keeps the best ``1 / reduction_factor``
-    (``service.core.hyperband``)."""
+    (``service.core.spec.brackets``)."""
 
     min_epochs: int = 1
     reduction_factor: int = 3

@@ -28,8 +28,9 @@ the job for longer."""
 # for no limit), the most unfinished jobs the tenant may have (0: no limit).
 # The new budget is the trials the job has plus those asked for: a job cancelled (or out of time)
 # before its budget runs exactly as many more as asked, not its unspent rest as well. The best
-# trial is found again among all the scored ones (a trial that finished after a cancel was not
-# counted then). Refused while the job is still finishing: a finalization holding its lease (it
+# trial is found again among all the completed ones, as a finishing trial counts it (a trial
+# that finished after a cancel was not counted then; a pruned one's value is partial).
+# Refused while the job is still finishing: a finalization holding its lease (it
 # would end the reopened job with the old results), the finish's expiry and webhook not yet
 # recorded, or a webhook delivery under way (it would record itself over the new 'waiting').
 # Returns {outcome, detail}: {'extended', the job's trial budget now}; {'status', its status}
