@@ -119,6 +119,12 @@ class JobSchema(Schema):
     status = fields.String(required=True, metadata={"enum": _JOB_STATES})
     progress = fields.Nested(ProgressSchema, required=True)
     objective = fields.Nested(ObjectiveSchema, required=True)
+    objectives = fields.List(
+        fields.Nested(ObjectiveSchema),
+        metadata={
+            "description": "Every objective, the first being `objective` (one for most jobs)"
+        },
+    )
     best = fields.Nested(BestSchema, allow_none=True, required=True)
     error = fields.String(allow_none=True)
     stop_reason = fields.String(allow_none=True)

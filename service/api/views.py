@@ -63,6 +63,10 @@ def job_view(job: JobRecord, best: TrialRecord | None) -> dict[str, Any]:
             "fraction": round(job.trials_finished / job.max_trials, 4),
         },
         "objective": {"metric": objective.metric, "direction": objective.direction.value},
+        "objectives": [
+            {"metric": o.metric, "direction": o.direction.value}
+            for o in job.spec.training.all_objectives
+        ],
         "best": None,
         "error": job.error,
         "stop_reason": job.stop_reason,

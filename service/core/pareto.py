@@ -43,20 +43,32 @@ def dominates(a: Point, b: Point) -> bool:
 
 
 def front(points: Sequence[Point]) -> list[int]:
-    """The indices of the points no other point dominates (equal points are all kept)."""
-    return [
-        i for i, p in enumerate(points) if not any(dominates(q, p) for q in points if q is not p)
-    ]
+    """The indices of the points no other point dominates (equal points are all kept). In
+    lexicographic order a point can only be dominated by one before it, and then by one already
+    kept, so each is compared with the front so far, not with every point."""
+    kept: list[int] = []
+    for i in sorted(range(len(points)), key=lambda i: points[i]):
+        if not any(dominates(points[j], points[i]) for j in kept):
+            kept.append(i)
+    return sorted(kept)
 
 
 def hypervolume(points: Sequence[Point], reference: Point) -> float:
-    """The volume dominated by ``points`` and bounded by ``reference``, exactly, by slicing
-    along the last objective (Hypervolume by Slicing Objectives, While et al. 2006)."""
+    """The volume dominated by ``points`` and bounded by ``reference``, exactly: in two
+    objectives by one sweep, in more by slicing along the last one (Hypervolume by Slicing
+    Objectives, While et al. 2006), O(n^(k-1) log n) for n points."""
     inside = [p for p in points if all(x < r for x, r in zip(p, reference, strict=True))]
     if not inside:
         return 0.0
     if len(reference) == 1:
         return reference[0] - min(p[0] for p in inside)
+    if len(reference) == 2:
+        volume, lowest = 0.0, reference[1]
+        for x, y in sorted(inside):
+            if y < lowest:
+                volume += (reference[0] - x) * (lowest - y)
+                lowest = y
+        return volume
     inside.sort(key=lambda p: p[-1])
     volume = 0.0
     for i, point in enumerate(inside):
@@ -85,7 +97,9 @@ class Front:
 
 def job_front(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec]) -> Front | None:
     """The front of the job's completed trials (a stopped trial's partial values are not a
-    model's); None when no completed trial measured every objective."""
+    model's); None when no completed trial measured every objective, or there are none."""
+    if not objectives:
+        return None
     points = {
         t.number: p
         for t in trials

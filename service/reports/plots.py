@@ -273,9 +273,11 @@ def pareto(job: JobRecord, trials: list[TrialRecord]) -> bytes:
     """The completed trials on the first two objectives, the Pareto front over all of them
     marked, numbered and joined in order of the second."""
     objectives = job.spec.training.objectives
+    if not objectives:
+        raise NoPlot("Only a job with several objectives has a Pareto front.")
     found = job_front(trials, objectives)
-    if not objectives or found is None:
-        raise NoPlot("Only a job with several objectives and a completed trial has a front.")
+    if found is None:
+        raise NoPlot("No completed trial measured every objective yet.")
     (first, second), signs = objectives[:2], [1 if o.direction == "min" else -1 for o in objectives]
     values = {n: [s * c for s, c in zip(signs, p, strict=True)] for n, p in found.points.items()}
     figure = Figure(figsize=(7, 4.5))

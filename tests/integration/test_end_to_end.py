@@ -84,7 +84,7 @@ def test_bayesian_classification_job(
         assert trial["value"] == metrics["val_accuracy"]
         # what the model costs, for any job: at least its dense weights, and a latency
         units = trial["params"]["units"]
-        assert metrics["param_count"] >= 4 * units + units * 3 and metrics["param_count"] % 1 == 0
+        assert metrics["param_count"] >= 4 * units + units * 3
         assert 0.0 < metrics["inference_ms"] < 1000.0
 
     best = max(trials, key=lambda t: t["value"])

@@ -49,6 +49,8 @@ def test_a_job_with_two_objectives_reports_its_pareto_front(
 
     view = client.get(f"/v1/jobs/{job_id}").get_json()
     pareto = view["summary"]["pareto"]
+    assert view["objectives"] == pareto["objectives"]
+    assert view["objective"] == pareto["objectives"][0]
     assert pareto["objectives"] == [
         {"metric": "val_accuracy", "direction": "max"},
         {"metric": "param_count", "direction": "min"},

@@ -13,10 +13,12 @@ import pytest
 from flask.testing import FlaskClient
 
 from service.core.pareto import costs, front, hypervolume, job_front
-from service.core.records import TrialRecord, TrialState
+from service.core.records import JobRecord, JobStatus, TrialRecord, TrialState
 from service.core.refit_summary import describe_pareto
 from service.core.spec import ObjectiveSpec, load_spec, spec_from_dict, spec_to_dict
 from service.core.spec.types import Direction
+from service.reports import plots
+from service.reports.plots import NoPlot
 from tests.unit.test_spec_validation import assert_field_error, client  # noqa: F401
 from worker.engine.cost import model_cost
 from worker.engine.lookahead import uses_lookahead
@@ -110,7 +112,8 @@ def test_a_bayesian_job_with_several_objectives_searches_by_parego(spec: dict[st
     job = load_spec(two_objectives(spec, parallelism=2))
     search = make_suggester(job)
     assert isinstance(search, ParEGO) and isinstance(search.inner, BayesianSearch)
-    assert search.inner.direction == "min" and search.objectives == (ACCURACY, SIZE)
+    assert search.inner.direction == "max" and search.objectives == (ACCURACY, SIZE)
+    assert search.inner.to_minimize(-0.25) == 0.25  # the cost itself: no transform
     assert not uses_lookahead(job)  # each step draws its own weights: nothing made ahead
     inner = Recording()
     parego = ParEGO(inner, [ACCURACY, SIZE], seed=1)
@@ -119,10 +122,27 @@ def test_a_bayesian_job_with_several_objectives_searches_by_parego(spec: dict[st
         == [{"units": 4}] * 2
     )
     w = weights(1, 1, 2)  # step 1: one trial finished
-    assert [o.value for o in inner.prior] == [pytest.approx(w.max() + 0.05)]  # worst at both
-    assert [o.value for o in inner.told] == [0.0]
+    assert [o.value for o in inner.prior] == [pytest.approx(-w.max() - 0.05)]  # worst at both
+    assert [o.value for o in inner.told] == [0.0]  # best at both; told negated
     random = make_suggester(load_spec(two_objectives(spec, strategy="random")))
     assert not isinstance(random, ParEGO)
+
+
+def test_parego_is_led_by_the_second_objective_too(spec: dict[str, Any]) -> None:
+    job = load_spec(two_objectives(spec, initial_points=4))
+    search = make_suggester(job)
+    points = search.suggest([], [], 6)
+    accuracy = [0.8] * 6  # level: only the sizes tell the trials apart
+
+    def trials(sizes: list[float]) -> list[Observation]:
+        return [
+            Observation(p, a, metrics={"val_accuracy": a, "param_count": size})
+            for p, a, size in zip(points, accuracy, sizes, strict=True)
+        ]
+
+    small_is_good = search.suggest(trials([1e3, 2e3, 3e3, 4e3, 5e3, 6e3]), [], 1)
+    large_is_good = search.suggest(trials([6e3, 5e3, 4e3, 3e3, 2e3, 1e3]), [], 1)
+    assert small_is_good != large_is_good  # the same accuracies, other sizes: another point
 
 
 def test_the_spec_rules_for_objectives(client: FlaskClient, spec: dict[str, Any]) -> None:  # noqa: F811
@@ -162,6 +182,15 @@ def test_the_spec_rules_for_objectives(client: FlaskClient, spec: dict[str, Any]
     bohb = two_objectives(spec, strategy="bohb")
     bohb["training"]["max_epochs"] = 9
     assert_field_error(client, bohb, "training.objectives")
+    direction_only = two_objectives(spec)
+    direction_only["training"]["objective"] = {"direction": "min"}
+    assert_field_error(client, direction_only, "training.objective")
+    staged = two_objectives(spec, strategy="hyperband")
+    staged["training"]["max_epochs"] = 9
+    staged["training"]["objectives"][0] = {"metric": "val_auc"}  # not measured per epoch
+    assert_field_error(client, staged, "search.strategy")
+    staged["training"]["objectives"][0] = {"metric": "val_accuracy"}
+    assert load_spec(staged).search.stops_early
     cost_first = copy.deepcopy(spec)
     cost_first["training"]["objective"] = {"metric": "param_count"}
     assert_field_error(client, cost_first, "training.objective.metric")
@@ -178,6 +207,18 @@ def test_what_a_model_costs_to_serve() -> None:
     )
     columns = {"a": np.zeros((5, 2), dtype="float32"), "b": np.zeros((5, 1), dtype="float32")}
     assert model_cost(joined, columns)["param_count"] == 4
+
+
+def test_a_job_with_one_objective_has_no_pareto_plot(spec: dict[str, Any]) -> None:
+    trials = [record(0, 0.9, 10.0, TrialState.COMPLETED)]
+    single = JobRecord("j", "t", "n", JobStatus.SUCCEEDED, load_spec(spec), 1)
+    with pytest.raises(NoPlot, match="several objectives"):
+        plots.pareto(single, trials)
+    assert job_front(trials, []) is None
+    two = JobRecord("j", "t", "n", JobStatus.SUCCEEDED, load_spec(two_objectives(spec)), 1)
+    with pytest.raises(NoPlot, match="No completed trial"):
+        plots.pareto(two, [record(0, 0.9, 10.0, TrialState.PRUNED)])
+    assert plots.pareto(two, trials).startswith(b"\x89PNG")
 
 
 def test_the_front_as_the_report_and_the_cli_say_it() -> None:

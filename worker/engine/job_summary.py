@@ -40,7 +40,13 @@ def pareto_summary(spec: JobSpec, trials: Sequence[TrialRecord]) -> dict[str, An
     found = job_front(trials, objectives)
     described = [{"metric": o.metric, "direction": o.direction.value} for o in objectives]
     if found is None:
-        return {"objectives": described, "front": [], "hypervolume": None}
+        return {
+            "objectives": described,
+            "front": [],
+            "hypervolume": None,
+            "hypervolume_normalised": None,
+            "reference": None,
+        }
     by_number = {t.number: t for t in trials}
     signs = [1.0 if o.direction == "min" else -1.0 for o in objectives]
     ordered = sorted(found.trials, key=lambda n: found.points[n])

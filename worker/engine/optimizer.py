@@ -350,9 +350,9 @@ def make_suggester(spec: JobSpec) -> Suggester:
         n_initial=search.n_initial_points,
         surrogate=search.surrogate.value,  # scikit-optimize gets plain strings
         acquisition=search.acquisition.value,
-        # ParEGO's scalarised costs are minimised (modelled as log(cost + eps), as losses are)
+        # ParEGO's scalarised costs, told negated to be maximised: modelled raw, as Knowles does
         metric="parego" if objectives else spec.training.objective.metric,
-        direction="min" if objectives else spec.training.objective.direction.value,
+        direction="max" if objectives else spec.training.objective.direction.value,
         generator=search.initial_point_generator.value,
     )
     if objectives:

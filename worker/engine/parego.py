@@ -52,8 +52,8 @@ def scalarised(
 
 
 class ParEGO:
-    """``inner`` (a Bayesian search set to minimise its value as it is) told the scalarised
-    trials (see the module's docstring)."""
+    """``inner`` (a Bayesian search that maximises its value as it is, without a transform)
+    told the scalarised trials, negated (see the module's docstring)."""
 
     def __init__(self, inner: Suggester, objectives: Sequence[ObjectiveSpec], seed: int) -> None:
         self.inner, self.objectives, self.seed = inner, tuple(objectives), seed
@@ -66,5 +66,8 @@ class ParEGO:
         prior: Sequence[Observation] = (),
     ) -> list[dict[str, Any]]:
         w = weights(self.seed, len(finished) + len(pending), len(self.objectives))
-        told = scalarised([*prior, *finished], self.objectives, w)
+        told = [
+            o if o.value is None else dataclasses.replace(o, value=-o.value)
+            for o in scalarised([*prior, *finished], self.objectives, w)
+        ]
         return self.inner.suggest(told[len(prior) :], pending, n, told[: len(prior)])

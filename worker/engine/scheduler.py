@@ -12,6 +12,7 @@ optimizer it asks is I/O-free too. ``advance_job`` reads what the plan needs and
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,7 +82,7 @@ def plan_advance(
     compute_left: int | None = None,
     ahead: Sequence[AheadPoint] | None = None,
 ) -> AdvancePlan:
-    """Decide the job's next step from what the store holds; ``prior`` holds the scored
+    """Decide the job's next step from what the store holds; ``prior`` holds the completed
     trials of the jobs it warm-starts from, ``compute_left`` the trial-epochs its tenant may
     still use today (None: no limit), ``ahead`` the points a refill made ahead (None: the
     caller sends no refills, so surrogate points are computed here)."""
@@ -209,8 +210,9 @@ def apply_advance(
 
 
 def warm_start(trials: Trials, spec: JobSpec) -> list[Observation]:
-    """The completed trials of the spec's earlier jobs that lie inside its search space (jobs
-    that expired since are skipped; a trial stopped early has a partial value, not a model's)."""
+    """The completed trials of the spec's earlier jobs that lie inside its search space, valued
+    by this job's objective metric (a source may have optimised another; jobs that expired
+    since are skipped; a trial stopped early has a partial value, not a model's)."""
     prior: list[Observation] = []
     if spec.search.strategy not in (Strategy.BAYESIAN, Strategy.BOHB):
         return prior  # only a model learns from them; random and grid points do not change
@@ -221,9 +223,11 @@ def warm_start(trials: Trials, spec: JobSpec) -> list[Observation]:
         except JobNotFound:
             continue
         prior += [
-            observation(t, metric)
+            dataclasses.replace(observation(t, metric), value=t.metrics[metric])
             for t in earlier
-            if t.state == TrialState.COMPLETED and inside(spec.search_space, t.params)
+            if t.state == TrialState.COMPLETED
+            and math.isfinite(t.metrics.get(metric, math.nan))
+            and inside(spec.search_space, t.params)
         ]
     return prior
 

@@ -15,7 +15,7 @@ from typing import Any
 from service.core.catalog import COST_METRICS, OBJECTIVES
 from service.core.spec.types import Direction, ObjectiveSpec, Strategy
 
-MAX_OBJECTIVES = 3  # the exact hypervolume costs O(n^(k-1)) in the front's size n
+MAX_OBJECTIVES = 3  # the exact hypervolume costs O(n^(k-1) log n) in the front's size n
 
 Add = Callable[[str, str], None]
 
@@ -58,11 +58,15 @@ def check_objectives(data: dict[str, Any], task: str, add: Add) -> None:
             add(f"{path}.metric", "Already an objective.")
         seen.add(metric)
     objective = training.get("objective") or {}
-    if objective.get("metric") not in (None, items[0]["metric"]):
+    first = resolved_objectives(items[:1], task)[0]
+    if objective and (
+        objective.get("metric") != first.metric
+        or objective.get("direction") not in (None, first.direction.value)
+    ):
         add(
             "training.objective",
-            "The first of training.objectives is the objective: leave objective out, or name "
-            "the same metric.",
+            "The first of training.objectives is the objective: leave objective out, or give "
+            "the same metric (and direction).",
         )
     strategy = data["search"].strategy
     if strategy in (Strategy.BOHB, Strategy.LR_RANGE_TEST):

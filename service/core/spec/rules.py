@@ -318,8 +318,8 @@ def _check_training(data: dict[str, Any], info: DatasetInfo, add: Add) -> None:
             path, what = "search.strategy", "Hyperband"
         if validation.method == ValidationMethod.KFOLD:
             add(path, f"{what} compares per-epoch curves; use holdout validation.")
-        chosen = metric or next(iter(allowed))
-        if chosen not in monitorable(task):
+        first = (training.get("objectives") or [{}])[0].get("metric")
+        if (metric or first or next(iter(allowed))) not in monitorable(task):
             add(
                 path,
                 f"{what} needs an objective measured every epoch: {sorted(monitorable(task))}.",

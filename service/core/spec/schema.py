@@ -291,11 +291,15 @@ class JobSpecSchema(Schema):
     def _make(self, data: dict[str, Any], **kwargs: Any) -> JobSpec:
         task = data["dataset"].info.task
         training = dict(data["training"])
-        objectives = training.pop("objectives", [])
-        objective = training.pop("objective", {}) or (objectives[0] if objectives else {})
+        objective = training.pop("objective", {})
+        training["objectives"] = resolved_objectives(training.pop("objectives", []), task)
         metric = objective.get("metric") or next(iter(OBJECTIVES[task]))
         direction = Direction(objective.get("direction") or OBJECTIVES[task][metric])
-        training["objectives"] = resolved_objectives(objectives, task)
+        if training["objectives"]:  # the first of them is the objective
+            metric, direction = (
+                training["objectives"][0].metric,
+                training["objectives"][0].direction,
+            )
         search = data["search"]
         if search.strategy == Strategy.LR_RANGE_TEST:
             search = dataclasses.replace(search, max_trials=1, parallelism=1)
