@@ -62,6 +62,10 @@ def test_a_job_with_two_objectives_reports_its_pareto_front(
     for entry in pareto["front"]:
         metrics = trials[entry["trial"]].metrics
         assert entry["values"] == {m: metrics[m] for m in ("val_accuracy", "param_count")}
+        assert entry["metrics"]["inference_ms"] == metrics["inference_ms"]
+        assert (
+            entry["metrics"]["val_loss"] == metrics["val_loss"] and "loss" not in entry["metrics"]
+        )
         assert entry["params"] == dict(trials[entry["trial"]].params)
     accuracies = [e["values"]["val_accuracy"] for e in pareto["front"]]
     assert accuracies == sorted(accuracies, reverse=True)  # best first by the first objective

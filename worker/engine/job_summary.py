@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from service.core.catalog import COST_METRICS
 from service.core.pareto import job_front
 from service.core.records import TrialRecord, TrialState
 from service.core.spec import JobSpec
@@ -34,7 +35,8 @@ def trial_summary(spec: JobSpec, trials: Sequence[TrialRecord]) -> dict[str, obj
 
 def pareto_summary(spec: JobSpec, trials: Sequence[TrialRecord]) -> dict[str, Any]:
     """The Pareto front over the job's objectives (best first by the first objective), each
-    trial with its parameters and values, and the hypervolume it dominates
+    trial with its parameters, its objectives' values and its validation and cost metrics, and
+    the hypervolume it dominates
     (``service.core.pareto`` says up to which reference point)."""
     objectives = spec.training.objectives
     found = job_front(trials, objectives)
@@ -57,6 +59,11 @@ def pareto_summary(spec: JobSpec, trials: Sequence[TrialRecord]) -> dict[str, An
                 "trial": n,
                 "params": dict(by_number[n].params),
                 "values": {o.metric: by_number[n].metrics[o.metric] for o in objectives},
+                "metrics": {
+                    name: value
+                    for name, value in by_number[n].metrics.items()
+                    if name.startswith("val_") or name in COST_METRICS
+                },
             }
             for n in ordered
         ],
