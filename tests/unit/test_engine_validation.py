@@ -64,7 +64,8 @@ def test_regression_metrics(spec: dict[str, Any]) -> None:
         seed=0,
     )
     names = {"loss", "mse", "mae", "rmse", "r2"}
-    assert set(result.metrics) == names | {f"val_{n}" for n in names}
+    cost = {"param_count", "inference_ms"}  # what the model costs, measured after training
+    assert set(result.metrics) == names | {f"val_{n}" for n in names} | cost
     assert result.metrics["val_rmse"] == pytest.approx(np.sqrt(result.metrics["val_mse"]), 1e-3)
 
 

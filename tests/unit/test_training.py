@@ -49,7 +49,8 @@ def test_fit_trial_reports_train_and_validation_metrics(spec: dict[str, Any]) ->
     )
     assert not result.diverged
     names = {"loss", "accuracy", "auc", "precision", "recall", "f1", "balanced_accuracy"}
-    assert set(result.metrics) == names | {f"val_{name}" for name in names}
+    cost = {"param_count", "inference_ms"}  # what the model costs, measured after training
+    assert set(result.metrics) == names | {f"val_{name}" for name in names} | cost
     assert 0.0 <= result.metrics["val_accuracy"] <= 1.0
     assert seen == list(range(1, result.epochs + 1))
     assert 1 <= result.epochs <= job.training.max_epochs

@@ -223,10 +223,11 @@ def warm_start(trials: Trials, spec: JobSpec) -> list[Observation]:
         except JobNotFound:
             continue
         prior += [
-            dataclasses.replace(observation(t, metric), value=t.metrics[metric])
+            dataclasses.replace(observation(t, metric), value=value)
             for t in earlier
             if t.state == TrialState.COMPLETED
-            and math.isfinite(t.metrics.get(metric, math.nan))
+            # every trial measures every metric; a record without them has its own objective's
+            and math.isfinite(value := t.metrics.get(metric, _or_nan(t.value)))
             and inside(spec.search_space, t.params)
         ]
     return prior
@@ -283,3 +284,7 @@ def observation(trial: TrialRecord, metric: str = "") -> Observation:
     curve = tuple(trial.history.get(metric, ())) if metric else ()
     complete = trial.state == TrialState.COMPLETED
     return Observation(trial.params, value, cancelled, curve, complete, trial.metrics)
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else value

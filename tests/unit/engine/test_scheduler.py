@@ -206,5 +206,5 @@ def test_cancelled_trials_reach_the_search_marked_as_such(monkeypatch: pytest.Mo
     trials = store.trials.list(job_id)
     assert [t.state for t in trials][-1] == TrialState.CANCELLED
     plan_advance(store.jobs.get(job_id), trials, now=0.0)
-    expected = [Observation(t.params, 0.5) for t in trials[:3]]
+    expected = [Observation(t.params, 0.5, complete=True) for t in trials[:3]]
     assert told == [[*expected, Observation(trials[3].params, None, cancelled=True)]]
