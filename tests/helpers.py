@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from service.core.settings import Settings
 from service.core.spec import Direction, JobSpec, ObjectiveSpec, load_spec
 from service.core.store import JobStore
 from service.devstack import settings_env, stop_process, worker_command
+from worker.engine.observation import Observation
 
 VALID_SPEC: dict[str, Any] = {
     "name": "iris-small",
@@ -201,3 +203,23 @@ def stored_spec(
     )
     search = dataclasses.replace(spec.search, max_trials=max_trials, max_duration_s=max_duration_s)
     return dataclasses.replace(spec, training=training, search=search)
+
+
+class RecordingSearch:
+    """Stands in for a search that another wraps (BOHB's budgets, ParEGO): records what it was
+    told and suggests ``point`` every time."""
+
+    def __init__(self, point: dict[str, Any]) -> None:
+        self.point = point
+        self.told: list[Observation] = []
+        self.prior: list[Observation] = []
+
+    def suggest(
+        self,
+        finished: Sequence[Observation],
+        pending: Sequence[Mapping[str, Any]],
+        n: int,
+        prior: Sequence[Observation] = (),
+    ) -> list[dict[str, Any]]:
+        self.told, self.prior = list(finished), list(prior)
+        return [dict(self.point) for _ in range(n)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -12,6 +12,7 @@ from service.core.records import TrialRecord, TrialState
 from service.core.spec import HyperbandSpec, load_spec, spec_from_dict, spec_to_dict
 from service.core.spec.brackets import Bracket, bracket_of, brackets, budgets, too_short
 from service.core.spec.types import SpecLimits, Strategy, ValidationMethod
+from tests.helpers import RecordingSearch
 from tests.unit.test_spec_validation import assert_field_error, client  # noqa: F401
 from worker.engine.bohb import BudgetedSearch, at_budget, fitting_budget
 from worker.engine.job_summary import trial_summary
@@ -104,22 +105,6 @@ def test_bohb_fits_at_the_largest_budget_that_enough_trials_reached() -> None:
     assert all(o.value is None for o in at_budget(finished, None, "max"))
 
 
-class Recording:
-    def __init__(self) -> None:
-        self.told: list[Observation] = []
-        self.prior: list[Observation] = []
-
-    def suggest(
-        self,
-        finished: Sequence[Observation],
-        pending: Sequence[Mapping[str, Any]],
-        n: int,
-        prior: Sequence[Observation] = (),
-    ) -> list[dict[str, Any]]:
-        self.told, self.prior = list(finished), list(prior)
-        return [{"x": 1}] * n
-
-
 def test_the_strategies_build_their_searches(spec: dict[str, Any]) -> None:
     random = make_suggester(load_spec(hyperband_spec(spec)))
     assert isinstance(random, RandomSearch)
@@ -128,7 +113,7 @@ def test_the_strategies_build_their_searches(spec: dict[str, Any]) -> None:
     bohb = make_suggester(load_spec(hyperband_spec(spec, "bohb")))
     assert isinstance(bohb, BudgetedSearch) and isinstance(bohb.inner, BayesianSearch)
     assert bohb.budgets == (1, 3, 9) and bohb.min_points == len(spec["search_space"]) + 1
-    inner = Recording()
+    inner = RecordingSearch({"x": 1})
     search = BudgetedSearch(inner, (1, 2), min_points=1, direction="max")
     prior = [observed(0.5, [0.3, 0.5, 0.5], complete=True)]  # a warm start's, told likewise
     finished = [observed(0.2, [0.2, 0.4]), observed(0.9, [0.9])]

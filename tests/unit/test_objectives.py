@@ -4,7 +4,6 @@ costs, the spec's rules, and how the front is described."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
@@ -19,6 +18,7 @@ from service.core.spec import ObjectiveSpec, load_spec, spec_from_dict, spec_to_
 from service.core.spec.types import Direction
 from service.reports import plots
 from service.reports.plots import NoPlot
+from tests.helpers import RecordingSearch
 from tests.unit.test_spec_validation import assert_field_error, client  # noqa: F401
 from worker.engine.cost import model_cost
 from worker.engine.lookahead import uses_lookahead
@@ -92,22 +92,6 @@ def test_parego_scalarises_scaled_objectives_with_weights_of_each_step() -> None
     assert (told[4].value, told[4].cancelled) == (None, True)  # counted, not told
 
 
-class Recording:
-    def __init__(self) -> None:
-        self.told: list[Observation] = []
-        self.prior: list[Observation] = []
-
-    def suggest(
-        self,
-        finished: Sequence[Observation],
-        pending: Sequence[Mapping[str, Any]],
-        n: int,
-        prior: Sequence[Observation] = (),
-    ) -> list[dict[str, Any]]:
-        self.told, self.prior = list(finished), list(prior)
-        return [{"units": 4}] * n
-
-
 def test_a_bayesian_job_with_several_objectives_searches_by_parego(spec: dict[str, Any]) -> None:
     job = load_spec(two_objectives(spec, parallelism=2))
     search = make_suggester(job)
@@ -115,7 +99,7 @@ def test_a_bayesian_job_with_several_objectives_searches_by_parego(spec: dict[st
     assert search.inner.direction == "max" and search.objectives == (ACCURACY, SIZE)
     assert search.inner.to_minimize(-0.25) == 0.25  # the cost itself: no transform
     assert not uses_lookahead(job)  # each step draws its own weights: nothing made ahead
-    inner = Recording()
+    inner = RecordingSearch({"units": 4})
     parego = ParEGO(inner, [ACCURACY, SIZE], seed=1)
     assert (
         parego.suggest([observed(0.9, 10.0)], [], 2, prior=[observed(0.5, 30.0)])
