@@ -367,7 +367,7 @@ def main() -> int:
         "tuneq random": lambda s: run_tuneq("random", s, trials, epochs, data),
     }
     for name, (strategy, search) in STAGED.items():
-        more = trials * STAGED_TRIALS
+        more = trials * (1 if args.smoke else STAGED_TRIALS)
         methods[name] = lambda s, st=strategy, se=search, n=more: run_tuneq(
             st, s, n, epochs, data, **se
         )

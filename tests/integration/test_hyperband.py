@@ -61,7 +61,7 @@ def test_hyperband_and_bohb_run_their_brackets(
     client = api_client(fast_settings)
     jobs: dict[str, tuple[JobRecord, list[TrialRecord]]] = {}
     for strategy in ("hyperband", "bohb"):
-        response = client.post("/v1/jobs", json=hyperband_spec(strategy, 17, sleep_s=0.45))
+        response = client.post("/v1/jobs", json=hyperband_spec(strategy, 17, sleep_s=0.3))
         assert response.status_code == 202, response.get_json()
         job = wait_job(store, response.get_json()["id"], timeout_s=180)
         trials = store.trials.list(job.id)
