@@ -52,6 +52,8 @@ def _sorted_trials(job: JobRecord, trials: list[TrialRecord]) -> list[TrialRecor
 
 def _content(job: JobRecord, best: TrialRecord | None, configuration: dict[str, Any]) -> dict:
     objective = job.spec.training.objective
+    later = job.spec.training.objectives[1:]
+    others = ", ".join(f"{o.direction}imize {o.metric}" for o in later)
     metrics = {**(best.metrics if best else {}), **job.test_metrics}
     info, hps = job.spec.dataset.info, job.spec.hyperparameters
     return {
@@ -69,6 +71,7 @@ def _content(job: JobRecord, best: TrialRecord | None, configuration: dict[str, 
             ("Job", job.id),
             ("Status", job.status.value),
             ("Objective", f"{objective.direction}imize {objective.metric}"),
+            ("Other objectives", others),
             ("Trials", f"{job.trials_finished} of {job.max_trials}"),
             ("Best trial", "" if best is None else str(best.number)),
             ("Stop reason", job.stop_reason or ""),

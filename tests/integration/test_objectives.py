@@ -83,6 +83,7 @@ def test_a_job_with_two_objectives_reports_its_pareto_front(
     assert plot.status_code == 200 and plot.data.startswith(b"\x89PNG")
     report = client.get(f"/v1/jobs/{job_id}/report?format=markdown").get_data(as_text=True)
     assert "## Several objectives" in report and "![pareto](pareto.png)" in report
+    assert "- **Other objectives**: minimize param\\_count" in report
     assert f"{len(expected)} trials not dominated" in report
     text = summary(view)
     assert "Pareto front (maximize val_accuracy, minimize param_count)" in text
