@@ -7,7 +7,7 @@ trains the same MLP space with the same engine (``worker.engine.training.fit_tri
 stopping, the same seeds per trial number), in process, so the comparison is the search alone:
 
 - tuneq bayesian with its defaults (GP, gp_hedge, log(1 - accuracy) transform, a fifth of the
-  budget as random initial points: 5 of 25)
+  budget as initial points, the middle of the space and then random ones: 5 of 25)
 - tuneq random
 - Optuna TPE, when ``optuna`` is installed (``pip install -e '.[bench]'``)
 - KerasTuner's BayesianOptimization oracle (its defaults), when ``keras-tuner`` is installed

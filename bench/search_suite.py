@@ -15,7 +15,9 @@ found. 0 is the optimum, 1 is random search; lower is better. Reported: the mean
 standard error over seeds per problem, per family and overall, and each method's paired
 difference from tuneq's default with its standard error (significant beyond 2).
 
-Methods: ``tuneq`` (the default Bayesian search, as a job gets it), ``tuneq-random``, and
+Methods: ``tuneq`` (the default Bayesian search, as a job gets it), ``tuneq-random``,
+``tuneq-random-design`` (on request: the default with the initial design it had before it
+started at the middle of the space, all random points), and
 where ``optuna`` is installed (``pip install -e '.[bench]'``) ``optuna-tpe`` (with its
 constant liar when trials run at once), and ``optuna-gp`` where PyTorch is installed too.
 
@@ -61,10 +63,12 @@ def tuneq_suggester(problem: Problem, method: str, seed: int, budget: int) -> An
     if method == "tuneq-random":
         return RandomSearch(problem.space, seed)
     defaults = SearchSpec(max_trials=budget, seed=seed)
+    design = defaults.initial_point_generator.value
     return BayesianSearch(
         problem.space, seed=seed, n_initial=defaults.n_initial_points,
         surrogate=defaults.surrogate.value, acquisition=defaults.acquisition.value,
-        metric="objective", direction="min", generator=defaults.initial_point_generator.value,
+        metric="objective", direction="min",
+        generator="random" if method == "tuneq-random-design" else design,
     )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from service.core.spec import HyperbandSpec
 from service.core.spec.brackets import bracket_of, brackets
 from service.core.store import JobStore
 from tests.helpers import Workers, api_client, synthetic_spec, wait_job
+from worker.engine.space import center_point
 from worker.engine.synthetic import synthetic_score
 
 pytestmark = pytest.mark.integration
@@ -85,8 +86,10 @@ def test_hyperband_and_bohb_run_their_brackets(
 
     bohb, bohb_trials = jobs["bohb"]
     assert bohb.spec.search.n_initial_points == 4
-    # the same seed draws the same initial points; after them BOHB's model chooses
-    assert [t.params for t in bohb_trials[:4]] == [t.params for t in trials[:4]]
+    # BOHB's design starts at the middle of the space, then the same seed draws the same
+    # random points as Hyperband; after them BOHB's model chooses
+    assert bohb_trials[0].params == center_point(bohb.spec.search_space) != trials[0].params
+    assert [t.params for t in bohb_trials[1:4]] == [t.params for t in trials[1:4]]
     assert [t.params for t in bohb_trials[4:]] != [t.params for t in trials[4:]]
 
     extended = client.post(f"/v1/jobs/{job.id}/extend", json={"trials": 3})

@@ -172,7 +172,9 @@ def test_make_suggester_reads_the_spec(spec: dict[str, Any]) -> None:
     assert isinstance(make_suggester(load_spec(spec)), RandomSearch)
 
 
-@pytest.mark.parametrize("generator", ["random", "sobol", "halton", "hammersly", "lhs", "grid"])
+@pytest.mark.parametrize(
+    "generator", ["center", "random", "sobol", "halton", "hammersly", "lhs", "grid"]
+)
 def test_every_initial_point_generator(generator: str) -> None:
     first = bayes(generator=generator).suggest([], [], 4)
     assert first == bayes(generator=generator).suggest([], [], 4)  # seeded
@@ -183,6 +185,31 @@ def test_every_initial_point_generator(generator: str) -> None:
     assert bayes(generator=generator).suggest(done, [], 1) == [first[2]]
     after = bayes(generator=generator).suggest([Observation(p, objective(p)) for p in first], [], 2)
     assert all(in_space(p) for p in after)
+
+
+def test_the_default_design_starts_at_the_middle_of_the_space(spec: dict[str, Any]) -> None:
+    """bench/search_suite.py measured the centre first against random points only."""
+    first = bayes(generator="center").suggest([], [], 3)
+    assert first[0] == {
+        "activation": "relu",  # not numeric: the first choice
+        "batch_size": 32,  # numeric choices: the middle one
+        "dropout": 0.25,
+        "learning_rate": pytest.approx(10**-2.5),  # log: the geometric middle
+        "units": 91,  # round(sqrt(16 * 512))
+    }
+    assert first[1:] == bayes(generator="random").suggest([], [], 3)[1:]
+    assert bayes(generator="random").suggest([], [], 1) != first[:1]
+    default = make_suggester(load_spec(spec))
+    assert isinstance(default, BayesianSearch) and default.generator == "center"
+
+
+def test_a_warm_start_that_trained_the_middle_does_not_train_it_again() -> None:
+    center = bayes(generator="center").suggest([], [], 1)[0]
+    tried = [Observation(center, 0.9)]  # one source trial: the design keeps 3 of its 4 points
+    first = bayes(generator="center").suggest([], [], 1, prior=tried)[0]
+    assert first != center and first == bayes(generator="random").suggest([], [], 1)[0]
+    untried = [Observation(bayes(seed=9).suggest([], [], 1)[0], 0.9)]
+    assert bayes(generator="center").suggest([], [], 1, prior=untried) == [center]
 
 
 def test_warm_start_prior_is_learned_from_and_shortens_the_initial_design() -> None:

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from bench.search_problems import Problem, problems, real
+from bench.search_problems import ACKLEY_SHIFT, Problem, problems, real
 from worker.engine.optimizer import RandomSearch
 
 SUITE = problems()
@@ -19,6 +19,11 @@ LAYERED_BEST = {
     "n_layers": 2, "learning_rate": 10**-2.5, "units_1": 64, "units_2": 32, "units_3": 4,
     "activation": "relu",
 }  # fmt: skip
+# 181 is 2**7.5 rounded to the int the space holds: a loss of 7e-9
+LAYERED_DEEP_BEST = {
+    "n_layers": 3, "learning_rate": 1e-4, "units_1": 181, "units_2": 128, "units_3": 8,
+    "activation": "tanh",
+}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -26,13 +31,20 @@ LAYERED_BEST = {
     [
         ("branin", {"x1": math.pi, "x2": 2.275}),
         ("hartmann6", {f"x{i}": x for i, x in enumerate(HARTMANN6_MINIMUM)}),
-        ("ackley10", {f"x{i}": 0.0 for i in range(10)}),
+        ("ackley10", {f"x{i}": float(x) for i, x in enumerate(ACKLEY_SHIFT)}),
         ("layered", LAYERED_BEST),
+        ("layered-deep", LAYERED_DEEP_BEST),
     ],
 )
 def test_synthetic_minima(name: str, point: dict) -> None:
     problem = SUITE[name]
     assert problem.evaluate(point) == pytest.approx(problem.optimum, abs=1e-5)
+
+
+def test_ackley_has_its_minimum_off_the_middle_of_its_box() -> None:
+    """A design that starts at the centre must not find it at once."""
+    problem = SUITE["ackley10"]
+    assert problem.evaluate({f"x{i}": 0.0 for i in range(10)}) > 19.0
 
 
 def test_a_name_the_point_makes_inactive_is_left_out() -> None:

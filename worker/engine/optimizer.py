@@ -21,7 +21,7 @@ from service.core.spec.grid import distinct_grid, grid_point, grid_size
 from worker.engine.bohb import BudgetedSearch
 from worker.engine.observation import Observation, Suggester
 from worker.engine.parego import ParEGO
-from worker.engine.space import sample_point, to_python
+from worker.engine.space import center_point, sample_point, to_python
 
 __all__ = ["BayesianSearch", "Observation", "Suggester", "make_suggester"]
 
@@ -108,8 +108,9 @@ class RangeTest:
 class BayesianSearch:
     """scikit-optimize's ask/tell, rebuilt from the finished trials on every call.
 
-    The first ``n_initial`` trials come from the seeded initial design (random, or one of
-    skopt's space-filling generators), fewer when a warm start brings earlier results. After
+    The first ``n_initial`` trials come from the seeded initial design (a job's default: the
+    middle of the space, then random points; or random, or one of skopt's space-filling
+    generators), fewer when a warm start brings earlier results. After
     that a surrogate is fitted to the finished trials (failed ones scored as the worst seen),
     running trials are told as constant lies so parallel suggestions spread out, and ``ask``
     proposes the batch. Hyperparameters that were inactive in a trial (``units_3`` with two
@@ -150,7 +151,7 @@ class BayesianSearch:
         n_initial = self._n_initial(prior)
         out: list[dict[str, Any]] = []
         while len(out) < n and start + len(out) < n_initial:
-            out.append(self._initial_point(start + len(out), n_initial))
+            out.append(self._initial_point(start + len(out), n_initial, prior))
         if len(out) == n:
             return out
         if len(_scored(known)) < 2 or self.surrogate == "dummy":
@@ -187,7 +188,7 @@ class BayesianSearch:
         start = len(finished) + len(pending)
         n_initial = self._n_initial(prior)
         coming = [
-            self._initial_point(start + i, n_initial)
+            self._initial_point(start + i, n_initial, prior)
             for i in range(self._initial_left(finished, pending, prior))
         ]
         return self._ask(known, [*pending, *coming], n)
@@ -204,8 +205,16 @@ class BayesianSearch:
     ) -> int:
         return max(0, self._n_initial(prior) - len(finished) - len(pending))
 
-    def _initial_point(self, number: int, n_initial: int) -> dict[str, Any]:
-        if self.generator == "random":
+    def _initial_point(
+        self, number: int, n_initial: int, prior: Sequence[Observation] = ()
+    ) -> dict[str, Any]:
+        if (
+            self.generator == "center"
+            and number == 0
+            and not _tried(center_point(self.space), prior)
+        ):
+            return center_point(self.space)
+        if self.generator in ("center", "random"):
             return sample_point(self.space, self.seed, number)
         from worker.engine.skopt_compat import initial_design
 
@@ -315,6 +324,15 @@ def surrogate_sample(
     step = len(rest) / (size - len(best))
     spread = [rest[int(i * step)] for i in range(size - len(best))]
     return best + spread
+
+
+def _tried(point: Mapping[str, Any], prior: Sequence[Observation]) -> bool:
+    """Whether a warm start's source trained ``point`` already (on the names its trial had:
+    the inactive ones are not stored)."""
+    return any(
+        o.params and all(point.get(name) == value for name, value in o.params.items())
+        for o in prior
+    )
 
 
 def _scored(observations: Sequence[Observation]) -> list[Observation]:

@@ -188,7 +188,7 @@ class SearchSchema(Schema):
     max_duration_s = StrictNumber(validate=validate.Range(min=1))
     pruning = fields.Nested(PruningSchema)
     initial_point_generator = fields.String(
-        load_default=InitialPointGenerator.RANDOM.value, validate=_one_of(InitialPointGenerator)
+        load_default=InitialPointGenerator.CENTER.value, validate=_one_of(InitialPointGenerator)
     )
     grid_steps = StrictInteger(load_default=5, validate=validate.Range(min=2, max=MAX_GRID_STEPS))
     grid_sample = StrictBoolean(load_default=False)

@@ -85,6 +85,7 @@ class Acquisition(StrEnum):
 
 
 class InitialPointGenerator(StrEnum):
+    CENTER = "center"  # the middle of the space first, then random (bench/search_suite.py)
     RANDOM = "random"
     SOBOL = "sobol"
     HALTON = "halton"
@@ -232,7 +233,7 @@ class SearchSpec:
     parallelism: int = 1
     seed: int = 0
     initial_points: int | None = None
-    initial_point_generator: InitialPointGenerator = InitialPointGenerator.RANDOM
+    initial_point_generator: InitialPointGenerator = InitialPointGenerator.CENTER
     surrogate: Surrogate = Surrogate.GP
     acquisition: Acquisition = Acquisition.GP_HEDGE
     max_duration_s: float | None = None
@@ -261,8 +262,8 @@ class SearchSpec:
 
     @property
     def n_initial_points(self) -> int:
-        """Random points before the surrogate takes over (default: a fifth of the budget, 3 to
-        10; ``bench/README.md`` says how that was chosen)."""
+        """Points of the initial design before the surrogate takes over (default: a fifth of
+        the budget, 3 to 10; ``bench/README.md`` says how that was chosen)."""
         if self.initial_points is not None:
             return self.initial_points
         return max(3, min(10, self.max_trials // 5))
