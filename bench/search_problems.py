@@ -87,26 +87,27 @@ def ackley(p: Mapping[str, Any]) -> float:
     return first - math.exp(float(np.mean(np.cos(2 * math.pi * x)))) + 20 + math.e
 
 
-def layered(p: Mapping[str, Any]) -> float:
-    """A network-like response: the rate has a best value, each active layer's width too, and
-    two layers are best; the widths of layers a point does not have are not in it."""
-    depth = int(p["n_layers"])
-    loss = (math.log10(p["learning_rate"]) + 2.5) ** 2 / 2 + {1: 0.8, 2: 0.0, 3: 0.3}[depth]
-    targets = {1: 6.0, 2: 5.0, 3: 4.0}
-    for layer in range(1, depth + 1):
-        loss += (math.log2(p[f"units_{layer}"]) - targets[layer]) ** 2 / 8
-    return loss + (0.2 if p["activation"] == "tanh" else 0.0)
+def network_like(
+    log_rate: float, depth_loss: Mapping[int, float], log2_widths: Mapping[int, float], worse: str
+) -> Callable[[Mapping[str, Any]], float]:
+    """A network-like response: the rate has a best value (``10 ** log_rate``), each active
+    layer's width too (``2 ** log2_widths[layer]``), each depth its own cost, and one of the
+    two activations costs 0.2; the widths of layers a point does not have are not in it."""
+
+    def objective(p: Mapping[str, Any]) -> float:
+        depth = int(p["n_layers"])
+        loss = (math.log10(p["learning_rate"]) - log_rate) ** 2 / 2 + depth_loss[depth]
+        for layer in range(1, depth + 1):
+            loss += (math.log2(p[f"units_{layer}"]) - log2_widths[layer]) ** 2 / 8
+        return loss + (0.2 if p["activation"] == worse else 0.0)
+
+    return objective
 
 
-def layered_deep(p: Mapping[str, Any]) -> float:
-    """The same kind of response with its best away from the middle of every range: three
-    layers, a low rate, wide then narrow layers, tanh."""
-    depth = int(p["n_layers"])
-    loss = (math.log10(p["learning_rate"]) + 4.0) ** 2 / 2 + {1: 0.6, 2: 0.3, 3: 0.0}[depth]
-    targets = {1: 7.5, 2: 7.0, 3: 3.0}
-    for layer in range(1, depth + 1):
-        loss += (math.log2(p[f"units_{layer}"]) - targets[layer]) ** 2 / 8
-    return loss + (0.2 if p["activation"] == "relu" else 0.0)
+# two layers best, every optimum near the middle of its range
+layered = network_like(-2.5, {1: 0.8, 2: 0.0, 3: 0.3}, {1: 6.0, 2: 5.0, 3: 4.0}, "tanh")
+# the best away from the middle of every range: three layers, a low rate, wide then narrow, tanh
+layered_deep = network_like(-4.0, {1: 0.6, 2: 0.3, 3: 0.0}, {1: 7.5, 2: 7.0, 3: 3.0}, "relu")
 
 
 def _layer_active(name: str, point: Mapping[str, Any]) -> bool:
