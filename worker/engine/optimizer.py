@@ -208,12 +208,10 @@ class BayesianSearch:
     def _initial_point(
         self, number: int, n_initial: int, prior: Sequence[Observation] = ()
     ) -> dict[str, Any]:
-        if (
-            self.generator == "center"
-            and number == 0
-            and not _tried(center_point(self.space), prior)
-        ):
-            return center_point(self.space)
+        if self.generator == "center" and number == 0:
+            center = center_point(self.space)
+            if not _tried(center, prior):
+                return center
         if self.generator in ("center", "random"):
             return sample_point(self.space, self.seed, number)
         from worker.engine.skopt_compat import initial_design

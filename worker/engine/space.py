@@ -31,6 +31,7 @@ def center_point(space: Mapping[str, Dimension]) -> dict[str, Any]:
 
 
 def center_value(dim: Dimension) -> Any:
+    """One dimension's middle (see ``center_point``), clamped into its range as a draw is."""
     if dim.type == "categorical":
         choices = list(dim.choices or ())
         numeric = all(isinstance(c, int | float) and not isinstance(c, bool) for c in choices)
