@@ -41,9 +41,7 @@ def center_value(dim: Dimension) -> Any:
         value = math.exp((math.log(dim.low) + math.log(dim.high)) / 2)
     else:
         value = (dim.low + dim.high) / 2
-    if dim.type == "int":
-        return int(min(dim.high, max(dim.low, round(value))))
-    return float(min(dim.high, max(dim.low, value)))
+    return _clamped(dim, value)
 
 
 def sample_dimension(dim: Dimension, rng: np.random.Generator) -> Any:
@@ -55,6 +53,12 @@ def sample_dimension(dim: Dimension, rng: np.random.Generator) -> Any:
         value = math.exp(rng.uniform(math.log(dim.low), math.log(dim.high)))
     else:
         value = rng.uniform(dim.low, dim.high)
+    return _clamped(dim, value)
+
+
+def _clamped(dim: Dimension, value: float) -> Any:
+    """``value`` inside the dimension's range, rounded for an int one."""
+    assert dim.low is not None and dim.high is not None
     if dim.type == "int":
         return int(min(dim.high, max(dim.low, round(value))))
     return float(min(dim.high, max(dim.low, value)))
