@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -38,14 +38,24 @@ def choice(*choices: Any) -> Dimension:
 @dataclass(frozen=True)
 class Problem:
     """``objective(point)`` to minimise over ``space``; ``optimum`` where it is known;
-    ``active(name, point)``: whether ``name`` means anything given the rest of ``point``."""
+    ``conditions``: ``{name: (parent, t)}`` where ``name`` means something only when the
+    point's ``parent`` is above ``t`` (a layer's width and the number of layers). Declared as
+    data, not as a function, so that a library with conditional spaces (SMAC's ConfigSpace)
+    can be given them as they are."""
 
     name: str
     family: str
     space: Mapping[str, Dimension]
     objective: Callable[[Mapping[str, Any]], float]
     optimum: float | None = None
-    active: Callable[[str, Mapping[str, Any]], bool] = lambda name, point: True
+    conditions: Mapping[str, tuple[str, float]] = field(default_factory=dict)
+
+    def active(self, name: str, point: Mapping[str, Any]) -> bool:
+        """Whether ``name`` means anything given the rest of ``point``."""
+        if name not in self.conditions:
+            return True
+        parent, above = self.conditions[name]
+        return point.get(parent) is not None and point[parent] > above
 
     def evaluate(self, point: Mapping[str, Any]) -> float:
         return float(self.objective({k: v for k, v in point.items() if self.active(k, point)}))
@@ -110,8 +120,8 @@ layered = network_like(-2.5, {1: 0.8, 2: 0.0, 3: 0.3}, {1: 6.0, 2: 5.0, 3: 4.0},
 layered_deep = network_like(-4.0, {1: 0.6, 2: 0.3, 3: 0.0}, {1: 7.5, 2: 7.0, 3: 3.0}, "relu")
 
 
-def _layer_active(name: str, point: Mapping[str, Any]) -> bool:
-    return not name.startswith("units_") or int(name[-1]) <= int(point["n_layers"])
+LAYER_WIDTHS = {"units_2": ("n_layers", 1), "units_3": ("n_layers", 2)}
+"""A layer's width means something only when the network has that layer."""
 
 
 # -- scikit-learn models, 3-fold cross-validation -------------------------------------------
@@ -215,12 +225,12 @@ def problems() -> dict[str, Problem]:
             "n_layers": integer(1, 3), "learning_rate": real(1e-5, 1e-1, log=True),
             "units_1": integer(4, 256, log=True), "units_2": integer(4, 256, log=True),
             "units_3": integer(4, 256, log=True), "activation": choice("relu", "tanh"),
-        }, layered, 0.0, _layer_active),
+        }, layered, 0.0, LAYER_WIDTHS),
         Problem("layered-deep", "conditional", {
             "n_layers": integer(1, 3), "learning_rate": real(1e-5, 1e-1, log=True),
             "units_1": integer(4, 256, log=True), "units_2": integer(4, 256, log=True),
             "units_3": integer(4, 256, log=True), "activation": choice("relu", "tanh"),
-        }, layered_deep, 0.0, _layer_active),
+        }, layered_deep, 0.0, LAYER_WIDTHS),
         Problem("knn-wine", "sklearn", {
             "n_neighbors": integer(1, 40), "weights": choice("uniform", "distance"),
             "p": integer(1, 2),

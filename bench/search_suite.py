@@ -1,4 +1,4 @@
-"""Search methods ranked on many cheap problems, with enough seeds to tell them apart.
+r"""Search methods ranked on many cheap problems, with enough seeds to tell them apart.
 
 The Keras tasks of ``bench/efficiency.py`` cannot rank searches: every method sits within one
 or two of 500 validation images. Here each evaluation takes milliseconds to a second
@@ -17,13 +17,15 @@ difference from tuneq's default with its standard error (significant beyond 2).
 
 Methods: ``tuneq`` (the default Bayesian search, as a job gets it), ``tuneq-random``,
 ``tuneq-random-design`` (on request: the default with the initial design it had before it
-started at the middle of the space, all random points), and
-where ``optuna`` is installed (``pip install -e '.[bench]'``) ``optuna-tpe`` (with its
-constant liar when trials run at once), and ``optuna-gp`` where PyTorch is installed too.
+started at the middle of the space, all random points), and the other libraries' searches
+that are installed (``bench/search_peers.py``): Optuna's TPE and GP sampler in every run,
+SMAC3 and HEBO when ``--methods`` names them (a suggestion costs them seconds).
 
     python bench/search_suite.py                          # 20 seeds, budgets 25 and 50
     python bench/search_suite.py --seeds 10 --budgets 50 --running-only   # 4 at once only
     python bench/search_suite.py --seeds 5 --problems branin knn-wine --budgets 25
+    python bench/search_suite.py --seeds 10 --budgets 25 --sequential-only \
+        --methods tuneq optuna-tpe optuna-gp smac hebo --out bench/results/search_suite_peers.json
     python bench/search_suite.py --smoke                  # seconds: keeps it working in CI
 """
 
@@ -35,7 +37,6 @@ for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_threads, "1")  # one process per core does the parallel part
 
 import argparse  # noqa: E402
-import importlib.util  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -48,9 +49,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.machine import cores, save  # noqa: E402
+from bench.search_peers import ON_REQUEST, RUNNERS, SEQUENTIAL_ONLY, available  # noqa: E402
 from bench.search_problems import Problem, problems  # noqa: E402
 
 DEFAULT = "tuneq"
+TUNEQ_METHODS = (DEFAULT, "tuneq-random", "tuneq-random-design")
 RUNNING = 4
 """Trials running at once in the parallel variant."""
 
@@ -88,48 +91,10 @@ def run_tuneq(problem: Problem, method: str, seed: int, budget: int, running: in
     return [observation.value for observation in finished]
 
 
-def run_optuna(problem: Problem, method: str, seed: int, budget: int, running: int) -> list:
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if method == "optuna-tpe":
-        sampler: Any = optuna.samplers.TPESampler(seed=seed, constant_liar=running > 1)
-    else:
-        sampler = optuna.samplers.GPSampler(seed=seed)
-    study = optuna.create_study(sampler=sampler)
-    values: list[float] = []
-    pending: list[tuple[Any, dict[str, Any]]] = []
-    while len(values) < budget:
-        while len(pending) < running and len(values) + len(pending) < budget:
-            trial = study.ask()
-            pending.append((trial, _suggest_optuna(trial, problem)))
-        trial, point = pending.pop(0)
-        value = problem.evaluate(point)
-        study.tell(trial, value)
-        values.append(value)
-    return values
-
-
-def _suggest_optuna(trial: Any, problem: Problem) -> dict[str, Any]:
-    """Define-by-run: a name is asked for only when the point so far makes it active."""
-    point: dict[str, Any] = {}
-    for name in sorted(problem.space, key=lambda n: n.startswith("units_")):
-        if not problem.active(name, {**point, name: None}):
-            continue
-        dim = problem.space[name]
-        if dim.type == "categorical":
-            point[name] = trial.suggest_categorical(name, list(dim.choices or ()))
-        elif dim.type == "int":
-            point[name] = trial.suggest_int(name, int(dim.low), int(dim.high), log=dim.log)
-        else:
-            point[name] = trial.suggest_float(name, dim.low, dim.high, log=dim.log)
-    return point
-
-
 def one_run(task: tuple[str, str, int, int, int]) -> tuple[tuple[str, str, int, int, int], list]:
     name, method, seed, budget, running = task
     problem = problems()[name]
-    run = run_optuna if method.startswith("optuna") else run_tuneq
+    run = RUNNERS.get(method, run_tuneq)
     return task, run(problem, method, seed, budget, running)
 
 
@@ -160,7 +125,8 @@ def summarise(scores: Mapping[tuple, float], methods: list[str], names: list[str
 
         families = sorted({suite[n].family for n in names})
         table: dict[str, Any] = {}
-        for method in methods:
+        ran = {method for (_, method, _, b, r) in scores if (b, r) == (budget, running)}
+        for method in [m for m in methods if m in ran]:  # HEBO runs one at a time only
             groups = {n: [n] for n in names}
             groups |= {f"family:{f}": [n for n in names if suite[n].family == f] for f in families}
             groups["overall"] = names
@@ -208,17 +174,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--budgets", type=int, nargs="+", default=[25, 50])
     parser.add_argument("--problems", nargs="+", default=list(problems()))
-    parser.add_argument("--methods", nargs="+")
+    parser.add_argument("--methods", nargs="+", choices=[*TUNEQ_METHODS, *RUNNERS])
     parser.add_argument("--sequential-only", action="store_true")
     parser.add_argument("--running-only", action="store_true", help=f"only {RUNNING} at once")
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "search_suite.json"))
     args = parser.parse_args()
     methods = args.methods or [DEFAULT, "tuneq-random"]
-    if not args.methods and importlib.util.find_spec("optuna") is not None:
-        methods.append("optuna-tpe")
-        if importlib.util.find_spec("torch") is not None:  # Optuna's GP sampler needs it
-            methods.append("optuna-gp")
+    if not args.methods:
+        methods += [method for method in available() if method not in ON_REQUEST]
     if args.smoke:
         args.seeds, args.budgets, args.problems = 2, [8], ["branin", "layered", "knn-wine"]
         methods = [DEFAULT, "tuneq-random"]
@@ -230,6 +194,7 @@ def main() -> None:
         (name, method, seed, budget, running)
         for name in args.problems for method in methods for seed in range(args.seeds)
         for budget in args.budgets for running in runnings
+        if running == 1 or method not in SEQUENTIAL_ONLY
     ]  # fmt: skip
     with ProcessPoolExecutor(max_workers=cores()) as pool:
         results = dict(pool.map(one_run, tasks, chunksize=1))

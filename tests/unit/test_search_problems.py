@@ -52,7 +52,7 @@ def test_a_name_the_point_makes_inactive_is_left_out() -> None:
     problem = Problem(
         "probe", "conditional", {"a": real(0, 1), "b": real(0, 1)},
         lambda point: seen.append(dict(point)) or 0.0,
-        active=lambda name, point: name != "b" or point["a"] > 0.5,
+        conditions={"b": ("a", 0.5)},
     )  # fmt: skip
     problem.evaluate({"a": 0.2, "b": 0.9})
     problem.evaluate({"a": 0.7, "b": 0.9})
