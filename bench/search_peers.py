@@ -53,10 +53,11 @@ def available() -> list[str]:
     return found
 
 
-def _ask_tell(ask: Callable[[], tuple[Any, dict]], tell: Callable[[Any, float], None],
+def ask_tell(ask: Callable[[], tuple[Any, dict]], tell: Callable[[Any, float], None],
               problem: Problem, budget: int, running: int) -> list[float]:  # fmt: skip
-    """The suite's loop for a peer: up to ``running`` asked and not told, the oldest told
-    first; the objective of each trial in the order the trials finished."""
+    """The suite's loop of trials, tuneq's and every peer's: up to ``running`` asked and not
+    told, the oldest told first; the objective of each trial in the order the trials
+    finished."""
     values: list[float] = []
     pending: list[tuple[Any, dict]] = []
     while len(values) < budget:
@@ -83,7 +84,7 @@ def run_optuna(problem: Problem, method: str, seed: int, budget: int, running: i
         trial = study.ask()
         return trial, _suggest_optuna(trial, problem)
 
-    return _ask_tell(ask, study.tell, problem, budget, running)
+    return ask_tell(ask, study.tell, problem, budget, running)
 
 
 def _suggest_optuna(trial: Any, problem: Problem) -> dict[str, Any]:
@@ -130,7 +131,7 @@ def run_smac(problem: Problem, method: str, seed: int, budget: int, running: int
         def tell(info: Any, value: float) -> None:
             smac.tell(info, TrialValue(cost=value), save=False)
 
-        return _ask_tell(ask, tell, problem, budget, running)
+        return ask_tell(ask, tell, problem, budget, running)
 
 
 def _config_space(problem: Problem, seed: int) -> Any:
@@ -178,7 +179,7 @@ def run_hebo(problem: Problem, method: str, seed: int, budget: int, running: int
     def tell(frame: Any, value: float) -> None:
         optimizer.observe(frame, np.array([[value]]))
 
-    return _ask_tell(ask, tell, problem, budget, running)
+    return ask_tell(ask, tell, problem, budget, running)
 
 
 def _seeded_minimize(*args: Any, **kwargs: Any) -> Any:

@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.machine import cores, save  # noqa: E402
-from bench.search_peers import ON_REQUEST, RUNNERS, SEQUENTIAL_ONLY, available  # noqa: E402
+from bench.search_peers import ON_REQUEST, RUNNERS, SEQUENTIAL_ONLY, ask_tell, available  # noqa: E402
 from bench.search_problems import Problem, problems  # noqa: E402
 
 DEFAULT = "tuneq"
@@ -76,19 +76,24 @@ def tuneq_suggester(problem: Problem, method: str, seed: int, budget: int) -> An
 
 
 def run_tuneq(problem: Problem, method: str, seed: int, budget: int, running: int) -> list:
-    """The objective of each trial in the order the trials finished."""
+    """The objective of each trial in the order the trials finished, through the same loop of
+    trials as every peer's; a suggestion is given the trials still running, as a job's is."""
     from worker.engine.optimizer import Observation
 
     suggester = tuneq_suggester(problem, method, seed, budget)
     finished: list[Observation] = []
     pending: list[dict[str, Any]] = []
-    while len(finished) < budget:
-        while len(pending) < running and len(finished) + len(pending) < budget:
-            point = suggester.suggest(finished, pending, 1)[0]
-            pending.append({k: v for k, v in point.items() if problem.active(k, point)})
-        done = pending.pop(0)  # the oldest finishes first
-        finished.append(Observation(done, problem.evaluate(done)))
-    return [observation.value for observation in finished]
+
+    def ask() -> tuple[Any, dict]:
+        point = suggester.suggest(finished, pending, 1)[0]
+        pending.append({k: v for k, v in point.items() if problem.active(k, point)})
+        return pending[-1], pending[-1]
+
+    def tell(point: dict[str, Any], value: float) -> None:
+        pending.remove(point)  # the oldest: the loop finishes trials in the order asked
+        finished.append(Observation(point, value))
+
+    return ask_tell(ask, tell, problem, budget, running)
 
 
 def one_run(task: tuple[str, str, int, int, int]) -> tuple[tuple[str, str, int, int, int], list]:

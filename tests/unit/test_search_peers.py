@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.search_peers import _ask_tell, _hebo_space, _typed
+from bench.search_peers import _hebo_space, _typed, ask_tell
 from bench.search_problems import Problem, problems, real
 from bench.search_suite import summarise
 
@@ -63,7 +63,7 @@ def test_the_loop_keeps_some_running_and_tells_the_oldest_first() -> None:
         most_running = max(most_running, len(asked) - len(told))
         return asked[-1], {"x": asked[-1] / 10}
 
-    values = _ask_tell(ask, lambda handle, value: told.append(handle), problem, 7, 3)
+    values = ask_tell(ask, lambda handle, value: told.append(handle), problem, 7, 3)
     assert told == list(range(7)) and asked == told  # none asked beyond the budget
     assert most_running == 3
     assert values == [i / 10 for i in range(7)]
