@@ -27,6 +27,9 @@ SMAC3 and HEBO when ``--methods`` names them (a suggestion costs them seconds).
     python bench/search_suite.py --seeds 10 --budgets 25 --sequential-only \
         --methods tuneq optuna-tpe optuna-gp smac hebo --out bench/results/search_suite_peers.json
     python bench/search_suite.py --smoke                  # seconds: keeps it working in CI
+
+Each finished run is appended to a log beside the JSON (``*.runs.jsonl``) as it arrives: a
+stopped run goes on with ``--resume``, or ``--summarise-only`` reports the seeds it completed.
 """
 
 from __future__ import annotations
@@ -37,11 +40,12 @@ for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_threads, "1")  # one process per core does the parallel part
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 from collections.abc import Mapping  # noqa: E402
-from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -101,6 +105,34 @@ def one_run(task: tuple[str, str, int, int, int]) -> tuple[tuple[str, str, int, 
     problem = problems()[name]
     run = RUNNERS.get(method, run_tuneq)
     return task, run(problem, method, seed, budget, running)
+
+
+def logged_runs(log: Path, tasks: list[tuple], run: bool = True) -> dict[tuple, list]:
+    """Each task's objectives. Every finished run is appended to ``log`` (one JSON line) as it
+    arrives, and a task found there already is not run again, so that a run of hours that is
+    stopped keeps what it did: ``--resume`` goes on, ``--summarise-only`` reports the seeds
+    complete so far (tasks go seed by seed, so those are whole seeds over every problem)."""
+    done: dict[tuple, list] = {}
+    if log.exists():
+        for line in log.read_text().splitlines():
+            task, values = json.loads(line)
+            done[tuple(task)] = values
+    todo = [task for task in tasks if task not in done]
+    if run and todo:
+        with ProcessPoolExecutor(max_workers=cores()) as pool, log.open("a") as out:
+            for future in as_completed([pool.submit(one_run, task) for task in todo]):
+                task, values = future.result()
+                out.write(json.dumps([task, values]) + "\n")
+                out.flush()
+                done[task] = values
+    return {task: done[task] for task in tasks if task in done}
+
+
+def whole_seeds(results: Mapping[tuple, list], tasks: list[tuple]) -> dict[tuple, list]:
+    """The runs of the seeds whose every task has run: a seed cut short would weigh the
+    problems it reached more than the others."""
+    missing = {task[2] for task in tasks if task not in results}
+    return {task: values for task, values in results.items() if task[2] not in missing}
 
 
 def regrets(results: Mapping[tuple, list], optima: Mapping[str, float]) -> dict[tuple, float]:
@@ -183,6 +215,9 @@ def main() -> None:
     parser.add_argument("--sequential-only", action="store_true")
     parser.add_argument("--running-only", action="store_true", help=f"only {RUNNING} at once")
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--resume", action="store_true", help="keep the runs in the log")
+    parser.add_argument("--summarise-only", action="store_true",
+                        help="run nothing: summarise the seeds complete in the log")  # fmt: skip
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "search_suite.json"))
     args = parser.parse_args()
     methods = args.methods or [DEFAULT, "tuneq-random"]
@@ -197,12 +232,21 @@ def main() -> None:
     runnings = [1] if args.sequential_only else [RUNNING] if args.running_only else [1, RUNNING]
     tasks = [
         (name, method, seed, budget, running)
-        for name in args.problems for method in methods for seed in range(args.seeds)
+        for seed in range(args.seeds) for name in args.problems for method in methods
         for budget in args.budgets for running in runnings
         if running == 1 or method not in SEQUENTIAL_ONLY
     ]  # fmt: skip
-    with ProcessPoolExecutor(max_workers=cores()) as pool:
-        results = dict(pool.map(one_run, tasks, chunksize=1))
+    log = Path(args.out).with_suffix(".runs.jsonl")
+    if not (args.resume or args.summarise_only):
+        log.unlink(missing_ok=True)
+    results = logged_runs(log, tasks, run=not args.summarise_only)
+    seeds = sorted({task[2] for task in tasks})
+    args.seeds = len(seeds)
+    if args.summarise_only:
+        results = whole_seeds(results, tasks)
+        seeds = sorted({task[2] for task in results})
+        args.seeds = len(seeds)
+        print(f"summarising the {len(seeds)} seeds complete in {log}: {seeds}")
     suite = problems()
     optima = {}
     for name in args.problems:

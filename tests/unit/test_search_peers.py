@@ -6,6 +6,7 @@ without them."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -84,3 +85,25 @@ def test_a_peer_that_runs_one_at_a_time_is_left_out_of_the_running_setting() -> 
     sequential = summary["budget 8, sequential"]["hebo"]
     assert sequential["overall"]["mean"] == 0.5
     assert sequential["difference_from_default"]["mean"] == -0.5
+
+
+def test_a_stopped_run_keeps_its_runs_and_resumes(tmp_path: Path) -> None:
+    """A run of hours appends each finished run to its log: resumed, it runs only what is
+    missing; summarised early, it reports only whole seeds."""
+    import json
+
+    from bench.search_suite import logged_runs, whole_seeds
+
+    log = tmp_path / "suite.runs.jsonl"
+    tasks = [("branin", "tuneq-random", seed, 4, 1) for seed in range(2)]
+    tasks += [("hartmann6", "tuneq-random", 0, 4, 1)]
+    log.write_text(json.dumps([list(tasks[0]), [9.0, 8.0, 7.0, 6.0]]) + "\n")
+    assert logged_runs(log, tasks, run=False) == {tasks[0]: [9.0, 8.0, 7.0, 6.0]}
+    partial = {tasks[0]: [1.0], tasks[2]: [2.0]}
+    assert whole_seeds(partial, tasks) == partial  # seed 0 is whole, seed 1 has not run
+    assert whole_seeds({tasks[0]: [1.0], tasks[1]: [2.0]}, tasks) == {tasks[1]: [2.0]}
+
+    results = logged_runs(log, tasks)
+    assert results[tasks[0]] == [9.0, 8.0, 7.0, 6.0]  # kept, not run again
+    assert len(results[tasks[1]]) == 4 and len(results[tasks[2]]) == 4
+    assert len(log.read_text().splitlines()) == 3
