@@ -247,6 +247,8 @@ def main() -> None:
         seeds = sorted({task[2] for task in results})
         args.seeds = len(seeds)
         print(f"summarising the {len(seeds)} seeds complete in {log}: {seeds}")
+        if not seeds:
+            raise SystemExit("no seed has every run in the log yet")
     suite = problems()
     optima = {}
     for name in args.problems:
