@@ -240,8 +240,6 @@ def main() -> None:
     if not (args.resume or args.summarise_only):
         log.unlink(missing_ok=True)
     results = logged_runs(log, tasks, run=not args.summarise_only)
-    seeds = sorted({task[2] for task in tasks})
-    args.seeds = len(seeds)
     if args.summarise_only:
         results = whole_seeds(results, tasks)
         seeds = sorted({task[2] for task in results})
